@@ -1,0 +1,47 @@
+# enclave: make targets. Every target works on a fresh machine with only Go.
+GO        ?= go
+GOFLAGS   ?= -buildvcs=false
+export GOFLAGS
+BIN       := bin
+FUZZTIME  ?= 30s
+TESTFLAGS ?=
+
+.PHONY: all build test test-short lint fuzz bench demo vectors clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./tools/...
+
+# The full suite, race detector on, every test against real in-process registries.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
+
+test-short:
+	$(GO) test -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	@cp go.mod /tmp/go.mod.lint && cp go.sum /tmp/go.sum.lint && $(GO) mod tidy && \
+	  if ! diff -q go.mod /tmp/go.mod.lint >/dev/null || ! diff -q go.sum /tmp/go.sum.lint >/dev/null; then \
+	    cp /tmp/go.mod.lint go.mod; cp /tmp/go.sum.lint go.sum; echo "go mod tidy changes go.mod/go.sum"; exit 1; fi
+
+# Every fuzz target, FUZZTIME each (see fuzz/run.sh).
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./fuzz/run.sh
+
+# Regenerate spec/testdata (the test vectors) from the generator.
+vectors:
+	$(GO) test ./format/ -run TestVectors -update
+
+bench:
+	$(GO) run ./internal/bench $(BENCHFLAGS)
+
+demo:
+	$(GO) run ./tools/enclave-demo
+
+clean:
+	rm -rf $(BIN) out
