@@ -1,0 +1,448 @@
+package format
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+)
+
+// Limits bound what a reader accepts. Zero fields take the format's maxima;
+// larger values are clamped to them.
+type Limits struct {
+	MaxIndexSize    int
+	MaxManifestSize int
+	MaxChunkSize    int
+	MaxVolumes      int
+}
+
+func (l Limits) withDefaults() Limits {
+	clamp := func(v *int, max int) {
+		if *v <= 0 || *v > max {
+			*v = max
+		}
+	}
+	clamp(&l.MaxIndexSize, MaxIndexSize)
+	clamp(&l.MaxManifestSize, MaxManifestSize)
+	clamp(&l.MaxChunkSize, MaxChunkSize)
+	clamp(&l.MaxVolumes, MaxVolumes)
+	return l
+}
+
+// ReaderOptions configure Open.
+type ReaderOptions struct {
+	Limits Limits
+}
+
+// Archive is an opened archive: its index and manifest, read from the final
+// volume and verified against the footer. Other volumes are read on demand
+// through a VolumeSet. An Archive is safe for concurrent use.
+type Archive struct {
+	footer   Footer
+	ix       *index
+	manifest *Manifest
+	rawMan   []byte
+	digest   digest.Digest
+	lim      Limits
+}
+
+// VolumeSet gives access to an archive's volumes by number.
+type VolumeSet interface {
+	Volume(number uint32) (io.ReaderAt, error)
+}
+
+// ReadFooter reads and checks the footer of a volume of the given size.
+func ReadFooter(r io.ReaderAt, size int64) (Footer, error) {
+	if size < FooterSize+frameOverhead {
+		return Footer{}, fmt.Errorf("%w: volume of %d bytes is smaller than a header and a footer", ErrTruncated, size)
+	}
+	b := make([]byte, FooterSize)
+	if _, err := r.ReadAt(b, size-FooterSize); err != nil {
+		return Footer{}, fmt.Errorf("format: read footer: %w", err)
+	}
+	return parseFooter(b, size)
+}
+
+// ReadVolumeHeader reads and checks the header frame at the start of a volume.
+func ReadVolumeHeader(r io.ReaderAt) (VolumeHeader, error) {
+	b := make([]byte, frameOverhead+volumeHeaderBody)
+	if _, err := r.ReadAt(b, 0); err != nil {
+		return VolumeHeader{}, fmt.Errorf("format: read volume header: %w", err)
+	}
+	tag, body, err := parseFrame(b)
+	if err != nil {
+		return VolumeHeader{}, err
+	}
+	if tag != TagVolumeHeader {
+		return VolumeHeader{}, fmt.Errorf("%w: first frame is %q, want %q", ErrMalformed, tag, TagVolumeHeader)
+	}
+	return parseVolumeHeader(body)
+}
+
+// Open reads the footer, index and manifest of an archive's final volume,
+// checks them against each other and against the limits, and returns the
+// archive. Nothing is allocated from an untrusted count before it is checked
+// against the bytes that hold it.
+func Open(final io.ReaderAt, size int64, opts ReaderOptions) (*Archive, error) {
+	lim := opts.Limits.withDefaults()
+	fail := func(err error) (*Archive, error) {
+		var fe *Error
+		if errors.As(err, &fe) {
+			return nil, err
+		}
+		return nil, &Error{Op: "open", Offset: -1, Err: err}
+	}
+	f, err := ReadFooter(final, size)
+	if err != nil {
+		return fail(err)
+	}
+	if !f.Final {
+		return fail(fmt.Errorf("%w: volume %d is not the final volume of its archive (the final volume holds the index)", ErrVolume, f.Volume))
+	}
+	hdr, err := ReadVolumeHeader(final)
+	if err != nil {
+		return fail(err)
+	}
+	if hdr.Archive != f.Archive || hdr.Volume != f.Volume {
+		return fail(fmt.Errorf("%w: header says archive %s volume %d, footer archive %s volume %d", ErrMalformed, hdr.Archive, hdr.Volume, f.Archive, f.Volume))
+	}
+	if f.IndexLength > int64(lim.MaxIndexSize)+frameOverhead {
+		return fail(fmt.Errorf("%w: index is %d bytes, the limit is %d", ErrLimit, f.IndexLength, lim.MaxIndexSize))
+	}
+	iframe := make([]byte, f.IndexLength)
+	if _, err := final.ReadAt(iframe, f.IndexOffset); err != nil {
+		return fail(fmt.Errorf("format: read index: %w", err))
+	}
+	if sha256.Sum256(iframe) != f.IndexHash {
+		return fail(&Error{Op: "open", Volume: f.Volume, Offset: f.IndexOffset, Detail: "index SHA-256 differs from the footer's", Err: ErrDigest})
+	}
+	tag, body, err := parseFrame(iframe)
+	if err != nil {
+		return fail(err)
+	}
+	if tag != TagIndex {
+		return fail(fmt.Errorf("%w: index frame has tag %q", ErrMalformed, tag))
+	}
+	ix, err := parseIndex(body, size, lim)
+	if err != nil {
+		return fail(err)
+	}
+	if ix.hdr.Archive != f.Archive || uint32(len(ix.volumes)) != f.Volume {
+		return fail(fmt.Errorf("%w: index is for archive %s with %d volumes, footer says %s volume %d", ErrMalformed, ix.hdr.Archive, len(ix.volumes), f.Archive, f.Volume))
+	}
+	mframe := make([]byte, ix.hdr.ManifestLength)
+	if _, err := final.ReadAt(mframe, ix.hdr.ManifestOffset); err != nil {
+		return fail(fmt.Errorf("format: read manifest: %w", err))
+	}
+	if sha256.Sum256(mframe) != ix.hdr.ManifestHash {
+		return fail(&Error{Op: "open", Volume: f.Volume, Offset: ix.hdr.ManifestOffset, Detail: "manifest SHA-256 differs from the index's", Err: ErrDigest})
+	}
+	tag, mj, err := parseFrame(mframe)
+	if err != nil {
+		return fail(err)
+	}
+	if tag != TagManifest {
+		return fail(fmt.Errorf("%w: manifest frame has tag %q", ErrMalformed, tag))
+	}
+	m, err := DecodeManifest(mj)
+	if err != nil {
+		return fail(err)
+	}
+	if m.Archive != f.Archive.String() {
+		return fail(fmt.Errorf("%w: manifest names archive %s, volumes %s", ErrMalformed, m.Archive, f.Archive))
+	}
+	a := &Archive{footer: f, ix: ix, manifest: m, rawMan: mj, lim: lim,
+		digest: digest.NewDigestFromBytes(digest.SHA256, f.IndexHash[:])}
+	for _, r := range m.Roots {
+		if _, ok := a.Lookup(r.Descriptor.Digest); !ok && !isPrereq(m, r.Descriptor.Digest) {
+			return fail(fmt.Errorf("%w: root %s is neither in the archive nor a prerequisite", ErrMalformed, r.Descriptor.Digest))
+		}
+	}
+	if m.Delta != nil {
+		for _, p := range m.Delta.Prerequisites {
+			if _, ok := a.Lookup(p.Digest); ok {
+				return fail(fmt.Errorf("%w: prerequisite %s is also in the archive", ErrMalformed, p.Digest))
+			}
+		}
+	}
+	for _, at := range m.Attachments {
+		if b, ok := a.Lookup(at.Digest); !ok || b.Size != at.Size {
+			return fail(fmt.Errorf("%w: attachment %q names blob %s which the archive does not hold with size %d", ErrMalformed, at.Name, at.Digest, at.Size))
+		}
+	}
+	return a, nil
+}
+
+// ID returns the archive id.
+func (a *Archive) ID() ArchiveID { return a.footer.Archive }
+
+// Digest returns the archive digest: the SHA-256 of the index frame. It
+// commits to the manifest, every volume and every blob; it is what one signs
+// or reads over the phone.
+func (a *Archive) Digest() digest.Digest { return a.digest }
+
+// Manifest returns the archive manifest. Callers must not modify it.
+func (a *Archive) Manifest() *Manifest { return a.manifest }
+
+// ManifestJSON returns the manifest document as stored.
+func (a *Archive) ManifestJSON() []byte { return a.rawMan }
+
+// Volumes returns what the index records of every volume, in order.
+func (a *Archive) Volumes() []VolumeInfo { return append([]VolumeInfo(nil), a.ix.volumes...) }
+
+// NumBlobs returns the number of blobs in the archive.
+func (a *Archive) NumBlobs() int { return a.ix.blobs }
+
+// Lookup finds a blob by digest (binary search in the index).
+func (a *Archive) Lookup(d digest.Digest) (Blob, bool) { return a.ix.lookup(d) }
+
+// Blobs calls fn for every blob in index order until fn returns false.
+func (a *Archive) Blobs(fn func(Blob) bool) {
+	for si := range a.ix.sections {
+		s := &a.ix.sections[si]
+		for i := 0; i < s.count; i++ {
+			if !fn(a.ix.blobAt(s, i)) {
+				return
+			}
+		}
+	}
+}
+
+// Chunks returns the chunks of b in blob order.
+func (a *Archive) Chunks(b Blob) []Chunk {
+	out := make([]Chunk, b.numChunks)
+	for i := range out {
+		out[i] = a.ix.chunk(b.firstChunk + i)
+	}
+	return out
+}
+
+// CheckVolume checks that r, of the given size, is volume n of this archive:
+// its size, header, footer and footer digest agree with the index. It reads
+// only the header and footer; ScanVolume reads everything.
+func (a *Archive) CheckVolume(n uint32, r io.ReaderAt, size int64) error {
+	if n == 0 || int(n) > len(a.ix.volumes) {
+		return &Error{Op: "check volume", Volume: n, Offset: -1, Detail: fmt.Sprintf("the archive has %d volumes", len(a.ix.volumes)), Err: ErrVolume}
+	}
+	want := a.ix.volumes[n-1]
+	fail := func(class error, format string, args ...any) error {
+		return &Error{Op: "check volume", Volume: n, Offset: -1, Detail: fmt.Sprintf(format, args...), Err: class}
+	}
+	if size != want.Size {
+		return fail(ErrTruncated, "size is %d bytes, the index says %d", size, want.Size)
+	}
+	f, err := ReadFooter(r, size)
+	if err != nil {
+		return &Error{Op: "check volume", Volume: n, Offset: size - FooterSize, Err: err}
+	}
+	if f.Archive != a.footer.Archive {
+		return fail(ErrVolume, "it belongs to archive %s, not %s", f.Archive, a.footer.Archive)
+	}
+	if f.Volume != n {
+		return fail(ErrVolume, "it is volume %d of this archive (renamed or swapped?)", f.Volume)
+	}
+	h, err := ReadVolumeHeader(r)
+	if err != nil {
+		return &Error{Op: "check volume", Volume: n, Offset: 0, Err: err}
+	}
+	if h.Archive != f.Archive || h.Volume != f.Volume {
+		return fail(ErrMalformed, "header names archive %s volume %d, footer archive %s volume %d", h.Archive, h.Volume, f.Archive, f.Volume)
+	}
+	if !want.Final {
+		b := make([]byte, FooterSize)
+		if _, err := r.ReadAt(b, size-FooterSize); err != nil {
+			return fail(err, "read footer")
+		}
+		if sha256.Sum256(b) != want.Digest {
+			return fail(ErrDigest, "footer SHA-256 differs from the index's volume digest")
+		}
+	}
+	return nil
+}
+
+// decoders are shared: DecodeAll is safe for concurrent use. Limits on window
+// and memory make a frame that claims a huge window or expands without end
+// fail at MaxChunkSize instead of exhausting memory.
+var (
+	decOnce sync.Once
+	dec     *zstd.Decoder
+	decErr  error
+)
+
+func decoder() (*zstd.Decoder, error) {
+	decOnce.Do(func() {
+		dec, decErr = zstd.NewReader(nil,
+			zstd.WithDecoderMaxWindow(MaxChunkSize),
+			zstd.WithDecoderMaxMemory(MaxChunkSize),
+			zstd.WithDecoderConcurrency(0),
+			zstd.IgnoreChecksum(false))
+	})
+	return dec, decErr
+}
+
+// DecodeChunk checks a chunk's stored bytes against c and decodes them into
+// dst (reusing its capacity). The frame must declare its content size, equal
+// to c.RawSize, and a window no larger than the chunk.
+func DecodeChunk(c Chunk, stored, dst []byte) ([]byte, error) {
+	if len(stored) != int(c.StoredSize) {
+		return nil, fmt.Errorf("%w: %d stored bytes, want %d", ErrTruncated, len(stored), c.StoredSize)
+	}
+	if got := xxhash.Sum64(stored); got != c.StoredXXH {
+		return nil, fmt.Errorf("%w: chunk XXH64 %016x, recorded %016x", ErrChecksum, got, c.StoredXXH)
+	}
+	var h zstd.Header
+	if err := h.Decode(stored); err != nil {
+		return nil, fmt.Errorf("%w: chunk is not a zstd frame: %v", ErrMalformed, err)
+	}
+	if h.Skippable || !h.HasFCS || h.FrameContentSize != uint64(c.RawSize) {
+		return nil, fmt.Errorf("%w: chunk frame declares %d bytes (has size: %v), the index %d", ErrMalformed, h.FrameContentSize, h.HasFCS, c.RawSize)
+	}
+	d, err := decoder()
+	if err != nil {
+		return nil, err
+	}
+	out, err := d.DecodeAll(stored, dst[:0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: zstd: %v", ErrMalformed, err)
+	}
+	if len(out) != int(c.RawSize) {
+		return nil, fmt.Errorf("%w: chunk decodes to %d bytes, want %d", ErrMalformed, len(out), c.RawSize)
+	}
+	return out, nil
+}
+
+// BlobReader streams a blob's bytes, verifying each chunk before serving it
+// and the blob digest at the end: Read returns an *Error instead of io.EOF if
+// the digest does not match. It is not safe for concurrent use.
+type BlobReader struct {
+	blob    Blob
+	chunks  []Chunk
+	vols    VolumeSet
+	next    int
+	skip    int64 // bytes to drop from the next chunk (OpenBlobAt)
+	h       hash.Hash
+	stored  []byte
+	raw     []byte
+	cur     []byte
+	pos     int64
+	err     error
+	verify  bool
+}
+
+var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
+
+type readBuf struct{ stored, raw []byte }
+
+// OpenBlob returns a reader of b's content.
+func (a *Archive) OpenBlob(b Blob, vols VolumeSet) *BlobReader {
+	r, _ := a.OpenBlobAt(b, vols, 0)
+	return r
+}
+
+// OpenBlobAt returns a reader of b's content from offset on. Chunks are still
+// verified; the blob digest is verified only when offset is 0.
+func (a *Archive) OpenBlobAt(b Blob, vols VolumeSet, offset int64) (*BlobReader, error) {
+	if offset < 0 || offset > b.Size {
+		return nil, fmt.Errorf("format: offset %d outside blob %s of %d bytes", offset, b.Digest, b.Size)
+	}
+	r := &BlobReader{blob: b, chunks: a.Chunks(b), vols: vols, verify: offset == 0, pos: offset}
+	if r.verify {
+		r.h = b.Digest.Algorithm().Hash()
+	}
+	var at int64
+	for r.next < len(r.chunks) && at+int64(r.chunks[r.next].RawSize) <= offset {
+		at += int64(r.chunks[r.next].RawSize)
+		r.next++
+	}
+	r.skip = offset - at
+	return r, nil
+}
+
+// Size returns the blob's size.
+func (r *BlobReader) Size() int64 { return r.blob.Size }
+
+func (r *BlobReader) Read(p []byte) (int, error) {
+	for len(r.cur) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.next == len(r.chunks) {
+			r.err = io.EOF
+			if r.verify {
+				if got := digest.NewDigest(r.blob.Digest.Algorithm(), r.h); got != r.blob.Digest {
+					r.err = &Error{Op: "read blob", Blob: r.blob.Digest, Offset: -1, Detail: "content has digest " + string(got), Err: ErrDigest}
+				}
+			}
+			r.release()
+			return 0, r.err
+		}
+		if err := r.load(); err != nil {
+			r.err = err
+			r.release()
+			return 0, err
+		}
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	r.pos += int64(n)
+	return n, nil
+}
+
+func (r *BlobReader) load() error {
+	c := r.chunks[r.next]
+	fail := func(err error) error {
+		return &Error{Op: "read blob", Volume: c.Volume, Offset: c.Offset, Blob: r.blob.Digest, Err: err}
+	}
+	if r.stored == nil {
+		rb := readBufs.Get().(*readBuf)
+		r.stored, r.raw = rb.stored, rb.raw
+	}
+	v, err := r.vols.Volume(c.Volume)
+	if err != nil {
+		return fail(err)
+	}
+	if cap(r.stored) < int(c.StoredSize) {
+		r.stored = make([]byte, c.StoredSize)
+	}
+	r.stored = r.stored[:c.StoredSize]
+	if _, err := v.ReadAt(r.stored, c.Offset); err != nil {
+		if err == io.EOF {
+			err = ErrTruncated
+		}
+		return fail(err)
+	}
+	raw, err := DecodeChunk(c, r.stored, r.raw)
+	if err != nil {
+		return fail(err)
+	}
+	r.raw = raw
+	if r.verify {
+		r.h.Write(raw)
+	}
+	r.cur = raw[r.skip:]
+	r.skip = 0
+	r.next++
+	return nil
+}
+
+// Close releases the reader's buffers.
+func (r *BlobReader) Close() error {
+	r.release()
+	if r.err == nil {
+		r.err = ErrClosed
+	}
+	return nil
+}
+
+func (r *BlobReader) release() {
+	if r.stored != nil {
+		readBufs.Put(&readBuf{stored: r.stored[:0], raw: r.raw[:0]})
+		r.stored, r.raw, r.cur = nil, nil, nil
+	}
+}
