@@ -37,9 +37,9 @@ var EndMagic = [8]byte{0x89, 'E', 'N', 'C', 'L', 'V', '\r', '\n'}
 
 // Fixed sizes of v1 structures, in bytes.
 const (
-	frameHeaderSize  = 8                 // magic + length
+	frameHeaderSize  = 8                       // magic + length
 	frameOverhead    = frameHeaderSize + 4 + 8 // + tag + xxh64 check
-	FooterSize       = 160               // whole footer frame
+	FooterSize       = 160                     // whole footer frame
 	footerVersion    = 1
 	volumeHeaderBody = 48
 	chunkHeaderFixed = 40 // chunk header body before the digest bytes

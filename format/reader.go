@@ -321,18 +321,18 @@ func DecodeChunk(c Chunk, stored, dst []byte) ([]byte, error) {
 // and the blob digest at the end: Read returns an *Error instead of io.EOF if
 // the digest does not match. It is not safe for concurrent use.
 type BlobReader struct {
-	blob    Blob
-	chunks  []Chunk
-	vols    VolumeSet
-	next    int
-	skip    int64 // bytes to drop from the next chunk (OpenBlobAt)
-	h       hash.Hash
-	stored  []byte
-	raw     []byte
-	cur     []byte
-	pos     int64
-	err     error
-	verify  bool
+	blob   Blob
+	chunks []Chunk
+	vols   VolumeSet
+	next   int
+	skip   int64 // bytes to drop from the next chunk (OpenBlobAt)
+	h      hash.Hash
+	stored []byte
+	raw    []byte
+	cur    []byte
+	pos    int64
+	err    error
+	verify bool
 }
 
 var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
