@@ -234,11 +234,13 @@ func (a *Archive) CheckVolume(n uint32, r io.ReaderAt, size int64) error {
 	fail := func(class error, format string, args ...any) error {
 		return &Error{Op: "check volume", Volume: n, Offset: -1, Detail: fmt.Sprintf(format, args...), Err: class}
 	}
-	if size != want.Size {
-		return fail(ErrTruncated, "size is %d bytes, the index says %d", size, want.Size)
-	}
+	// Identity first (a swapped or foreign volume is named as such), then
+	// size, then the digest.
 	f, err := ReadFooter(r, size)
 	if err != nil {
+		if size != want.Size {
+			return fail(ErrTruncated, "size is %d bytes, the index says %d (%v)", size, want.Size, err)
+		}
 		return &Error{Op: "check volume", Volume: n, Offset: size - FooterSize, Err: err}
 	}
 	if f.Archive != a.footer.Archive {
@@ -246,6 +248,9 @@ func (a *Archive) CheckVolume(n uint32, r io.ReaderAt, size int64) error {
 	}
 	if f.Volume != n {
 		return fail(ErrVolume, "it is volume %d of this archive (renamed or swapped?)", f.Volume)
+	}
+	if size != want.Size {
+		return fail(ErrTruncated, "size is %d bytes, the index says %d", size, want.Size)
 	}
 	h, err := ReadVolumeHeader(r)
 	if err != nil {
