@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	_ "crypto/sha512" // register sha512 for go-digest
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 
@@ -144,8 +145,14 @@ func unhex(c byte) byte {
 	return c - '0'
 }
 
+// digestFromBytes formats raw digest bytes (go-digest's NewDigestFromBytes
+// goes through fmt, which dominates opening a large index).
 func digestFromBytes(alg digest.Algorithm, b []byte) digest.Digest {
-	return digest.NewDigestFromBytes(alg, b)
+	buf := make([]byte, 0, len(alg)+1+2*len(b))
+	buf = append(buf, alg...)
+	buf = append(buf, ':')
+	buf = hex.AppendEncode(buf, b)
+	return digest.Digest(buf)
 }
 
 var le = binary.LittleEndian
@@ -183,3 +190,5 @@ func parseFrame(b []byte) (tag string, body []byte, err error) {
 
 // Sum256 is the hash used for the archive digest, manifest and volume digests.
 func sum256(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func xxhashSum(b []byte) uint64 { return xxhash.Sum64(b) }

@@ -179,7 +179,7 @@ type index struct {
 // parseIndex validates an index body completely (sizes, counts, order,
 // tiling, overlaps) in O(n log n) and returns a lookup structure. finalSize
 // is the size of the final volume it was read from.
-func parseIndex(body []byte, finalSize int64, lim Limits) (*index, error) {
+func parseIndex(body []byte, finalSize, indexOffset int64, lim Limits) (*index, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: index: %s", ErrMalformed, fmt.Sprintf(format, args...))
 	}
@@ -247,9 +247,12 @@ func parseIndex(body []byte, finalSize int64, lim Limits) (*index, error) {
 	p = p[int(h.Volumes)*volumeEntrySize:]
 	ix.chunks = p[:h.Chunks*chunkEntrySize]
 	p = p[h.Chunks*chunkEntrySize:]
-	if h.ManifestOffset < 0 || h.ManifestLength < frameOverhead || h.ManifestLength > int64(lim.MaxManifestSize)+frameOverhead ||
-		h.ManifestOffset > finalSize-FooterSize-h.ManifestLength {
-		return nil, fmt.Errorf("%w: manifest at %d+%d (limit %d)", ErrLimit, h.ManifestOffset, h.ManifestLength, lim.MaxManifestSize)
+	if h.ManifestLength > int64(lim.MaxManifestSize)+frameOverhead {
+		return nil, fmt.Errorf("%w: manifest of %d bytes (limit %d)", ErrLimit, h.ManifestLength, lim.MaxManifestSize)
+	}
+	// The manifest frame ends where the index frame starts.
+	if h.ManifestOffset < 0 || h.ManifestLength < frameOverhead || h.ManifestOffset+h.ManifestLength != indexOffset {
+		return nil, bad("manifest at %d+%d does not end where the index starts (%d)", h.ManifestOffset, h.ManifestLength, indexOffset)
 	}
 
 	// Chunk entries: in range of their volume, sane sizes.
@@ -308,7 +311,7 @@ func parseIndex(body []byte, finalSize int64, lim Limits) (*index, error) {
 			if le.Uint32(e[dl+20:]) != 0 {
 				return nil, bad("reserved blob entry bytes are not zero")
 			}
-			d := digestFromBytes(alg, e[:dl])
+			d := lazyDigest{alg, e[:dl]}
 			if first != next || n > h.Chunks-next {
 				return nil, bad("blob %s chunks %d+%d do not follow %d", d, first, n, next)
 			}
@@ -325,7 +328,7 @@ func parseIndex(body []byte, finalSize int64, lim Limits) (*index, error) {
 					}
 				}
 			}
-			if size == 0 && d != alg.FromBytes(nil) {
+			if size == 0 && digestFromBytes(alg, e[:dl]) != alg.FromBytes(nil) {
 				return nil, bad("blob %s has size 0 but is not the empty digest", d)
 			}
 			if sum != size || size > 1<<62 {
@@ -361,24 +364,26 @@ func allZero(b []byte) bool {
 // points several blobs at the same bytes would let a small archive claim
 // arbitrarily much content.
 func (ix *index) checkOverlaps() error {
+	// Chunks are usually in file order already (one writer, one blob at a
+	// time); sorting is then a linear check.
+	type span struct{ start, end uint64 } // volume<<48 | offset
 	n := int(ix.hdr.Chunks)
-	order := make([]int32, n)
-	for i := range order {
-		order[i] = int32(i)
+	spans := make([]span, n)
+	sorted := true
+	for i := range spans {
+		e := ix.chunks[i*chunkEntrySize:]
+		v, off, st := uint64(le.Uint32(e)), le.Uint64(e[8:]), uint64(le.Uint32(e[4:]))
+		spans[i] = span{v<<48 | off, v<<48 | (off + st)}
+		if i > 0 && spans[i].start < spans[i-1].start {
+			sorted = false
+		}
 	}
-	key := func(i int32) (uint32, int64) {
-		e := ix.chunks[int(i)*chunkEntrySize:]
-		return le.Uint32(e), int64(le.Uint64(e[8:]))
+	if !sorted {
+		slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
 	}
-	sort.Slice(order, func(a, b int) bool {
-		va, oa := key(order[a])
-		vb, ob := key(order[b])
-		return va < vb || va == vb && oa < ob
-	})
 	for k := 1; k < n; k++ {
-		prev, cur := ix.chunk(int(order[k-1])), ix.chunk(int(order[k]))
-		if prev.Volume == cur.Volume && prev.Offset+int64(prev.StoredSize) > cur.Offset {
-			return fmt.Errorf("%w: index: chunks overlap in volume %d at offsets %d and %d", ErrMalformed, cur.Volume, prev.Offset, cur.Offset)
+		if spans[k-1].end > spans[k].start {
+			return fmt.Errorf("%w: index: chunks overlap in volume %d at offset %d", ErrMalformed, spans[k].start>>48, spans[k].start&(1<<48-1))
 		}
 	}
 	return nil
@@ -432,3 +437,11 @@ type Blob struct {
 	firstChunk int
 	numChunks  int
 }
+
+// lazyDigest formats a digest only when an error message needs it.
+type lazyDigest struct {
+	alg digest.Algorithm
+	b   []byte
+}
+
+func (l lazyDigest) String() string { return string(digestFromBytes(l.alg, l.b)) }

@@ -156,6 +156,13 @@ func (m *Manifest) validate() error {
 			if err := ValidateDigest(b.Digest); err != nil {
 				return bad("base %d: %v", i, err)
 			}
+			for _, id := range []string{b.Archive, b.Lineage} {
+				if id != "" {
+					if _, err := ParseArchiveID(id); err != nil {
+						return bad("base %d: %v", i, err)
+					}
+				}
+			}
 		}
 	}
 	names := make(map[string]bool, len(m.Attachments))
@@ -166,6 +173,9 @@ func (m *Manifest) validate() error {
 		names[a.Name] = true
 		if err := ValidateDigest(a.Digest); err != nil {
 			return bad("attachment %q: %v", a.Name, err)
+		}
+		if a.Size < 0 {
+			return bad("attachment %q: negative size", a.Name)
 		}
 	}
 	return nil

@@ -63,7 +63,7 @@ func ReadFooter(r io.ReaderAt, size int64) (Footer, error) {
 		return Footer{}, fmt.Errorf("%w: volume of %d bytes is smaller than a header and a footer", ErrTruncated, size)
 	}
 	b := make([]byte, FooterSize)
-	if _, err := r.ReadAt(b, size-FooterSize); err != nil {
+	if err := readAt(r, b, size-FooterSize); err != nil {
 		return Footer{}, fmt.Errorf("format: read footer: %w", err)
 	}
 	return parseFooter(b, size)
@@ -72,7 +72,7 @@ func ReadFooter(r io.ReaderAt, size int64) (Footer, error) {
 // ReadVolumeHeader reads and checks the header frame at the start of a volume.
 func ReadVolumeHeader(r io.ReaderAt) (VolumeHeader, error) {
 	b := make([]byte, frameOverhead+volumeHeaderBody)
-	if _, err := r.ReadAt(b, 0); err != nil {
+	if err := readAt(r, b, 0); err != nil {
 		return VolumeHeader{}, fmt.Errorf("format: read volume header: %w", err)
 	}
 	tag, body, err := parseFrame(b)
@@ -116,7 +116,7 @@ func Open(final io.ReaderAt, size int64, opts ReaderOptions) (*Archive, error) {
 		return fail(fmt.Errorf("%w: index is %d bytes, the limit is %d", ErrLimit, f.IndexLength, lim.MaxIndexSize))
 	}
 	iframe := make([]byte, f.IndexLength)
-	if _, err := final.ReadAt(iframe, f.IndexOffset); err != nil {
+	if err := readAt(final, iframe, f.IndexOffset); err != nil {
 		return fail(fmt.Errorf("format: read index: %w", err))
 	}
 	if sha256.Sum256(iframe) != f.IndexHash {
@@ -129,7 +129,7 @@ func Open(final io.ReaderAt, size int64, opts ReaderOptions) (*Archive, error) {
 	if tag != TagIndex {
 		return fail(fmt.Errorf("%w: index frame has tag %q", ErrMalformed, tag))
 	}
-	ix, err := parseIndex(body, size, lim)
+	ix, err := parseIndex(body, size, f.IndexOffset, lim)
 	if err != nil {
 		return fail(err)
 	}
@@ -137,7 +137,7 @@ func Open(final io.ReaderAt, size int64, opts ReaderOptions) (*Archive, error) {
 		return fail(fmt.Errorf("%w: index is for archive %s with %d volumes, footer says %s volume %d", ErrMalformed, ix.hdr.Archive, len(ix.volumes), f.Archive, f.Volume))
 	}
 	mframe := make([]byte, ix.hdr.ManifestLength)
-	if _, err := final.ReadAt(mframe, ix.hdr.ManifestOffset); err != nil {
+	if err := readAt(final, mframe, ix.hdr.ManifestOffset); err != nil {
 		return fail(fmt.Errorf("format: read manifest: %w", err))
 	}
 	if sha256.Sum256(mframe) != ix.hdr.ManifestHash {
@@ -160,8 +160,12 @@ func Open(final io.ReaderAt, size int64, opts ReaderOptions) (*Archive, error) {
 	a := &Archive{footer: f, ix: ix, manifest: m, rawMan: mj, lim: lim,
 		digest: digest.NewDigestFromBytes(digest.SHA256, f.IndexHash[:])}
 	for _, r := range m.Roots {
-		if _, ok := a.Lookup(r.Descriptor.Digest); !ok && !isPrereq(m, r.Descriptor.Digest) {
+		b, ok := a.Lookup(r.Descriptor.Digest)
+		if !ok && !isPrereq(m, r.Descriptor.Digest) {
 			return fail(fmt.Errorf("%w: root %s is neither in the archive nor a prerequisite", ErrMalformed, r.Descriptor.Digest))
+		}
+		if ok && b.Size != r.Descriptor.Size {
+			return fail(fmt.Errorf("%w: root %s has size %d, the blob %d", ErrMalformed, r.Descriptor.Digest, r.Descriptor.Size, b.Size))
 		}
 	}
 	if m.Delta != nil {
@@ -261,7 +265,7 @@ func (a *Archive) CheckVolume(n uint32, r io.ReaderAt, size int64) error {
 	}
 	if !want.Final {
 		b := make([]byte, FooterSize)
-		if _, err := r.ReadAt(b, size-FooterSize); err != nil {
+		if err := readAt(r, b, size-FooterSize); err != nil {
 			return fail(err, "read footer")
 		}
 		if sha256.Sum256(b) != want.Digest {
@@ -293,7 +297,8 @@ func decoder() (*zstd.Decoder, error) {
 
 // DecodeChunk checks a chunk's stored bytes against c and decodes them into
 // dst (reusing its capacity). The frame must declare its content size, equal
-// to c.RawSize, and a window no larger than the chunk.
+// to c.RawSize, be single-segment (so its window is its size), carry a
+// content checksum, and be the only thing in the stored bytes.
 func DecodeChunk(c Chunk, stored, dst []byte) ([]byte, error) {
 	if len(stored) != int(c.StoredSize) {
 		return nil, fmt.Errorf("%w: %d stored bytes, want %d", ErrTruncated, len(stored), c.StoredSize)
@@ -307,6 +312,12 @@ func DecodeChunk(c Chunk, stored, dst []byte) ([]byte, error) {
 	}
 	if h.Skippable || !h.HasFCS || h.FrameContentSize != uint64(c.RawSize) {
 		return nil, fmt.Errorf("%w: chunk frame declares %d bytes (has size: %v), the index %d", ErrMalformed, h.FrameContentSize, h.HasFCS, c.RawSize)
+	}
+	if !h.SingleSegment || !h.HasCheckSum || h.DictionaryID != 0 {
+		return nil, fmt.Errorf("%w: chunk frame must be single-segment, with a content checksum and no dictionary", ErrMalformed)
+	}
+	if n, err := frameLength(stored, h.HeaderSize); err != nil || n != len(stored) {
+		return nil, fmt.Errorf("%w: chunk is not exactly one zstd frame (frame %d bytes of %d: %v)", ErrMalformed, n, len(stored), err)
 	}
 	d, err := decoder()
 	if err != nil {
@@ -416,10 +427,7 @@ func (r *BlobReader) load() error {
 		r.stored = make([]byte, c.StoredSize)
 	}
 	r.stored = r.stored[:c.StoredSize]
-	if _, err := v.ReadAt(r.stored, c.Offset); err != nil {
-		if err == io.EOF {
-			err = ErrTruncated
-		}
+	if err := readAt(v, r.stored, c.Offset); err != nil {
 		return fail(err)
 	}
 	raw, err := DecodeChunk(c, r.stored, r.raw)
@@ -449,5 +457,46 @@ func (r *BlobReader) release() {
 	if r.stored != nil {
 		readBufs.Put(&readBuf{stored: r.stored[:0], raw: r.raw[:0]})
 		r.stored, r.raw, r.cur = nil, nil, nil
+	}
+}
+
+// readAt reads exactly len(b) bytes at off; io.ReaderAt may return io.EOF
+// with a full read at the end of the file, which is success.
+func readAt(r io.ReaderAt, b []byte, off int64) error {
+	n, err := r.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		return fmt.Errorf("%w: %d of %d bytes at offset %d", ErrTruncated, n, len(b), off)
+	}
+	return err
+}
+
+// frameLength walks the block headers of the zstd frame at the start of b
+// (whose header is hdr bytes) and returns its length, checksum included.
+func frameLength(b []byte, hdr int) (int, error) {
+	off := hdr
+	for {
+		if off+3 > len(b) {
+			return off, errors.New("block header past the end")
+		}
+		bh := uint32(b[off]) | uint32(b[off+1])<<8 | uint32(b[off+2])<<16
+		last, typ, size := bh&1 == 1, (bh>>1)&3, int(bh>>3)
+		off += 3
+		switch typ {
+		case 0, 2: // raw, compressed
+			off += size
+		case 1: // RLE: one byte
+			off++
+		default:
+			return off, errors.New("reserved block type")
+		}
+		if off > len(b) {
+			return off, errors.New("block past the end")
+		}
+		if last {
+			return off + 4, nil // content checksum
+		}
 	}
 }

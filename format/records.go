@@ -219,6 +219,9 @@ func parseFooter(b []byte, volSize int64) (Footer, error) {
 	if le.Uint32(b[0:]) != FrameMagic || le.Uint32(b[4:]) != FooterSize-frameHeaderSize || string(b[8:12]) != TagFooter {
 		return f, fmt.Errorf("%w: footer frame header", ErrMalformed)
 	}
+	if le.Uint16(b[12:]) != footerVersion || le.Uint16(b[150:]) != 0 {
+		return f, fmt.Errorf("%w: footer version copy or reserved bytes", ErrMalformed)
+	}
 	if v := le.Uint16(b[14:]); v != Version {
 		return f, fmt.Errorf("%w: format version %d (this reader knows %d)", ErrUnsupported, v, Version)
 	}
@@ -242,8 +245,8 @@ func parseFooter(b []byte, volSize int64) (Footer, error) {
 		return f, fmt.Errorf("%w: volume is %d bytes, its footer says %d", ErrTruncated, volSize, f.RecordsEnd+FooterSize)
 	}
 	if f.Final {
-		if f.IndexOffset < 0 || f.IndexLength < frameOverhead || f.IndexOffset > f.RecordsEnd-f.IndexLength {
-			return f, fmt.Errorf("%w: index at %d+%d outside the volume", ErrMalformed, f.IndexOffset, f.IndexLength)
+		if f.IndexOffset < 0 || f.IndexLength < frameOverhead || f.IndexOffset != f.RecordsEnd-f.IndexLength {
+			return f, fmt.Errorf("%w: index at %d+%d does not end where the footer starts (%d)", ErrMalformed, f.IndexOffset, f.IndexLength, f.RecordsEnd)
 		}
 	} else if f.IndexOffset != 0 || f.IndexLength != 0 || f.IndexHash != ([32]byte{}) {
 		return f, fmt.Errorf("%w: index fields set in a non-final volume", ErrMalformed)

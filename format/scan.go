@@ -39,6 +39,8 @@ type VolumeScan struct {
 	Index    []byte
 	// IndexOffset is where the index frame started.
 	IndexOffset int64
+	// RawFooter is the footer's bytes as read.
+	RawFooter []byte
 }
 
 // ScanOptions configure ScanVolume.
@@ -128,6 +130,9 @@ func (s *scanner) run(res *VolumeScan, opts ScanOptions) error {
 			return err
 		}
 		if string(tag[:]) == TagFooter {
+			if res.Manifest != nil && res.Index == nil {
+				return fmt.Errorf("%w: manifest without an index", ErrMalformed)
+			}
 			return s.footer(res, frame, start)
 		}
 		t, body, err := parseFrame(frame)
@@ -140,6 +145,9 @@ func (s *scanner) run(res *VolumeScan, opts ScanOptions) error {
 			return fmt.Errorf("%w: %q frame where %s", ErrMalformed, t, map[bool]string{true: "the volume header must be first", false: "only the first frame may be a volume header"}[first])
 		}
 		first = false
+		if (res.Manifest != nil && t != TagIndex) || res.Index != nil {
+			return fmt.Errorf("%w: %q frame after the manifest or index (they end a volume)", ErrMalformed, t)
+		}
 		switch t {
 		case TagVolumeHeader:
 			h, err := parseVolumeHeader(body)
@@ -222,6 +230,7 @@ func (s *scanner) footer(res *VolumeScan, frame []byte, start int64) error {
 		return fmt.Errorf("%w: index or manifest in a non-final volume", ErrMalformed)
 	}
 	res.Footer = f
+	res.RawFooter = frame
 	res.Complete = true
 	return nil
 }

@@ -401,7 +401,10 @@ func writeVectors(t *testing.T, vs []vector) {
 				t.Fatalf("%s: %v", v.name, err)
 			}
 			exp.ArchiveID, exp.ArchiveDigest = a.ID().String(), string(a.Digest())
-			a.Blobs(func(b Blob) bool { exp.Blobs = append(exp.Blobs, ExpectBlob{Digest: b.Digest, Size: b.Size}); return true })
+			a.Blobs(func(b Blob) bool {
+				exp.Blobs = append(exp.Blobs, ExpectBlob{Digest: b.Digest, Size: b.Size})
+				return true
+			})
 			for _, r := range a.Manifest().Roots {
 				exp.Roots = append(exp.Roots, string(r.Descriptor.Digest))
 			}

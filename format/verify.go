@@ -127,8 +127,7 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 			continue
 		}
 		if !v.Final {
-			fb := scan.Footer.encode()
-			if sum256(fb) != v.Digest {
+			if sum256(scan.RawFooter) != v.Digest {
 				rep.add(n, &Error{Op: "verify", Volume: n, Offset: size - FooterSize, Detail: "footer SHA-256 differs from the index's volume digest", Err: ErrDigest})
 				continue
 			}

@@ -202,7 +202,18 @@ type BlobWriter struct {
 	chunks []Chunk
 	done   bool
 	err    error
+
+	incompressible bool // the last compressed chunk saved almost nothing
+	rawRun         int  // chunks stored raw since the last probe
 }
+
+// reprobeEvery is how many chunks of an incompressible blob are stored raw
+// before compression is tried again.
+const reprobeEvery = 16
+
+// HintIncompressible tells the writer the blob is already compressed (a gzip
+// or zstd layer), so its chunks are stored raw from the first.
+func (b *BlobWriter) HintIncompressible() { b.incompressible = true }
 
 // Write buffers p and writes every full chunk.
 func (b *BlobWriter) Write(p []byte) (int, error) {
@@ -285,7 +296,18 @@ func (b *BlobWriter) flush() error {
 	if cb == nil || len(cb.raw) == 0 {
 		return nil
 	}
-	cb.stored = b.w.enc.EncodeAll(cb.raw, cb.stored[:0])
+	// Data that does not compress (gzip layers) is stored in raw blocks,
+	// skipping the encoder's attempt: after one chunk of a blob saves less
+	// than 1/64, its next chunks are stored raw, probing again every
+	// reprobeEvery chunks.
+	if b.incompressible && b.rawRun < reprobeEvery {
+		cb.stored = appendRawFrame(cb.stored[:0], cb.raw)
+		b.rawRun++
+	} else {
+		cb.stored = b.w.enc.EncodeAll(cb.raw, cb.stored[:0])
+		b.incompressible = len(cb.stored) > len(cb.raw)-len(cb.raw)/64
+		b.rawRun = 0
+	}
 	hdr := ChunkHeader{
 		Blob:       b.digest,
 		BlobSize:   b.size,
@@ -466,6 +488,20 @@ func (w *Writer) Close(m *Manifest) error {
 			return w.err
 		}
 	}
+	for _, at := range mc.Attachments {
+		if b, ok := w.blobs[at.Digest]; !ok || b.size != at.Size {
+			w.err = fmt.Errorf("format: attachment %q names %s, which the archive does not hold with size %d", at.Name, at.Digest, at.Size)
+			w.abortVolume()
+			return w.err
+		}
+	}
+	for _, r := range mc.Roots {
+		if b, ok := w.blobs[r.Descriptor.Digest]; ok && b.size != r.Descriptor.Size {
+			w.err = fmt.Errorf("format: root %s has size %d, the blob %d", r.Descriptor.Digest, r.Descriptor.Size, b.size)
+			w.abortVolume()
+			return w.err
+		}
+	}
 	if mc.Delta != nil {
 		for _, p := range mc.Delta.Prerequisites {
 			if _, ok := w.blobs[p.Digest]; ok {
@@ -496,13 +532,22 @@ func (w *Writer) Close(m *Manifest) error {
 	for _, b := range w.blobs {
 		blobs = append(blobs, *b)
 	}
-	ilen := indexFrameSize(len(w.volumes)+1, blobs)
-	if ilen > MaxIndexSize {
+	// The index lists every volume, the final one included: its size
+	// depends on how many volumes there are when it is written.
+	tailFor := func() (int64, int64) {
+		n := len(w.volumes) + 1
+		if w.vol == nil {
+			n = len(w.volumes) + 1 // the volume about to start
+		}
+		il := indexFrameSize(n, blobs)
+		return il, int64(len(mframe)) + il + FooterSize
+	}
+	ilen, tail := tailFor()
+	if ilen-frameOverhead > MaxIndexSize {
 		w.err = fmt.Errorf("%w: index would be %d bytes, the limit is %d", ErrLimit, ilen, MaxIndexSize)
 		w.abortVolume()
 		return w.err
 	}
-	tail := int64(len(mframe)) + ilen + FooterSize
 	if w.vol != nil && w.opts.VolumeSize > 0 && w.off+tail > w.opts.VolumeSize {
 		if err := w.finishVolume(false, nil); err != nil {
 			return err
@@ -512,6 +557,7 @@ func (w *Writer) Close(m *Manifest) error {
 		if err := w.startVolume(); err != nil {
 			return err
 		}
+		ilen, tail = tailFor()
 		if w.opts.VolumeSize > 0 && w.off+tail > w.opts.VolumeSize {
 			w.err = fmt.Errorf("%w: manifest and index (%d bytes) do not fit in a %d-byte volume", ErrLimit, tail, w.opts.VolumeSize)
 			w.abortVolume()
@@ -559,4 +605,31 @@ func (w *Writer) abortVolume() {
 		w.vol.Close()
 		w.vol = nil
 	}
+}
+
+// appendRawFrame appends a zstd frame holding raw in raw blocks: single
+// segment, 4-byte content size, content checksum (RFC 8878 3.1.1). It is
+// what an encoder emits for incompressible data, without trying to compress.
+func appendRawFrame(dst, raw []byte) []byte {
+	const maxBlock = 128 << 10
+	dst = le.AppendUint32(dst, zstdMagic)
+	// Frame header descriptor: FCS field 4 bytes (2<<6), single segment
+	// (1<<5), content checksum (1<<2), no dictionary.
+	dst = append(dst, 2<<6|1<<5|1<<2)
+	dst = le.AppendUint32(dst, uint32(len(raw)))
+	for off := 0; ; {
+		n := min(maxBlock, len(raw)-off)
+		last := off+n == len(raw)
+		bh := uint32(n) << 3 // block type 0: raw
+		if last {
+			bh |= 1
+		}
+		dst = append(dst, byte(bh), byte(bh>>8), byte(bh>>16))
+		dst = append(dst, raw[off:off+n]...)
+		off += n
+		if last {
+			break
+		}
+	}
+	return le.AppendUint32(dst, uint32(xxhash.Sum64(raw)))
 }
