@@ -24,7 +24,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
 
-	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"                 // register the htpasswd access controller
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"             // register the htpasswd access controller
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // register the filesystem driver
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"   // register the in-memory driver
 )
