@@ -1,0 +1,42 @@
+// Package imageset reads an ImageSetConfiguration, the file oc-mirror users
+// already write to say what to mirror, and turns it into a plan: a list of
+// source -> destination image references.
+//
+// # Loading
+//
+// [Load] and [LoadFile] accept kind ImageSetConfiguration with apiVersion
+// mirror.openshift.io/v2alpha1 or mirror.openshift.io/v1alpha2 and model the
+// whole schema: archiveSize, and under mirror: platform, operators,
+// additionalImages, helm and blockedImages. Reading is strict, like
+// oc-mirror's: an unknown field anywhere (the old storageConfig, a typo, a
+// delete section) is an error naming the field, its YAML path and its line:
+//
+//	imageset: isc.yaml:7: unknown field "storageConfig" in ImageSetConfiguration (not supported by v2alpha1; remove it)
+//
+// Wrong types, empty or missing names, duplicate entries, invalid image
+// references, versions that are not semantic versions, minVersion above
+// maxVersion, unknown architectures and blockedImages patterns that do not
+// compile are errors too. Every problem is a [*ConfigError]; Load reports all
+// of them at once.
+//
+// archiveSize is read as oc-mirror documents it, in GiB (2^30 bytes) per
+// archive file; [Config.ArchiveSizeBytes] converts.
+//
+// # Planning
+//
+// [Config.Plan] maps mirror.additionalImages to destinations relative to the
+// destination root: the source host is dropped and the repository path kept
+// ("quay.io/org/app:1.2" -> "org/app:1.2"); targetRepo replaces the path and
+// targetTag the tag. Images selected by digest alone get the tag
+// [DigestTag] so registries do not garbage-collect them. blockedImages
+// patterns are matched against the canonical source reference and matching
+// images are reported in [Plan.Blocked]. Sections this version cannot plan
+// yet (platform, operators, helm) are an [ErrNotImplemented] error, never
+// silently ignored.
+//
+// [Config.Subset] answers the same question for the receiving side: which of
+// the references an archive holds a configuration selects.
+//
+// References are parsed by [ParseReference], a small parser following the
+// distribution grammar with Docker Hub normalisation.
+package imageset
