@@ -1,0 +1,306 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Product is the flavour of OpenShift a channel belongs to (the `type` of an
+// ImageSetConfiguration channel).
+type Product string
+
+// Products.
+const (
+	ProductOCP Product = "ocp"
+	ProductOKD Product = "okd"
+)
+
+// Default update graph endpoints. OCPUpdateURL is what oc-mirror and clusters
+// use. OKDUpdateURL is the upstream documented for OKD clusters
+// (ClusterVersion spec.upstream in the OKD docs); oc-mirror v2 still names the
+// retired origin-release.ci.openshift.org/graph.
+const (
+	OCPUpdateURL = "https://api.openshift.com/api/upgrades_info/v1/graph"
+	OKDUpdateURL = "https://amd64.origin.releases.ci.openshift.org/graph"
+	// EnvUpdateURL overrides the update graph URL, as with oc-mirror; inside
+	// an air gap it points at an OpenShift Update Service.
+	EnvUpdateURL = "UPDATE_URL_OVERRIDE"
+)
+
+// GraphClient fetches update graphs. It is safe for concurrent use.
+type GraphClient struct {
+	url      *url.URL
+	client   *http.Client
+	maxBytes int64
+	timeout  time.Duration
+	retries  int
+	backoff  time.Duration
+	sleep    func(context.Context, time.Duration) error
+}
+
+type graphOptions struct {
+	url      string
+	client   *http.Client
+	maxBytes int64
+	timeout  time.Duration
+	retries  int
+	backoff  time.Duration
+	getenv   func(string) string
+}
+
+// GraphOption configures a GraphClient.
+type GraphOption func(*graphOptions) error
+
+// WithUpdateURL sets the update graph URL (for a command-line flag); it wins
+// over UPDATE_URL_OVERRIDE and the product default.
+func WithUpdateURL(u string) GraphOption {
+	return func(o *graphOptions) error { o.url = u; return nil }
+}
+
+// WithGraphHTTPClient sets the HTTP client (TLS roots, proxy). Its Timeout,
+// if any, applies on top of WithGraphTimeout.
+func WithGraphHTTPClient(c *http.Client) GraphOption {
+	return func(o *graphOptions) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil HTTP client", ErrInvalidArgument)
+		}
+		o.client = c
+		return nil
+	}
+}
+
+// WithMaxGraphBytes caps one answer (default DefaultMaxGraphBytes).
+func WithMaxGraphBytes(n int64) GraphOption {
+	return func(o *graphOptions) error {
+		if n <= 0 {
+			return fmt.Errorf("%w: max graph bytes %d", ErrInvalidArgument, n)
+		}
+		o.maxBytes = n
+		return nil
+	}
+}
+
+// WithGraphTimeout bounds each attempt, body included (default
+// DefaultGraphTimeout).
+func WithGraphTimeout(d time.Duration) GraphOption {
+	return func(o *graphOptions) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: timeout %v", ErrInvalidArgument, d)
+		}
+		o.timeout = d
+		return nil
+	}
+}
+
+// WithGraphRetries sets the total number of attempts (>= 1) and the first
+// backoff (doubling, capped at MaxRetryBackoff).
+func WithGraphRetries(attempts int, backoff time.Duration) GraphOption {
+	return func(o *graphOptions) error {
+		if attempts < 1 || attempts > 100 || backoff < 0 {
+			return fmt.Errorf("%w: retries %d, backoff %v", ErrInvalidArgument, attempts, backoff)
+		}
+		o.retries, o.backoff = attempts, backoff
+		return nil
+	}
+}
+
+// WithGetenv replaces os.Getenv for reading UPDATE_URL_OVERRIDE (tests,
+// embedding).
+func WithGetenv(f func(string) string) GraphOption {
+	return func(o *graphOptions) error { o.getenv = f; return nil }
+}
+
+// NewGraphClient returns a client for product's update graph. The URL is,
+// in order: WithUpdateURL, $UPDATE_URL_OVERRIDE, the product default.
+func NewGraphClient(product Product, opts ...GraphOption) (*GraphClient, error) {
+	o := graphOptions{
+		maxBytes: DefaultMaxGraphBytes, timeout: DefaultGraphTimeout,
+		retries: DefaultRetries, backoff: DefaultRetryBackoff, getenv: os.Getenv,
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	raw := o.url
+	if raw == "" {
+		raw = o.getenv(EnvUpdateURL)
+	}
+	if raw == "" {
+		switch product {
+		case ProductOCP, "":
+			raw = OCPUpdateURL
+		case ProductOKD:
+			raw = OKDUpdateURL
+		default:
+			return nil, fmt.Errorf("%w: unknown product %q (want ocp or okd)", ErrInvalidArgument, product)
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: update graph URL %q is not an http(s) URL", ErrInvalidArgument, raw)
+	}
+	c := o.client
+	if c == nil {
+		c = &http.Client{Transport: http.DefaultTransport}
+	}
+	return &GraphClient{url: u, client: c, maxBytes: o.maxBytes, timeout: o.timeout,
+		retries: o.retries, backoff: o.backoff, sleep: sleepCtx}, nil
+}
+
+// URL returns the update graph URL in use, without query.
+func (c *GraphClient) URL() string { return c.url.String() }
+
+// Graph fetches and validates the graph of channel for arch.
+func (c *GraphClient) Graph(ctx context.Context, channel string, arch Arch) (*Graph, error) {
+	if channel == "" {
+		return nil, fmt.Errorf("%w: empty channel name", ErrInvalidArgument)
+	}
+	if !arch.valid() {
+		return nil, fmt.Errorf("%w: architecture %q", ErrInvalidArgument, arch)
+	}
+	u := *c.url
+	q := u.Query()
+	q.Set("channel", channel)
+	q.Set("arch", string(arch))
+	u.RawQuery = q.Encode()
+	body, err := getWithRetry(ctx, c.client, u.String(), "application/json", c.maxBytes, c.timeout, c.retries, c.backoff, c.sleep)
+	if err != nil {
+		var se *statusError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("release: update service at %s: channel %s, arch %s: %w", c.url, channel, arch, err)
+		}
+		return nil, fmt.Errorf("release: update service at %s unreachable: %w; inside an air gap set %s to your OpenShift Update Service", c.url, err, EnvUpdateURL)
+	}
+	g, err := ParseGraph(body)
+	if err != nil {
+		return nil, fmt.Errorf("release: update service at %s: channel %s, arch %s: %w", c.url, channel, arch, err)
+	}
+	return g, nil
+}
+
+// statusError is a final (non-retryable, or retries exhausted) HTTP status.
+type statusError struct {
+	Status int
+	Text   string
+	Body   string
+}
+
+func (e *statusError) Error() string {
+	if e.Body != "" {
+		return fmt.Sprintf("HTTP %s: %s", e.Text, e.Body)
+	}
+	return "HTTP " + e.Text
+}
+
+func retryable(code int) bool {
+	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
+}
+
+// getWithRetry GETs url and returns at most max bytes of a 200 body. It
+// retries connection errors, 408, 429 and 5xx up to attempts times. A 404 is
+// returned as *statusError at once.
+func getWithRetry(ctx context.Context, client *http.Client, rawURL, accept string, max int64,
+	timeout time.Duration, attempts int, backoff time.Duration, sleep func(context.Context, time.Duration) error) ([]byte, error) {
+	var last error
+	wait := backoff
+	for attempt := 1; ; attempt++ {
+		body, retryAfter, err := getOnce(ctx, client, rawURL, accept, max, timeout)
+		if err == nil {
+			return body, nil
+		}
+		last = err
+		var se *statusError
+		final := errors.Is(err, ErrTooLarge) || ctx.Err() != nil ||
+			(errors.As(err, &se) && !retryable(se.Status))
+		if final || attempt >= attempts {
+			if attempt > 1 && !final {
+				return nil, fmt.Errorf("after %d attempts: %w", attempt, last)
+			}
+			return nil, last
+		}
+		d := wait
+		if retryAfter > 0 {
+			d = retryAfter
+		}
+		d = min(d, MaxRetryBackoff)
+		if err := sleep(ctx, d); err != nil {
+			return nil, fmt.Errorf("%w (while retrying after: %w)", err, last)
+		}
+		wait = min(wait*2, MaxRetryBackoff)
+	}
+}
+
+func getOnce(ctx context.Context, client *http.Client, rawURL, accept string, max int64, timeout time.Duration) ([]byte, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		var ra time.Duration
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+				ra = time.Duration(s) * time.Second
+			}
+		}
+		return nil, ra, &statusError{Status: resp.StatusCode, Text: resp.Status, Body: sanitize(string(snippet))}
+	}
+	if resp.ContentLength > max {
+		return nil, 0, fmt.Errorf("%w: answer of %d bytes, limit %d", ErrTooLarge, resp.ContentLength, max)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, 0, err
+	}
+	if int64(len(body)) > max {
+		return nil, 0, fmt.Errorf("%w: answer over %d bytes", ErrTooLarge, max)
+	}
+	return body, 0, nil
+}
+
+// sanitize keeps a server's error text printable and short.
+func sanitize(s string) string {
+	b := []rune{}
+	for _, r := range s {
+		if r == '\n' || r == '\r' || r == '\t' {
+			r = ' '
+		}
+		if r < 0x20 || r == 0x7f {
+			continue
+		}
+		b = append(b, r)
+		if len(b) >= 200 {
+			break
+		}
+	}
+	return string(b)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
