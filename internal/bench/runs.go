@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"oras.land/oras-go/v2/registry/remote"
+)
+
+// ---------------------------------------------------------------------------
+// THE RUNS. One row of the table per run: a command line of one of our tools
+// (bin/<Tool>, built from ./tools/<Tool>), timed as a child process.
+//
+// TODO(lead): check these command lines against the CLIs once they exist.
+//
+// Args are split on white space, then each word's placeholders are expanded:
+//
+//	{src}        the source registry, HOST:PORT; it holds v1 and v2 (and the
+//	             big image, with -big) of the corpus under ocp/...
+//	{reg:NAME}   a registry called NAME, started empty at its first use and
+//	             kept for the later runs (the mirror that "full unpack"
+//	             fills is the one "delta unpack" updates)
+//	{isc:SET}    an ImageSetConfiguration listing the images of SET on {src}:
+//	             v1 (release 1), v2 (release 2), big (the 2 GiB layer image)
+//	{work}       the work directory
+//	{profile}    -profile DIR/<run> (a path prefix for pprof files), or empty
+//
+// Before a run, Archive (expanded) is deleted if it exists, and measured
+// after it. Every run also gets ENCLAVE_CPUPROFILE and ENCLAVE_MEMPROFILE in
+// its environment with -profile: file names the tools may honour.
+// ---------------------------------------------------------------------------
+var runs = []runSpec{
+	{
+		Name: "full pack", Tool: "enclave-pack",
+		Args:    "--src-tls-verify=false -c {isc:v1} file://{work}/archive-v1",
+		Archive: "{work}/archive-v1", Bytes: bytesOf("v1"), Limit: limitPack,
+	},
+	{
+		Name: "full unpack", Tool: "enclave-unpack",
+		Args:  "--dest-tls-verify=false --from file://{work}/archive-v1 docker://{reg:mirror}/mirror",
+		Bytes: bytesOf("v1"), Limit: limitUnpack, Check: mirrored("mirror", "mirror", "v1"),
+	},
+	{
+		Name: "delta pack", Tool: "enclave-pack",
+		Args:    "--src-tls-verify=false --base {work}/archive-v1 -c {isc:v2} file://{work}/archive-v2",
+		Archive: "{work}/archive-v2", Bytes: newBytesOf("v2", "v1"), Limit: limitPack,
+	},
+	{
+		Name: "delta unpack", Tool: "enclave-unpack",
+		Args:  "--dest-tls-verify=false --from file://{work}/archive-v2 docker://{reg:mirror}/mirror",
+		Bytes: newBytesOf("v2", "v1"), Limit: limitUnpack, Check: mirrored("mirror", "mirror", "v2"),
+	},
+	{
+		Name: "mirror to mirror", Tool: "enclave-pack",
+		Args:  "--src-tls-verify=false --dest-tls-verify=false -c {isc:v1} docker://{reg:m2m}/mirror",
+		Bytes: bytesOf("v1"), Limit: limitMirror, Check: mirrored("m2m", "mirror", "v1"),
+	},
+	{
+		Name: "2 GiB layer pack", Tool: "enclave-pack", Big: true,
+		Args:    "--src-tls-verify=false -c {isc:big} file://{work}/archive-big",
+		Archive: "{work}/archive-big", Bytes: bytesOf("big"), Limit: limitPack,
+	},
+}
+
+// runSpec is one run of the table above.
+type runSpec struct {
+	Name string
+	Tool string // binary name in the tools directory
+	Args string // split on white space, then expanded
+	// Archive is the archive the run writes, if any: deleted before, its
+	// size reported against Bytes after.
+	Archive string
+	// Bytes is what the run must move: the unique blob bytes of its images.
+	Bytes func(*bench) int64
+	// Limit is the physical limit the run is compared with, bytes/s.
+	Limit func(*bench) (float64, string)
+	// Check, when set, verifies the run's result; its error is reported.
+	Check func(context.Context, *bench) error
+	// Big marks runs that need the big layer (-big).
+	Big bool
+}
+
+// Limits the runs are compared with.
+func limitPack(b *bench) (float64, string) { // registry -> archive on disk
+	return minLimit(b, "GET", "disk write")
+}
+
+func limitUnpack(b *bench) (float64, string) { // archive on disk -> registry
+	return minLimit(b, "PUT")
+}
+
+func limitMirror(b *bench) (float64, string) { // registry -> registry
+	return minLimit(b, "GET", "PUT")
+}
+
+func minLimit(b *bench, names ...string) (float64, string) {
+	best, which := 0.0, ""
+	for _, n := range names {
+		if r, ok := b.limits[n]; ok && (which == "" || r < best) {
+			best, which = r, n
+		}
+	}
+	return best, which
+}
+
+func bytesOf(set string) func(*bench) int64 {
+	return func(b *bench) int64 { return b.uniqueBytes(set) }
+}
+
+func newBytesOf(set, base string) func(*bench) int64 {
+	return func(b *bench) int64 { return b.newBytes(set, base) }
+}
+
+// mirrored checks that registry reg holds every image of set under
+// prefix/<repository>:<tag> with its original digest.
+// TODO(lead): adjust if the tools map repositories differently.
+func mirrored(reg, prefix, set string) func(context.Context, *bench) error {
+	return func(ctx context.Context, b *bench) error {
+		r, err := b.regs.get(reg)
+		if err != nil {
+			return err
+		}
+		for _, im := range b.sets[set] {
+			repo, err := remote.NewRepository(r.Host + "/" + prefix + "/" + im.Repository)
+			if err != nil {
+				return err
+			}
+			repo.PlainHTTP = true
+			desc, err := repo.Resolve(ctx, im.Tag)
+			if err != nil {
+				return fmt.Errorf("%s/%s:%s: %w", prefix, im.Repository, im.Tag, err)
+			}
+			if desc.Digest != im.Digest {
+				return fmt.Errorf("%s/%s:%s is %s, want %s", prefix, im.Repository, im.Tag, desc.Digest, im.Digest)
+			}
+		}
+		return nil
+	}
+}
+
+var placeholder = regexp.MustCompile(`\{[a-z]+(:[a-z0-9-]+)?\}`)
+
+// expand replaces the placeholders in s.
+func (b *bench) expand(s, slug string) (string, error) {
+	var err error
+	out := placeholder.ReplaceAllStringFunc(s, func(p string) string {
+		name, arg, _ := strings.Cut(strings.Trim(p, "{}"), ":")
+		switch name {
+		case "src":
+			return b.src.Host
+		case "work":
+			return b.work
+		case "profile":
+			if b.cfg.profile == "" {
+				return ""
+			}
+			return filepath.Join(b.cfg.profile, slug)
+		case "isc":
+			if f, ok := b.isc[arg]; ok {
+				return f
+			}
+		case "reg":
+			r, e := b.regs.get(arg)
+			if e != nil {
+				err = e
+				return ""
+			}
+			return r.Host
+		}
+		if err == nil {
+			err = fmt.Errorf("unknown placeholder %s", p)
+		}
+		return ""
+	})
+	return out, err
+}
+
+// row is one line of the results table.
+type row struct {
+	name     string
+	bytes    int64
+	wall     time.Duration
+	limit    float64 // bytes/s of the limit the row is compared with; 0 for none
+	limitOf  string
+	cpu      time.Duration // user + system
+	maxRSS   int64         // bytes; 0 if unknown
+	archive  int64         // bytes; 0 for none
+	note     string
+	isLimit  bool
+	measured bool
+}
+
+func slugOf(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), " ", "-")
+}
+
+// execute runs one run and returns its row.
+func (b *bench) execute(ctx context.Context, rs runSpec) row {
+	r := row{name: rs.Name}
+	bin := filepath.Join(b.toolDir, rs.Tool)
+	if _, err := os.Stat(bin); err != nil {
+		r.note = fmt.Sprintf("skipped: no %s (tools/%s not built)", rs.Tool, rs.Tool)
+		return r
+	}
+	if rs.Big && !b.cfg.big {
+		r.note = "skipped: needs -big"
+		return r
+	}
+	slug := slugOf(rs.Name)
+	fail := func(err error) row { r.note = "error: " + err.Error(); return r }
+	var args []string
+	for _, w := range strings.Fields(rs.Args) {
+		a, err := b.expand(w, slug)
+		if err != nil {
+			return fail(err)
+		}
+		args = append(args, a)
+	}
+	archive := ""
+	if rs.Archive != "" {
+		var err error
+		if archive, err = b.expand(rs.Archive, slug); err != nil {
+			return fail(err)
+		}
+		os.RemoveAll(archive)
+	}
+	r.bytes = rs.Bytes(b)
+	r.limit, r.limitOf = rs.Limit(b)
+
+	logPath := filepath.Join(b.work, "logs", slug+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return fail(err)
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "$ %s %s\n", bin, strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = os.Environ()
+	if b.cfg.profile != "" {
+		p := filepath.Join(b.cfg.profile, slug)
+		cmd.Env = append(cmd.Env, "ENCLAVE_CPUPROFILE="+p+".cpu.pprof", "ENCLAVE_MEMPROFILE="+p+".mem.pprof")
+	}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	b.logf("run %s: %s %s", rs.Name, rs.Tool, strings.Join(args, " "))
+	start := time.Now()
+	err = cmd.Run()
+	r.wall = time.Since(start)
+	if st := cmd.ProcessState; st != nil {
+		r.cpu = st.UserTime() + st.SystemTime()
+		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+			r.maxRSS = ru.Maxrss * 1024 // KiB on Linux
+		}
+	}
+	if err != nil {
+		return fail(fmt.Errorf("%v (log: %s)", err, logPath))
+	}
+	r.measured = true
+	if archive != "" {
+		if r.archive, err = dirSize(archive); err != nil {
+			r.note = "archive: " + err.Error()
+		}
+	}
+	if rs.Check != nil {
+		if err := rs.Check(ctx, b); err != nil {
+			r.note = "CHECK FAILED: " + err.Error()
+		} else {
+			r.note = "verified"
+		}
+	}
+	return r
+}
