@@ -1,0 +1,29 @@
+// Package progress shows people what a long pack or unpack is doing, and
+// tells them at the end what moved, what did not, and why.
+//
+// A Reporter is fed events by the copy (images started and done, bytes
+// transferred, blobs done or skipped with a SkipReason) from any number of
+// goroutines. Between Start and Stop it shows the run's state every
+// Interval. On a terminal, that is one status line redrawn in place:
+//
+//	pack  12/36 images  1.2 GiB/3.4 GiB  85.3 MiB/s  ETA 0:27  skipped 340 MiB (in a base)
+//
+// Elsewhere (CI, a log file) it is a plain line, without escape codes or
+// timestamps (the log adds its own):
+//
+//	pack: 12/36 images, 1.2 GiB of 3.4 GiB, 85.3 MiB/s, ETA 0:27, skipped 340 MiB (in a base)
+//
+// On both, each image done or failed gets its own line, and Logf prints
+// lines that never garble the live line:
+//
+//	pack: done quay.io/x/y:1 (34 MiB)
+//	pack: FAILED quay.io/x/z:2: manifest unknown
+//
+// The rate is a moving average over the last 10 seconds, not since the
+// start, so a stall shows within seconds; it and the ETA appear once 2
+// seconds have been measured. The ETA needs the planned bytes (SetTotals).
+//
+// Summary returns the counts; Summary.WriteTo prints them for a person.
+// HumanBytes and ParseBytes format and parse sizes ("1.5 GiB", "700MiB",
+// "4G", "500MB") for output and flags.
+package progress
