@@ -39,8 +39,13 @@ type Writer struct {
 	lock *dirLock
 	id   format.ArchiveID
 
+	// volMu guards volumes alone: the format writer calls CreateVolume with
+	// its own lock held, so CreateVolume must not take mu (Push holds mu
+	// while it asks the format writer questions).
+	volMu   sync.Mutex
+	volumes []string // partial file paths, by number-1
+
 	mu        sync.Mutex
-	volumes   []string // partial file paths, by number-1
 	manifests map[digest.Digest][]byte
 	descs     map[digest.Digest]ocispec.Descriptor
 	inflight  map[digest.Digest]*pushCall
@@ -142,9 +147,9 @@ func (w *Writer) CreateVolume(n uint32) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("archive: create volume: %w", err)
 	}
-	w.mu.Lock()
+	w.volMu.Lock()
 	w.volumes = append(w.volumes, p)
-	w.mu.Unlock()
+	w.volMu.Unlock()
 	return &fileVolume{f: f, path: p}, nil
 }
 
@@ -159,6 +164,9 @@ func (w *Writer) Stats() WriterStats {
 	_, s.StoredBytes = w.fw.Stats()
 	return s
 }
+
+// InBase reports whether a base the archive is cut against holds d.
+func (w *Writer) InBase(d digest.Digest) bool { return w.inBase(d) }
 
 // inBase reports whether a base holds d.
 func (w *Writer) inBase(d digest.Digest) bool {
@@ -386,11 +394,14 @@ func (w *Writer) Close() error {
 		w.discard()
 		return fmt.Errorf("archive: %w", err)
 	}
-	for i, p := range w.volumes {
+	w.volMu.Lock()
+	vols := append([]string(nil), w.volumes...)
+	w.volMu.Unlock()
+	for i, p := range vols {
 		if err := os.Rename(p, filepath.Join(w.dir, VolumeName(uint32(i+1)))); err != nil {
 			return fmt.Errorf("archive: finish %s: %w", w.dir, err)
 		}
-		if i == len(w.volumes)-2 {
+		if i == len(vols)-2 {
 			// Make every other volume durable before the final one
 			// appears.
 			if err := syncDir(w.dir); err != nil {
@@ -416,6 +427,8 @@ func (w *Writer) Abort() {
 }
 
 func (w *Writer) discard() {
+	w.volMu.Lock()
+	defer w.volMu.Unlock()
 	for _, p := range w.volumes {
 		os.Remove(p)
 	}
