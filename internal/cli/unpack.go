@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"fmt"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/enclave-mirror/enclave/mirror"
+)
+
+var verifyKeyFlag = &ucli.StringSliceFlag{Name: "verify-key", Usage: "require a signature by this Ed25519 public key (PEM; repeatable)"}
+
+// UnpackApp returns the enclave-unpack application.
+func UnpackApp() *ucli.App {
+	return &ucli.App{
+		Name:      "enclave-unpack",
+		Usage:     "push an archive into a registry; inspect or verify archives",
+		UsageText: "enclave-unpack [-c isc.yaml] --from file://DIR [flags] docker://HOST[:PORT]/PREFIX\n   enclave-unpack inspect file://DIR\n   enclave-unpack verify file://DIR",
+		Flags: []ucli.Flag{
+			ConfigFlag,
+			&ucli.StringFlag{Name: "from", Usage: "the archive: file://DIR"},
+			&ucli.StringFlag{Name: "receipt", Value: mirror.DefaultReceipt, Usage: "receipt file to write (merged with an existing receipt of the same destination); carry it back to cut the next archive against"},
+			&ucli.StringFlag{Name: "cluster-resources", Value: "cluster-resources", Usage: "directory for ImageDigestMirrorSet and ImageTagMirrorSet files"},
+			&ucli.BoolFlag{Name: "skip-verify", Usage: "do not read the whole archive before pushing (chunks and digests are still verified as they are pushed)"},
+			verifyKeyFlag,
+			&ucli.BoolFlag{Name: "allow-rollback", Usage: "accept an archive older than one already applied from the same lineage"},
+			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag,
+			TLSFlag("dest"), AuthFileFlag, LogLevelFlag,
+		},
+		Action: unpackAction,
+		Commands: []*ucli.Command{
+			{Name: "inspect", Usage: "show images, volumes, prerequisites and sizes", ArgsUsage: "file://DIR", Action: inspectAction},
+			{Name: "verify", Usage: "read every byte and check everything; no registry needed", ArgsUsage: "file://DIR", Flags: []ucli.Flag{verifyKeyFlag}, Action: verifyAction},
+		},
+	}
+}
+
+func archiveArg(c *ucli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", Usagef("give the archive: file://DIR")
+	}
+	loc, err := ParseLocation(c.Args().First())
+	if err != nil {
+		return "", err
+	}
+	if loc.Dir == "" {
+		return "", Usagef("%s is not an archive location (file://DIR)", c.Args().First())
+	}
+	return loc.Dir, nil
+}
+
+func inspectAction(c *ucli.Context) error {
+	dir, err := archiveArg(c)
+	if err != nil {
+		return err
+	}
+	return mirror.Inspect(c.App.Writer, dir)
+}
+
+func verifyAction(c *ucli.Context) error {
+	dir, err := archiveArg(c)
+	if err != nil {
+		return err
+	}
+	return mirror.Verify(c.App.Writer, dir, c.StringSlice(verifyKeyFlag.Name))
+}
+
+func unpackAction(c *ucli.Context) error {
+	if c.NArg() != 1 {
+		return Usagef("give one destination: docker://HOST/PREFIX (got %d arguments)", c.NArg())
+	}
+	dest, err := ParseLocation(c.Args().First())
+	if err != nil {
+		return err
+	}
+	if dest.Registry == "" {
+		return Usagef("the destination must be docker://HOST/PREFIX")
+	}
+	if c.String("from") == "" {
+		return Usagef("--from file://DIR is required")
+	}
+	from, err := ParseLocation(c.String("from"))
+	if err != nil {
+		return err
+	}
+	if from.Dir == "" {
+		return Usagef("--from must be file://DIR")
+	}
+	cfg, err := LoadConfig(c)
+	if err != nil {
+		return err
+	}
+	log, err := Logger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	rep := Reporter(c.App.ErrWriter, "unpack")
+	res, err := mirror.Unpack(c.Context, mirror.UnpackOptions{
+		Archive: from.Dir, Registry: dest.Registry, Config: cfg,
+		Receipt: c.String("receipt"), ClusterResources: c.String("cluster-resources"),
+		Parallel: c.Int(ParallelFlag.Name), BlobConcurrency: c.Int(BlobParallelFlag.Name),
+		NoReferrers: c.Bool(NoReferrersFlag.Name), SkipVerify: c.Bool("skip-verify"), DryRun: c.Bool(DryRunFlag.Name),
+		VerifyKeys: c.StringSlice(verifyKeyFlag.Name), AllowRollback: c.Bool("allow-rollback"),
+		Dest: RegistryOptions(c, "dest", log, rep), Progress: rep, Log: log,
+	})
+	out := c.App.Writer
+	if res != nil {
+		for _, line := range res.Plan {
+			fmt.Fprintln(out, line)
+		}
+		if len(res.Images) > 0 {
+			res.Summary.WriteTo(out)
+		}
+		if res.Receipt != "" {
+			fmt.Fprintf(out, "receipt %s (carry it back: enclave-pack --base %s)\n", res.Receipt, res.Receipt)
+		}
+		for _, p := range res.ClusterResources {
+			fmt.Fprintf(out, "wrote %s\n", p)
+		}
+	}
+	return err
+}

@@ -1,0 +1,66 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"syscall"
+
+	"github.com/enclave-mirror/enclave/archive"
+	"github.com/enclave-mirror/enclave/format"
+	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/ocistore"
+)
+
+// Exit codes, documented in the README and kept stable.
+const (
+	ExitOK          = 0
+	ExitFailure     = 1   // some images failed; anything not classified below
+	ExitUsage       = 2   // bad flags, bad configuration, bad references
+	ExitIntegrity   = 3   // damaged, foreign, unsigned or incomplete archive; missing prerequisites
+	ExitRegistry    = 4   // registry or network: unreachable, auth, TLS, refused pushes
+	ExitLocalIO     = 5   // local files: disk full, permissions, read errors
+	ExitInterrupted = 130 // interrupted (Ctrl-C)
+)
+
+// Errors that classify a run's failure.
+var (
+	// ErrIntegrity: the archive is damaged, foreign or incomplete.
+	ErrIntegrity = errors.New("archive integrity")
+	// ErrPrerequisites: the destination lacks content the archive leaves out.
+	ErrPrerequisites = errors.New("missing prerequisites")
+	// ErrImagesFailed: some images could not be copied; the others were.
+	ErrImagesFailed = errors.New("some images failed")
+	// ErrUsage: invalid arguments.
+	ErrUsage = errors.New("usage")
+)
+
+// ExitCode maps an error to the documented exit codes.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.Is(err, ErrUsage), errors.Is(err, imageset.ErrInvalidConfig), errors.Is(err, imageset.ErrNotImplemented),
+		errors.Is(err, imageset.ErrInvalidReference), errors.Is(err, ocistore.ErrInvalidReference), errors.Is(err, ocistore.ErrInvalidConfig):
+		return ExitUsage
+	case errors.Is(err, ErrIntegrity), errors.Is(err, ErrPrerequisites), errors.Is(err, archive.ErrUnsigned),
+		errors.Is(err, archive.ErrUntrustedKey), errors.Is(err, archive.ErrBadSignature), errors.Is(err, archive.ErrRollback),
+		format.IsIntegrity(err):
+		return ExitIntegrity
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission), errors.Is(err, archive.ErrExists):
+		return ExitLocalIO
+	}
+	switch ocistore.Classify(err) {
+	case ocistore.KindAuth, ocistore.KindTLS, ocistore.KindNetwork, ocistore.KindRegistry, ocistore.KindNotFound:
+		return ExitRegistry
+	case ocistore.KindInvalid:
+		return ExitUsage
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return ExitLocalIO
+	}
+	return ExitFailure
+}

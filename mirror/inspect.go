@@ -1,0 +1,114 @@
+package mirror
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/enclave-mirror/enclave/archive"
+	"github.com/enclave-mirror/enclave/format"
+	"github.com/enclave-mirror/enclave/internal/progress"
+)
+
+// Inspect prints what an archive holds: identity, volumes, images,
+// prerequisites and sizes. Only the final volume's index and manifest are
+// read, plus every volume's header and footer.
+func Inspect(w io.Writer, dir string) error {
+	r, err := archive.Open(dir, archive.WithIndexOnly())
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrIntegrity, err)
+	}
+	defer r.Close()
+	m := r.Manifest()
+	var blobs int
+	var raw, stored int64
+	r.Format().Blobs(func(b format.Blob) bool {
+		blobs++
+		raw += b.Size
+		for _, c := range r.Format().Chunks(b) {
+			stored += int64(c.StoredSize)
+		}
+		return true
+	})
+	fmt.Fprintf(w, "archive   %s\n", dir)
+	fmt.Fprintf(w, "id        %s\n", r.ID())
+	fmt.Fprintf(w, "digest    %s\n", r.Digest())
+	fmt.Fprintf(w, "created   %s\n", m.Created.Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintf(w, "lineage   %s  sequence %d\n", m.Lineage, m.Sequence)
+	fmt.Fprintf(w, "content   %d blobs, %s (%s stored)\n", blobs, progress.HumanBytes(raw), progress.HumanBytes(stored))
+	fmt.Fprintf(w, "volumes   %d\n", len(r.Volumes()))
+	for _, v := range r.Volumes() {
+		fmt.Fprintf(w, "  %s  %s\n", archive.VolumeName(v.Number), progress.HumanBytes(v.Size))
+	}
+	fmt.Fprintf(w, "images\n")
+	for _, root := range m.Roots {
+		refs := strings.Join(root.References, ", ")
+		if refs == "" {
+			refs = "(referrer)"
+		}
+		fmt.Fprintf(w, "  %s  %s  %s\n", refs, root.Descriptor.Digest, root.Descriptor.MediaType)
+	}
+	if d := m.Delta; d != nil {
+		var pb int64
+		for _, p := range d.Prerequisites {
+			pb += p.Size
+		}
+		fmt.Fprintf(w, "delta     %d prerequisites, %s the destination must already hold\n", len(d.Prerequisites), progress.HumanBytes(pb))
+		for _, b := range d.Bases {
+			id := b.Archive
+			if id == "" {
+				id = string(b.Digest)
+			}
+			fmt.Fprintf(w, "  cut against %s %s (lineage %s, sequence %d)\n", b.Kind, id, b.Lineage, b.Sequence)
+		}
+	} else {
+		fmt.Fprintf(w, "delta     none (a full archive)\n")
+	}
+	for _, a := range m.Attachments {
+		fmt.Fprintf(w, "attached  %s  %s  %s\n", a.Name, a.MediaType, progress.HumanBytes(a.Size))
+	}
+	return nil
+}
+
+// Verify reads every byte of the archive in dir and prints what it found;
+// it returns an ErrIntegrity error when anything is wrong.
+func Verify(w io.Writer, dir string, keys []string) error {
+	if len(keys) > 0 {
+		if err := checkSignature(UnpackOptions{Archive: dir, VerifyKeys: keys}); err != nil {
+			return err
+		}
+	}
+	rep, r, err := archive.Verify(dir)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrIntegrity, err)
+	}
+	defer r.Close()
+	if len(keys) > 0 {
+		pub, err := archive.LoadPublicKeys(keys...)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		m := r.Manifest()
+		res, err := archive.VerifySignature(dir, r.ID(), r.Digest(), m.Lineage, m.Sequence, archive.SignatureCheck{Trusted: pub, Required: true})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "signature by %s: good\n", res.KeyID)
+	}
+	fmt.Fprintf(w, "archive %s (%s)\n", r.ID(), r.Digest())
+	fmt.Fprintf(w, "read %d volumes, verified %d blobs, %s (%s stored)\n", rep.Volumes, rep.Blobs, progress.HumanBytes(rep.Bytes), progress.HumanBytes(rep.StoredBytes))
+	if rep.Unreferenced > 0 {
+		fmt.Fprintf(w, "note: %s of chunks no blob uses (writes that were abandoned)\n", progress.HumanBytes(rep.Unreferenced))
+	}
+	if rep.OK() {
+		fmt.Fprintf(w, "OK\n")
+		return nil
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "PROBLEM %v\n", p)
+	}
+	if len(rep.MissingBlobs) > 0 {
+		fmt.Fprintf(w, "%d blobs could not be verified\n", len(rep.MissingBlobs))
+	}
+	return fmt.Errorf("%w: %d problems in %s", ErrIntegrity, len(rep.Problems), dir)
+}
