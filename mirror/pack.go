@@ -53,7 +53,7 @@ type PackOptions struct {
 	// Source and Dest configure registry access on each side.
 	Source, Dest ocistore.Options
 	// Sign, when set, signs the archive with this key file (PEM PKCS#8).
-	SignKey string
+	SignKey  string
 	Progress *progress.Reporter
 	Log      *slog.Logger
 }
@@ -371,7 +371,7 @@ func (a *archiveDest) skipReason(desc ocispec.Descriptor) progress.SkipReason {
 func (a *archiveDest) mountFrom(string) func(context.Context, ocispec.Descriptor) ([]string, error) {
 	return nil
 }
-func (a *archiveDest) abort()                           { a.w.Abort() }
+func (a *archiveDest) abort() { a.w.Abort() }
 
 func (a *archiveDest) finish(ctx context.Context, res *Result) error {
 	if err := a.w.Close(); err != nil {
@@ -433,7 +433,9 @@ func (r *registryDest) target(ctx context.Context, m imageset.Mapping) (oras.Tar
 	return &recordingTarget{Target: repo, dest: r, repo: ref.Repository}, tag, nil
 }
 
-func (r *registryDest) skipReason(ocispec.Descriptor) progress.SkipReason { return progress.SkipAtDestination }
+func (r *registryDest) skipReason(ocispec.Descriptor) progress.SkipReason {
+	return progress.SkipAtDestination
+}
 
 // mountFrom offers the repositories this run already pushed a blob to.
 func (r *registryDest) mountFrom(string) func(context.Context, ocispec.Descriptor) ([]string, error) {
@@ -493,7 +495,7 @@ func (d *dryRunDest) skipReason(ocispec.Descriptor) progress.SkipReason { return
 func (d *dryRunDest) mountFrom(string) func(context.Context, ocispec.Descriptor) ([]string, error) {
 	return nil
 }
-func (d *dryRunDest) abort()                           {}
+func (d *dryRunDest) abort() {}
 func (d *dryRunDest) finish(ctx context.Context, res *Result) error {
 	slices.Sort(d.lines)
 	res.Plan = d.lines
