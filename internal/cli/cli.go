@@ -139,8 +139,10 @@ func TLSFlag(side string) *cli.BoolFlag {
 		Usage: "verify TLS certificates of the " + side + " registries; false also allows plain HTTP for that side (never a silent fallback)"}
 }
 
-// Logger returns a logger writing to w at the flag's level.
-func Logger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
+// Logger returns a logger at the flag's level whose records go through the
+// progress reporter, so they never interleave with the live progress line.
+func Logger(c *cli.Context, rep *progress.Reporter) (*slog.Logger, error) {
+	w := reporterWriter{rep}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.String(LogLevelFlag.Name))); err != nil {
 		return nil, Usagef("--log-level %q: use debug, info, warn or error", c.String(LogLevelFlag.Name))
@@ -176,4 +178,12 @@ func LoadConfig(c *cli.Context) (*imageset.Config, error) {
 // Reporter makes the progress reporter for a run, writing to w.
 func Reporter(w io.Writer, verb string) *progress.Reporter {
 	return progress.New(progress.Options{Out: w, Verb: verb})
+}
+
+// reporterWriter hands each log record to the reporter as one line.
+type reporterWriter struct{ rep *progress.Reporter }
+
+func (w reporterWriter) Write(p []byte) (int, error) {
+	w.rep.Logf("%s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

@@ -44,11 +44,11 @@ func packAction(c *ucli.Context) error {
 	if cfg == nil {
 		return Usagef("-c isc.yaml is required")
 	}
-	log, err := Logger(c, c.App.ErrWriter)
+	rep := Reporter(c.App.ErrWriter, "pack")
+	log, err := Logger(c, rep)
 	if err != nil {
 		return err
 	}
-	rep := Reporter(c.App.ErrWriter, "pack")
 	opts := mirror.PackOptions{
 		Config: cfg, Archive: loc.Dir, Registry: loc.Registry, Bases: c.StringSlice("base"),
 		Compression: c.Int("compression"), Parallel: c.Int(ParallelFlag.Name), BlobConcurrency: c.Int(BlobParallelFlag.Name),

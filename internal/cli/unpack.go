@@ -90,11 +90,11 @@ func unpackAction(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	log, err := Logger(c, c.App.ErrWriter)
+	rep := Reporter(c.App.ErrWriter, "unpack")
+	log, err := Logger(c, rep)
 	if err != nil {
 		return err
 	}
-	rep := Reporter(c.App.ErrWriter, "unpack")
 	res, err := mirror.Unpack(c.Context, mirror.UnpackOptions{
 		Archive: from.Dir, Registry: dest.Registry, Config: cfg,
 		Receipt: c.String("receipt"), ClusterResources: c.String("cluster-resources"),
