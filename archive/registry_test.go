@@ -28,10 +28,9 @@ func repoFunc(t testing.TB, host string) archivetest.RepoFunc {
 }
 
 func mustRepo(t testing.TB, host, name string) *remote.Repository {
-	t.Helper()
 	r, err := remote.NewRepository(host + "/" + name)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	r.PlainHTTP = true
 	return r
@@ -254,3 +253,5 @@ func TestCreateRefusesExistingArchive(t *testing.T) {
 		t.Fatalf("Create over an archive: err = %v", err)
 	}
 }
+
+type formatBlob = format.Blob

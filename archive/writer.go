@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -70,6 +72,10 @@ type WriterStats struct {
 	StoredBytes  int64 // bytes written to volumes for them
 	SkippedBlobs int   // blobs left out because a base holds them
 	SkippedBytes int64
+	// RecoveredBlobs were found complete in the volumes of an interrupted
+	// pack of the same directory and reused.
+	RecoveredBlobs int
+	RecoveredBytes int64
 }
 
 // Create starts an archive in directory path, creating it if needed. The
@@ -106,31 +112,132 @@ func Create(path string, opts ...Option) (*Writer, error) {
 		lock.unlock()
 		return nil, fmt.Errorf("%w: %s holds %s; write each archive to its own directory", ErrExists, path, firstName(vols, odd))
 	}
-	// Temporaries of an interrupted pack are not reusable by this writer:
-	// remove them so they do not mix with this archive's volumes.
-	if entries, err := os.ReadDir(path); err == nil {
-		for _, e := range entries {
-			if n := e.Name(); len(n) > 0 && n[0] == '.' && filepath.Ext(n) == partialExt {
-				os.Remove(filepath.Join(path, n))
-			}
-		}
-	}
-	var id format.ArchiveID
-	if _, err := rand.Read(id[:]); err != nil {
-		lock.unlock()
-		return nil, err
-	}
-	w := &Writer{dir: path, opts: o, lock: lock, id: id,
+	w := &Writer{dir: path, opts: o, lock: lock,
 		manifests: map[digest.Digest][]byte{}, descs: map[digest.Digest]ocispec.Descriptor{},
 		inflight: map[digest.Digest]*pushCall{}, rootIdx: map[digest.Digest]int{},
 		refs: map[string]ocispec.Descriptor{}, skipped: map[digest.Digest]int64{}}
-	fw, err := format.NewWriter(w, format.WriterOptions{Archive: id, ChunkSize: o.chunkSize, VolumeSize: o.volumeSize, Compression: o.compression})
+	fopts := format.WriterOptions{ChunkSize: o.chunkSize, VolumeSize: o.volumeSize, Compression: o.compression}
+	// Temporaries of an interrupted pack (kill -9, power loss): continue
+	// that archive, reusing every blob written completely.
+	if fw, err := w.resume(fopts); err != nil {
+		o.logger.Warn("cannot resume the interrupted pack; starting again", "dir", path, "error", err)
+		w.removePartials()
+	} else if fw != nil {
+		w.fw = fw
+		return w, nil
+	}
+	if _, err := rand.Read(w.id[:]); err != nil {
+		lock.unlock()
+		return nil, err
+	}
+	fopts.Archive = w.id
+	fw, err := format.NewWriter(w, fopts)
 	if err != nil {
 		lock.unlock()
 		return nil, fmt.Errorf("archive: %w", err)
 	}
 	w.fw = fw
 	return w, nil
+}
+
+// partialVolumes returns the numbers of the temporary volumes in the
+// directory, if they run 1..n.
+func (w *Writer) partialVolumes() (uint32, bool) {
+	entries, err := os.ReadDir(w.dir)
+	if err != nil {
+		return 0, false
+	}
+	nums := map[uint32]bool{}
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasPrefix(n, "."+volumePrefix) || !strings.HasSuffix(n, volumeSuffix+partialExt) {
+			continue
+		}
+		v, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(n, "."+volumePrefix), volumeSuffix+partialExt), 10, 32)
+		if err != nil || v == 0 || partialName(uint32(v)) != n {
+			continue
+		}
+		nums[uint32(v)] = true
+	}
+	for i := uint32(1); i <= uint32(len(nums)); i++ {
+		if !nums[i] {
+			return 0, false
+		}
+	}
+	return uint32(len(nums)), len(nums) > 0
+}
+
+func (w *Writer) removePartials() {
+	entries, _ := os.ReadDir(w.dir)
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, ".") && strings.HasSuffix(n, partialExt) {
+			os.Remove(filepath.Join(w.dir, n))
+		}
+	}
+}
+
+// resume recovers an interrupted pack's temporary volumes. It returns nil
+// and no error when there is nothing to resume.
+func (w *Writer) resume(fopts format.WriterOptions) (*format.Writer, error) {
+	count, ok := w.partialVolumes()
+	if !ok {
+		w.removePartials()
+		return nil, nil
+	}
+	rec, err := format.Recover(count, func(n uint32) (io.ReadCloser, error) {
+		return os.OpenFile(filepath.Join(w.dir, partialName(n)), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	}, func(d digest.Digest, size int64) bool { return size <= maxManifestBytes })
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range rec.Drop {
+		os.Remove(filepath.Join(w.dir, partialName(n)))
+	}
+	w.id = rec.Archive
+	for _, v := range rec.Volumes {
+		w.volumes = append(w.volumes, filepath.Join(w.dir, partialName(v.Number)))
+	}
+	fw, err := format.ResumeWriter(w, fopts, rec)
+	if err != nil {
+		return nil, err
+	}
+	var bytes int64
+	for _, b := range rec.Blobs {
+		bytes += b.Size
+		if b.Data == nil {
+			continue
+		}
+		if mt := mediaTypeOf(b.Data); isManifestType(mt) {
+			w.manifests[b.Digest] = b.Data
+			w.descs[b.Digest] = ocispec.Descriptor{MediaType: mt, Digest: b.Digest, Size: b.Size}
+		}
+	}
+	w.stats.RecoveredBlobs, w.stats.RecoveredBytes = len(rec.Blobs), bytes
+	w.opts.logger.Info("resuming an interrupted pack", "dir", w.dir, "archive", rec.Archive.String(),
+		"blobs", len(rec.Blobs), "bytes", bytes, "volumes", len(rec.Volumes)+map[bool]int{true: 1}[rec.Current != 0])
+	return fw, nil
+}
+
+// AppendVolume implements format.AppendSink: it reopens an unfinished
+// volume, cut to size, for appending.
+func (w *Writer) AppendVolume(n uint32, size int64) (io.WriteCloser, error) {
+	p := filepath.Join(w.dir, partialName(n))
+	f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(size, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	w.volMu.Lock()
+	w.volumes = append(w.volumes, p)
+	w.volMu.Unlock()
+	return &fileVolume{f: f, path: p}, nil
 }
 
 func firstName(vols []volumeFile, odd []string) string {

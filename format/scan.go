@@ -3,6 +3,7 @@ package format
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding"
 	"errors"
 	"fmt"
 	"hash"
@@ -41,6 +42,13 @@ type VolumeScan struct {
 	IndexOffset int64
 	// RawFooter is the footer's bytes as read.
 	RawFooter []byte
+	// ResumeAt is the offset just after the volume header or the last
+	// complete chunk record (before any manifest, index or footer): where a
+	// resumed writer appends. ResumeMeta and ResumeCount are the metadata
+	// hash state (encoding.BinaryMarshaler form) and frame count there.
+	ResumeAt    int64
+	ResumeMeta  []byte
+	ResumeCount uint64
 }
 
 // ScanOptions configure ScanVolume.
@@ -196,6 +204,12 @@ func (s *scanner) run(res *VolumeScan, opts ScanOptions) error {
 			return fmt.Errorf("%w: unknown record tag %q", ErrUnsupported, t)
 		}
 		res.GoodEnd = s.off
+		if t == TagVolumeHeader || t == TagChunk {
+			res.ResumeAt, res.ResumeCount = s.off, s.metaCount
+			if m, ok := s.meta.(encoding.BinaryMarshaler); ok {
+				res.ResumeMeta, _ = m.MarshalBinary()
+			}
+		}
 	}
 }
 
