@@ -107,10 +107,22 @@ type fileVolume struct {
 	f    *os.File
 	path string
 	err  error
+	// written bytes, of which the first flushed were handed to writeback.
+	written, flushed int64
 }
+
+// writebackEvery is how many bytes a volume collects before they are handed
+// to the kernel's writeback, so that the sync of Close finds little left to
+// write instead of the whole volume.
+const writebackEvery = 32 << 20
 
 func (v *fileVolume) Write(p []byte) (int, error) {
 	n, err := v.f.Write(p)
+	v.written += int64(n)
+	if v.written-v.flushed >= writebackEvery {
+		startWriteback(v.f, v.flushed, v.written-v.flushed)
+		v.flushed = v.written
+	}
 	if err != nil {
 		v.err = err
 		if errors.Is(err, syscall.ENOSPC) {

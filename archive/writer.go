@@ -58,7 +58,15 @@ type Writer struct {
 	attach    []format.Attachment
 	closed    bool
 	stats     WriterStats
+
+	slots chan struct{} // one per blob being written, maxBlobWriters at most
 }
+
+// maxBlobWriters bounds the blobs written at once. Each holds two chunk
+// buffers (raw and stored, 8 MiB at the default chunk size), and more
+// writers add no speed: their chunks reach the volume one at a time. Other
+// pushes wait, their source streams held back by TCP flow control.
+const maxBlobWriters = 4
 
 type pushCall struct {
 	done chan struct{}
@@ -115,7 +123,8 @@ func Create(path string, opts ...Option) (*Writer, error) {
 	w := &Writer{dir: path, opts: o, lock: lock,
 		manifests: map[digest.Digest][]byte{}, descs: map[digest.Digest]ocispec.Descriptor{},
 		inflight: map[digest.Digest]*pushCall{}, rootIdx: map[digest.Digest]int{},
-		refs: map[string]ocispec.Descriptor{}, skipped: map[digest.Digest]int64{}}
+		refs: map[string]ocispec.Descriptor{}, skipped: map[digest.Digest]int64{},
+		slots: make(chan struct{}, maxBlobWriters)}
 	fopts := format.WriterOptions{ChunkSize: o.chunkSize, VolumeSize: o.volumeSize, Compression: o.compression}
 	// Temporaries of an interrupted pack (kill -9, power loss): continue
 	// that archive, reusing every blob written completely.
@@ -237,7 +246,7 @@ func (w *Writer) AppendVolume(n uint32, size int64) (io.WriteCloser, error) {
 	w.volMu.Lock()
 	w.volumes = append(w.volumes, p)
 	w.volMu.Unlock()
-	return &fileVolume{f: f, path: p}, nil
+	return &fileVolume{f: f, path: p, written: size, flushed: size}, nil
 }
 
 func firstName(vols []volumeFile, odd []string) string {
@@ -356,9 +365,18 @@ func (w *Writer) push(ctx context.Context, desc ocispec.Descriptor, r io.Reader)
 	if isManifest && desc.Size > maxManifestBytes {
 		return fmt.Errorf("archive: manifest %s is %d bytes, above %d: %w", desc.Digest, desc.Size, maxManifestBytes, errdef.ErrSizeExceedsLimit)
 	}
+	select {
+	case w.slots <- struct{}{}:
+		defer func() { <-w.slots }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	bw, err := w.fw.Blob(desc.Digest, desc.Size)
 	if err != nil {
 		return fmt.Errorf("archive: push %s: %w", desc.Digest, err)
+	}
+	if isCompressedLayer(desc.MediaType) {
+		bw.HintIncompressible() // no compression attempt on its first chunk
 	}
 	var keep *bytes.Buffer
 	src := io.Reader(&ctxReader{ctx: ctx, r: r})
@@ -388,6 +406,12 @@ func (w *Writer) push(ctx context.Context, desc ocispec.Descriptor, r io.Reader)
 		w.mu.Unlock()
 	}
 	return nil
+}
+
+// isCompressedLayer reports whether mediaType is a gzip or zstd layer, whose
+// bytes zstd cannot shrink.
+func isCompressedLayer(mediaType string) bool {
+	return strings.HasSuffix(mediaType, "gzip") || strings.HasSuffix(mediaType, "+zstd")
 }
 
 // ctxReader stops a copy when its context ends.

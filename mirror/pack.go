@@ -15,6 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/imageset"
@@ -53,7 +54,9 @@ type PackOptions struct {
 	// Source and Dest configure registry access on each side.
 	Source, Dest ocistore.Options
 	// Sign, when set, signs the archive with this key file (PEM PKCS#8).
-	SignKey  string
+	SignKey string
+	// Platform configures mirror.platform (see platform.go).
+	Platform PlatformOptions
 	Progress *progress.Reporter
 	Log      *slog.Logger
 }
@@ -127,7 +130,7 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	plan, err := opts.Config.Plan(imageset.PlanOptions{})
+	plan, err := opts.Config.Plan(imageset.PlanOptions{Allow: []imageset.Section{imageset.SectionPlatform}})
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +144,13 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 		return nil, err
 	}
 	defer srcClient.Close()
+	var plat *platformPlan
+	if opts.Config.Mirror.Platform != nil {
+		if plat, err = planPlatform(ctx, opts, srcClient); err != nil {
+			return res, err
+		}
+		plan.Mappings = append(plan.Mappings, plat.mappings...)
+	}
 
 	var dst packDest
 	switch {
@@ -179,6 +189,12 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 	if werr != nil || ctx.Err() != nil {
 		dst.abort()
 		return res, fmt.Errorf("pack interrupted: %w", context.Canceled)
+	}
+	if plat != nil {
+		if err := plat.deliver(ctx, dst, results); err != nil {
+			dst.abort()
+			return res, err
+		}
 	}
 	if err := dst.finish(ctx, res); err != nil {
 		return res, err
@@ -401,8 +417,24 @@ type registryDest struct {
 	client *ocistore.Client
 	root   string
 
-	mu    sync.Mutex
-	repos map[digest.Digest][]string // repositories this run pushed each blob to
+	mu      sync.Mutex
+	repos   map[digest.Digest][]string // repositories this run pushed each blob to
+	flights blobFlights
+}
+
+// holder returns a function naming a repository other than repo that this
+// run pushed a digest to ("" for none).
+func (r *registryDest) holder(repo string) func(digest.Digest) string {
+	return func(d digest.Digest) string {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, x := range r.repos[d] {
+			if x != repo {
+				return x
+			}
+		}
+		return ""
+	}
 }
 
 func newRegistryDest(opts PackOptions) (*registryDest, error) {
@@ -455,16 +487,38 @@ type recordingTarget struct {
 	repo string
 }
 
+// Push uploads a blob once: when another image is uploading it to another
+// repository, Push waits for that upload and mounts the blob from there.
 func (t *recordingTarget) Push(ctx context.Context, desc ocispec.Descriptor, rd io.Reader) error {
+	if repo, ok := t.Target.(*remote.Repository); ok && !isManifest(desc.MediaType) {
+		from, end, err := t.dest.flights.begin(ctx, desc.Digest, t.dest.holder(t.repo))
+		if err != nil {
+			return err
+		}
+		defer end()
+		if from != "" {
+			if done, err := mountOrPush(ctx, repo, desc, from, rd); done {
+				if err == nil {
+					t.record(desc.Digest)
+				}
+				return err
+			}
+		}
+	}
 	if err := t.Target.Push(ctx, desc, rd); err != nil {
 		return err
 	}
+	t.record(desc.Digest)
+	return nil
+}
+
+// record notes that t's repository holds d.
+func (t *recordingTarget) record(d digest.Digest) {
 	t.dest.mu.Lock()
-	if !slices.Contains(t.dest.repos[desc.Digest], t.repo) {
-		t.dest.repos[desc.Digest] = append(t.dest.repos[desc.Digest], t.repo)
+	if !slices.Contains(t.dest.repos[d], t.repo) {
+		t.dest.repos[d] = append(t.dest.repos[d], t.repo)
 	}
 	t.dest.mu.Unlock()
-	return nil
 }
 
 // dryRunDest plans without copying: it walks each image's graph on the

@@ -100,6 +100,9 @@ type push struct {
 	source imageset.Reference
 	dest   ocistore.Reference
 	tag    string
+	// release marks an OpenShift release payload or component (platform.go
+	// writes its cluster resources).
+	release bool
 }
 
 // Unpack pushes an archive into a registry. Before anything is written it
@@ -139,6 +142,11 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
+	rel, err := planReleaseUnpack(ctx, r, opts)
+	if err != nil {
+		return res, err
+	}
+	pushes = rel.merge(pushes)
 	// The receipt of this destination, if any: rollback check and mount
 	// candidates.
 	receipt, err := loadReceiptFor(opts.Receipt, opts.Registry)
@@ -148,18 +156,6 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	thisArchive := archive.AppliedArchive{Archive: r.ID().String(), Digest: r.Digest(), Lineage: r.Manifest().Lineage, Sequence: r.Manifest().Sequence}
 	if err := archive.CheckRollback(receipt, thisArchive, opts.AllowRollback); err != nil {
 		return res, err
-	}
-
-	if !opts.SkipVerify {
-		opts.Progress.Logf("verifying %s (%d volumes) before writing anything", opts.Archive, len(r.Volumes()))
-		rep, vr, err := archive.Verify(opts.Archive)
-		if err != nil {
-			return res, fmt.Errorf("%w: %v", ErrIntegrity, err)
-		}
-		vr.Close()
-		if !rep.OK() {
-			return res, fmt.Errorf("%w: %d problems, nothing was pushed; first: %v", ErrIntegrity, len(rep.Problems), rep.Problems[0])
-		}
 	}
 
 	client, err := ocistore.NewClient(opts.Dest)
@@ -176,6 +172,22 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	}
 	slices.Sort(u.candidateRepos)
 	u.candidateRepos = slices.Compact(u.candidateRepos)
+
+	// Read every byte before writing anything, unless nothing will be
+	// written (a second run of the same archive).
+	if !opts.SkipVerify && u.upToDate(ctx, pushes) {
+		opts.Progress.Logf("the destination holds every image of %s already: nothing to write, skipping the full read", opts.Archive)
+	} else if !opts.SkipVerify {
+		opts.Progress.Logf("verifying %s (%d volumes) before writing anything", opts.Archive, len(r.Volumes()))
+		rep, vr, err := archive.Verify(opts.Archive)
+		if err != nil {
+			return res, fmt.Errorf("%w: %v", ErrIntegrity, err)
+		}
+		vr.Close()
+		if !rep.OK() {
+			return res, fmt.Errorf("%w: %d problems, nothing was pushed; first: %v", ErrIntegrity, len(rep.Problems), rep.Problems[0])
+		}
+	}
 
 	if err := u.preflight(ctx, pushes); err != nil {
 		return res, err
@@ -226,6 +238,11 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		return res, err
 	}
 	res.ClusterResources = paths
+	relPaths, err := rel.finish(ctx, u, r.Digest(), pushes, results)
+	res.ClusterResources = append(res.ClusterResources, relPaths...)
+	if err != nil {
+		return res, err
+	}
 	if f := res.Failed(); len(f) > 0 {
 		return res, imagesFailed(f, len(results))
 	}
@@ -247,10 +264,11 @@ func selectPushes(r *archive.Reader, opts UnpackOptions) ([]push, error) {
 	var plan *imageset.Plan
 	if opts.Config != nil {
 		var err error
-		if subset, err = opts.Config.Subset(imageset.PlanOptions{}); err != nil {
+		allow := imageset.PlanOptions{Allow: []imageset.Section{imageset.SectionPlatform}}
+		if subset, err = opts.Config.Subset(allow); err != nil {
 			return nil, err
 		}
-		if plan, err = opts.Config.Plan(imageset.PlanOptions{}); err != nil {
+		if plan, err = opts.Config.Plan(allow); err != nil {
 			return nil, err
 		}
 	}
@@ -317,6 +335,22 @@ type unpacker struct {
 	mu        sync.Mutex
 	repos     map[digest.Digest][]string // destination repositories known to hold a digest
 	repoCache map[string]*remote.Repository
+	flights   blobFlights
+}
+
+// holder returns a function naming a destination repository other than
+// repo known to hold a digest ("" for none).
+func (u *unpacker) holder(repo string) func(digest.Digest) string {
+	return func(d digest.Digest) string {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		for _, r := range u.repos[d] {
+			if r != repo {
+				return r
+			}
+		}
+		return ""
+	}
 }
 
 func (u *unpacker) repo(ctx context.Context, name string) (*remote.Repository, error) {
@@ -486,12 +520,24 @@ func (u *unpacker) preCopy(dst *remote.Repository, repo string) func(context.Con
 		if desc.Size < chunkedThreshold || isManifest(desc.MediaType) {
 			return nil
 		}
+		from, end, err := u.flights.begin(ctx, desc.Digest, u.holder(repo))
+		if err != nil {
+			return err
+		}
+		defer end()
+		if from != "" {
+			if ok, err := mountOrPush(ctx, dst, desc, from, nil); ok && err == nil {
+				u.known(desc.Digest, repo)
+				u.opts.Progress.Skipped(progress.SkipMounted, desc.Size)
+				return oras.SkipNode
+			}
+		}
 		scheme := "https"
 		if dst.PlainHTTP {
 			scheme = "http"
 		}
 		base := scheme + "://" + dst.Reference.Registry
-		_, err := upload.Push(ctx, dst.Client, base, dst.Reference.Repository, desc, func(off int64) (io.ReadCloser, error) {
+		_, err = upload.Push(ctx, dst.Client, base, dst.Reference.Repository, desc, func(off int64) (io.ReadCloser, error) {
 			rc, err := u.r.FetchAt(ctx, desc, off)
 			if err != nil {
 				return nil, err
@@ -514,7 +560,24 @@ type pushTarget struct {
 	repo string
 }
 
+// Push uploads a blob once: when another image is uploading it to another
+// repository, Push waits for that upload and mounts the blob from there.
 func (t *pushTarget) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
+	if !isManifest(desc.MediaType) {
+		from, end, err := t.u.flights.begin(ctx, desc.Digest, t.u.holder(t.repo))
+		if err != nil {
+			return err
+		}
+		defer end()
+		if from != "" {
+			if done, err := mountOrPush(ctx, t.Repository, desc, from, r); done {
+				if err == nil {
+					t.u.known(desc.Digest, t.repo)
+				}
+				return err
+			}
+		}
+	}
 	if err := t.Repository.Push(ctx, desc, r); err != nil {
 		return err
 	}
@@ -630,7 +693,7 @@ func (u *unpacker) writeReceipt(ctx context.Context, pushes []push, results []Im
 func writeClusterResources(dir string, archiveDigest digest.Digest, pushes []push, results []ImageResult) ([]string, error) {
 	var byDigest, byTag []clusterres.Mirror
 	for i, p := range pushes {
-		if results[i].Err != nil {
+		if results[i].Err != nil || p.release {
 			continue
 		}
 		m := clusterres.Mirror{Source: p.source.Name(), Mirror: p.dest.Name()}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"oras.land/oras-go/v2"
@@ -134,5 +135,27 @@ func TestExecute(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "peak RSS") || !strings.Contains(out.String(), "full pack") {
 		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+// TestPeakRSS checks the sampling that replaces Rusage.Maxrss (which
+// reports the parent's RSS for a child started by vfork).
+func TestPeakRSS(t *testing.T) {
+	if n := vmHWM("/proc/self/status"); n <= 0 {
+		t.Fatalf("VmHWM of this process: %d", n)
+	}
+	if n := vmHWM("/proc/nonexistent/status"); n != 0 {
+		t.Errorf("VmHWM of no process: %d", n)
+	}
+	p := watchPeakRSS(os.Getpid())
+	time.Sleep(3 * rssInterval)
+	p.stop()
+	if n := p.bytes(); n <= 0 {
+		t.Errorf("sampled VmHWM %d", n)
+	}
+	var none *peakRSS
+	none.stop()
+	if none.bytes() != 0 {
+		t.Error("nil peakRSS")
 	}
 }

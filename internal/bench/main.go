@@ -174,7 +174,11 @@ func run(ctx context.Context, c config) (err error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rows = append(rows, b.execute(ctx, rs))
+		r := b.execute(ctx, rs)
+		if rs.CompareTo != "" {
+			r.compareWith(rs.CompareTo, rows)
+		}
+		rows = append(rows, r)
 	}
 
 	if err := writeTable(os.Stdout, m, corpusLines, rows); err != nil {

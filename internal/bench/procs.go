@@ -152,3 +152,69 @@ func dirSize(path string) (int64, error) {
 	})
 	return n, err
 }
+
+// peakRSS samples the VmHWM (peak resident set size) of a running process
+// from /proc. VmHWM is a high-water mark, so only growth in the last
+// sampling interval before the process exits can be missed.
+type peakRSS struct {
+	done chan struct{}
+	max  chan int64
+}
+
+// rssInterval is how often watchPeakRSS samples.
+const rssInterval = 20 * time.Millisecond
+
+func watchPeakRSS(pid int) *peakRSS {
+	p := &peakRSS{done: make(chan struct{}), max: make(chan int64, 1)}
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	go func() {
+		var max int64
+		t := time.NewTicker(rssInterval)
+		defer t.Stop()
+		for {
+			if n := vmHWM(path); n > max {
+				max = n
+			}
+			select {
+			case <-p.done:
+				p.max <- max
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+// stop ends the sampling; call it once the process has exited.
+func (p *peakRSS) stop() {
+	if p != nil {
+		close(p.done)
+	}
+}
+
+// bytes is the largest VmHWM seen, 0 if none (or p is nil).
+func (p *peakRSS) bytes() int64 {
+	if p == nil {
+		return 0
+	}
+	return <-p.max
+}
+
+// vmHWM reads the VmHWM line of a /proc/PID/status file, in bytes; 0 when
+// the process is gone or a zombie.
+func vmHWM(path string) int64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

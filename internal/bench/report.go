@@ -81,6 +81,9 @@ func (r row) cells() []string {
 	if r.limit > 0 && !r.isLimit {
 		c[4] = fmt.Sprintf("%.0f%% of %s", 100*rate/r.limit, r.limitOf)
 	}
+	if r.versus != "" {
+		c[4] = r.versus
+	}
 	if r.cpu > 0 {
 		c[5] = fmt.Sprintf("%.1fs", r.cpu.Seconds())
 	}

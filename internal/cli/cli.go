@@ -39,7 +39,7 @@ func Main(app *cli.App) {
 		<-sig
 		os.Exit(mirror.ExitInterrupted)
 	}()
-	os.Exit(Run(ctx, app, os.Args, os.Stdout, os.Stderr))
+	os.Exit(profiled(func() int { return Run(ctx, app, os.Args, os.Stdout, os.Stderr) }))
 }
 
 // Run runs app in-process and returns the exit code (tests call it).

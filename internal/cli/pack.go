@@ -24,8 +24,10 @@ func PackApp() *ucli.App {
 			&ucli.StringFlag{Name: "sign-key", Usage: "sign the archive with this Ed25519 private key (PEM, as openssl genpkey -algorithm ed25519 writes)"},
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag,
 			TLSFlag("src"), TLSFlag("dest"), AuthFileFlag, RegistriesConfFlag, LogLevelFlag,
+			updateURLFlag, releaseDataFlag, releaseKeyFlag, skipReleaseSignaturesFlag, graphDataURLFlag,
 		},
-		Action: packAction,
+		Action:   packAction,
+		Commands: []*ucli.Command{listCommand()},
 	}
 }
 
@@ -54,6 +56,7 @@ func packAction(c *ucli.Context) error {
 		Compression: c.Int("compression"), Parallel: c.Int(ParallelFlag.Name), BlobConcurrency: c.Int(BlobParallelFlag.Name),
 		NoReferrers: c.Bool(NoReferrersFlag.Name), DryRun: c.Bool(DryRunFlag.Name), SignKey: c.String("sign-key"),
 		Source: RegistryOptions(c, "src", log, rep), Dest: RegistryOptions(c, "dest", log, rep),
+		Platform: platformOptions(c),
 		Progress: rep, Log: log,
 	}
 	if s := c.String("volume-size"); s != "" {

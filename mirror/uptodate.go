@@ -1,0 +1,47 @@
+package mirror
+
+import (
+	"context"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry/remote"
+)
+
+// upToDate reports whether the destination already holds every image of
+// pushes under its tag, with the referrers the archive has for it (unless
+// NoReferrers): an unpack that will write nothing, for which reading every
+// byte of the archive first would only cost time. Any error answers false.
+func (u *unpacker) upToDate(ctx context.Context, pushes []push) bool {
+	if len(pushes) == 0 {
+		return false
+	}
+	for _, p := range pushes {
+		dst, err := u.repo(ctx, p.dest.Repository)
+		if err != nil {
+			return false
+		}
+		cur, err := dst.Resolve(ctx, p.tag)
+		if err != nil || cur.Digest != p.root.Descriptor.Digest {
+			return false
+		}
+		if !u.opts.NoReferrers && !u.referrersAt(ctx, dst, p.root.Descriptor) {
+			return false
+		}
+	}
+	return true
+}
+
+// referrersAt reports whether dst holds every referrer of desc in the
+// archive, and theirs.
+func (u *unpacker) referrersAt(ctx context.Context, dst *remote.Repository, desc ocispec.Descriptor) bool {
+	preds, err := u.r.Predecessors(ctx, desc)
+	if err != nil {
+		return false
+	}
+	for _, pd := range preds {
+		if ok, err := dst.Exists(ctx, pd); err != nil || !ok || !u.referrersAt(ctx, dst, pd) {
+			return false
+		}
+	}
+	return true
+}
