@@ -15,16 +15,24 @@ import (
 // Images copied in parallel share layers (a base image under every
 // component): without it, each of them uploads the shared layer to its own
 // repository, because none has finished when the others look for a
-// repository to mount it from.
+// repository to mount it from. It also bounds the uploads at once to
+// maxUploads.
 type blobFlights struct {
 	mu      sync.Mutex
 	flights map[digest.Digest]chan struct{}
+	slots   chan struct{}
 }
 
+// maxUploads bounds the blob uploads at once. Reading a blob from an
+// archive holds a decoded and a stored chunk (8 MiB at the default chunk
+// size); the registry takes no more bytes per second from 24 streams than
+// from 4.
+const maxUploads = 4
+
 // begin waits while another goroutine uploads d, then returns holder(d)
-// when it names a repository to mount d from, or else claims d: end must be
-// called once the upload is over, whatever its outcome. holder is called
-// without f's lock held.
+// when it names a repository to mount d from, or else claims d and waits
+// for an upload slot: end must be called once the upload is over, whatever
+// its outcome. holder is called without f's lock held.
 func (f *blobFlights) begin(ctx context.Context, d digest.Digest, holder func(digest.Digest) string) (from string, end func(), err error) {
 	for {
 		if from := holder(d); from != "" {
@@ -36,15 +44,26 @@ func (f *blobFlights) begin(ctx context.Context, d digest.Digest, holder func(di
 			if f.flights == nil {
 				f.flights = map[digest.Digest]chan struct{}{}
 			}
+			if f.slots == nil {
+				f.slots = make(chan struct{}, maxUploads)
+			}
 			ch = make(chan struct{})
 			f.flights[d] = ch
+			slots := f.slots
 			f.mu.Unlock()
-			return "", func() {
+			end := func() {
 				f.mu.Lock()
 				delete(f.flights, d)
 				f.mu.Unlock()
 				close(ch)
-			}, nil
+			}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				end()
+				return "", nil, ctx.Err()
+			}
+			return "", func() { <-slots; end() }, nil
 		}
 		f.mu.Unlock()
 		select {

@@ -121,6 +121,12 @@ func run(ctx context.Context, c config) (err error) {
 			return err
 		}
 	}
+	// A reused work directory keeps its seeded source registry; everything
+	// the runs make starts anew (registries other than the source are
+	// "started empty", the receipt names their ports).
+	if err := resetRuns(b.work); err != nil {
+		return err
+	}
 	m := describeMachine(b.work)
 
 	// Binaries.
@@ -194,6 +200,32 @@ func run(ctx context.Context, c config) (err error) {
 			return err
 		}
 		return f.Close()
+	}
+	return nil
+}
+
+// resetRuns removes what earlier runs left in work: registries but the
+// source, the receipt, cluster resources, archives and profiles.
+func resetRuns(work string) error {
+	regs, err := os.ReadDir(filepath.Join(work, "registries"))
+	if err != nil {
+		return err
+	}
+	for _, e := range regs {
+		if e.Name() != "source" {
+			if err := os.RemoveAll(filepath.Join(work, "registries", e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	old, err := filepath.Glob(filepath.Join(work, "archive-*"))
+	if err != nil {
+		return err
+	}
+	for _, p := range append(old, filepath.Join(work, "receipt.json"), filepath.Join(work, "cluster-resources")) {
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }
