@@ -141,3 +141,23 @@ func realTar(b *testing.B, size int) []byte {
 	tarCache = buf.Bytes()
 	return tarCache
 }
+
+// BenchmarkVerify: the read-everything pass unpack runs before writing
+// (blobs hash in parallel; compare -cpu 1 and -cpu 2).
+func BenchmarkVerify(b *testing.B) {
+	var blobs []blob
+	var total int64
+	for i := range 8 {
+		data := randomBytes(uint64(20+i), 16<<20)
+		blobs = append(blobs, newBlob(data))
+		total += int64(len(data))
+	}
+	vs := writeArchive(b, blobs, writeOpts{WriterOptions: format.WriterOptions{VolumeSize: 48 << 20}}, true)
+	a := openArchive(b, vs)
+	b.SetBytes(total)
+	for b.Loop() {
+		if rep := a.Verify(vs.opener()); !rep.OK() || rep.Blobs != len(blobs) {
+			b.Fatalf("verify: %v", rep.Problems)
+		}
+	}
+}

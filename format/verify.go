@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/fnv"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -40,12 +43,65 @@ func (r *VerifyReport) add(vol uint32, err error) {
 type VolumeOpener func(n uint32) (io.ReadCloser, int64, error)
 
 type blobState struct {
-	blob  Blob
-	h     hash.Hash
-	next  int // next chunk index expected
-	raw   int64
-	bad   bool
-	began bool
+	blob Blob
+	next int // next chunk index expected (scanning goroutine)
+	// Owned by the blob's worker:
+	h    hash.Hash
+	bad  bool
+	done bool // every chunk decoded and the digest compared
+}
+
+type verifyJob struct {
+	st     *blobState
+	chunk  Chunk
+	vol    uint32
+	stored []byte
+	last   bool
+}
+
+var verifyBufs = sync.Pool{New: func() any { return []byte(nil) }}
+
+func verifyWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 8)) }
+
+func workerFor(d digest.Digest, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(d))
+	return int(h.Sum32() % uint32(n))
+}
+
+// verifyChunk decodes one chunk and feeds its blob's hash; on the blob's last
+// chunk it compares the digest.
+func (a *Archive) verifyChunk(j verifyJob, raw []byte, rep *VerifyReport, mu *sync.Mutex) []byte {
+	st, b := j.st, j.st.blob
+	if st.bad {
+		return raw
+	}
+	out, err := DecodeChunk(j.chunk, j.stored, raw)
+	if err != nil {
+		st.bad = true
+		mu.Lock()
+		rep.add(j.vol, &Error{Op: "verify", Volume: j.vol, Offset: j.chunk.Offset, Blob: b.Digest, Err: err})
+		mu.Unlock()
+		return raw
+	}
+	st.h.Write(out)
+	mu.Lock()
+	rep.Bytes += int64(len(out))
+	mu.Unlock()
+	if j.last {
+		st.done = true
+		got := digest.NewDigest(b.Digest.Algorithm(), st.h)
+		mu.Lock()
+		if got != b.Digest {
+			st.bad = true
+			rep.add(j.vol, &Error{Op: "verify", Volume: j.vol, Offset: j.chunk.Offset, Blob: b.Digest, Detail: "content has digest " + string(got), Err: ErrDigest})
+		} else {
+			rep.Blobs++
+		}
+		mu.Unlock()
+		st.h = nil
+	}
+	return out
 }
 
 // Verify reads every volume once, in order, and checks everything: each
@@ -58,85 +114,110 @@ type blobState struct {
 func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 	rep := &VerifyReport{}
 	states := make(map[digest.Digest]*blobState)
-	var raw []byte
+	// Decoding and hashing run on verifyWorkers goroutines; every chunk of a
+	// blob goes to the same worker, in order, so each blob's hash is fed in
+	// sequence while different blobs hash in parallel. The scanning
+	// goroutine does the bookkeeping (which chunk comes next for a blob).
+	var mu sync.Mutex // guards rep from the workers
+	report := func(vol uint32, err error) {
+		mu.Lock()
+		rep.add(vol, err)
+		mu.Unlock()
+	}
+	workers := verifyWorkers()
+	queues := make([]chan verifyJob, workers)
+	var wg sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan verifyJob, 4)
+		wg.Add(1)
+		go func(q chan verifyJob) {
+			defer wg.Done()
+			var raw []byte
+			for j := range q {
+				raw = a.verifyChunk(j, raw, rep, &mu)
+				verifyBufs.Put(j.stored[:0])
+			}
+		}(queues[i])
+	}
 	for _, v := range a.ix.volumes {
 		n := v.Number
 		rc, size, err := open(n)
 		if err != nil {
+			mu.Lock()
 			rep.add(n, &Error{Op: "verify", Volume: n, Offset: -1, Err: err})
+			mu.Unlock()
 			continue
 		}
 		if size != v.Size {
+			mu.Lock()
 			rep.add(n, &Error{Op: "verify", Volume: n, Offset: -1, Detail: fmt.Sprintf("size is %d bytes, the index says %d", size, v.Size), Err: ErrTruncated})
+			mu.Unlock()
 		}
 		scan, err := ScanVolume(rc, ScanOptions{Limits: a.lim, Chunk: func(cr ChunkRecord) error {
 			b, ok := a.Lookup(cr.Header.Blob)
 			st := states[cr.Header.Blob]
-			if !ok {
+			unref := func() {
+				mu.Lock()
 				rep.Unreferenced += int64(cr.Chunk.StoredSize)
+				mu.Unlock()
+			}
+			if !ok {
+				unref()
 				return nil
 			}
 			if st == nil {
 				st = &blobState{blob: b, h: b.Digest.Algorithm().Hash()}
 				states[b.Digest] = st
 			}
-			if st.bad || st.next >= b.numChunks {
-				rep.Unreferenced += int64(cr.Chunk.StoredSize)
+			if st.next >= b.numChunks {
+				unref()
 				return nil
 			}
 			want := a.ix.chunk(b.firstChunk + st.next)
 			if want != cr.Chunk {
 				// A record for this blob that the index does not use
 				// (for example a chunk of an aborted write).
-				rep.Unreferenced += int64(cr.Chunk.StoredSize)
+				unref()
 				return nil
 			}
-			out, err := DecodeChunk(want, cr.Stored, raw)
-			if err != nil {
-				st.bad = true
-				rep.add(n, &Error{Op: "verify", Volume: n, Offset: cr.Chunk.Offset, Blob: b.Digest, Err: err})
-				return nil
-			}
-			raw = out
-			st.h.Write(out)
-			st.raw += int64(len(out))
 			st.next++
-			rep.Bytes += int64(len(out))
-			if st.next == b.numChunks {
-				if got := digest.NewDigest(b.Digest.Algorithm(), st.h); got != b.Digest {
-					st.bad = true
-					rep.add(n, &Error{Op: "verify", Volume: n, Offset: cr.Chunk.Offset, Blob: b.Digest, Detail: "content has digest " + string(got), Err: ErrDigest})
-				} else {
-					rep.Blobs++
-				}
-				st.h = nil
-			}
+			buf := verifyBufs.Get().([]byte)
+			j := verifyJob{st: st, chunk: want, vol: n, stored: append(buf[:0], cr.Stored...), last: st.next == b.numChunks}
+			queues[workerFor(b.Digest, workers)] <- j
 			return nil
 		}})
 		rc.Close()
 		if scan != nil {
+			mu.Lock()
 			rep.StoredBytes += scan.StoredBytes
+			mu.Unlock()
 		}
 		if err != nil {
-			rep.add(n, err)
+			report(n, err)
 			continue
 		}
 		if scan.Header.Archive != a.ID() || scan.Header.Volume != n {
-			rep.add(n, &Error{Op: "verify", Volume: n, Offset: 0,
+			report(n, &Error{Op: "verify", Volume: n, Offset: 0,
 				Detail: fmt.Sprintf("it is volume %d of archive %s", scan.Header.Volume, scan.Header.Archive), Err: ErrVolume})
 			continue
 		}
 		if !v.Final {
 			if sum256(scan.RawFooter) != v.Digest {
-				rep.add(n, &Error{Op: "verify", Volume: n, Offset: size - FooterSize, Detail: "footer SHA-256 differs from the index's volume digest", Err: ErrDigest})
+				report(n, &Error{Op: "verify", Volume: n, Offset: size - FooterSize, Detail: "footer SHA-256 differs from the index's volume digest", Err: ErrDigest})
 				continue
 			}
 		} else if scan.Footer.IndexHash != a.footer.IndexHash {
-			rep.add(n, &Error{Op: "verify", Volume: n, Offset: -1, Detail: "final volume's index differs from the one opened", Err: ErrDigest})
+			report(n, &Error{Op: "verify", Volume: n, Offset: -1, Detail: "final volume's index differs from the one opened", Err: ErrDigest})
 			continue
 		}
+		mu.Lock()
 		rep.Volumes++
+		mu.Unlock()
 	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
 	// Every blob must have been verified; empty blobs have no chunks.
 	a.Blobs(func(b Blob) bool {
 		if b.numChunks == 0 {
@@ -149,7 +230,7 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 			return true
 		}
 		st := states[b.Digest]
-		if st == nil || st.bad || st.next != b.numChunks {
+		if st == nil || st.bad || !st.done {
 			rep.MissingBlobs = append(rep.MissingBlobs, b.Digest)
 			if st != nil && !st.bad {
 				rep.add(0, &Error{Op: "verify", Offset: -1, Blob: b.Digest, Detail: fmt.Sprintf("only %d of %d chunks found", st.next, b.numChunks), Err: ErrTruncated})
