@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"hash/fnv"
 	"io"
 	"runtime"
 	"sync"
@@ -43,8 +42,9 @@ func (r *VerifyReport) add(vol uint32, err error) {
 type VolumeOpener func(n uint32) (io.ReadCloser, int64, error)
 
 type blobState struct {
-	blob Blob
-	next int // next chunk index expected (scanning goroutine)
+	blob   Blob
+	next   int // next chunk index expected (scanning goroutine)
+	worker int // the worker that hashes it
 	// Owned by the blob's worker:
 	h    hash.Hash
 	bad  bool
@@ -62,12 +62,6 @@ type verifyJob struct {
 var verifyBufs = sync.Pool{New: func() any { return []byte(nil) }}
 
 func verifyWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 8)) }
-
-func workerFor(d digest.Digest, n int) int {
-	h := fnv.New32a()
-	h.Write([]byte(d))
-	return int(h.Sum32() % uint32(n))
-}
 
 // verifyChunk decodes one chunk and feeds its blob's hash; on the blob's last
 // chunk it compares the digest.
@@ -125,6 +119,7 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 		mu.Unlock()
 	}
 	workers := verifyWorkers()
+	nextWorker := 0
 	queues := make([]chan verifyJob, workers)
 	var wg sync.WaitGroup
 	for i := range queues {
@@ -166,7 +161,9 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 				return nil
 			}
 			if st == nil {
-				st = &blobState{blob: b, h: b.Digest.Algorithm().Hash()}
+				// Blobs are dealt to workers in turn as they start.
+				st = &blobState{blob: b, h: b.Digest.Algorithm().Hash(), worker: nextWorker}
+				nextWorker = (nextWorker + 1) % workers
 				states[b.Digest] = st
 			}
 			if st.next >= b.numChunks {
@@ -183,7 +180,7 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 			st.next++
 			buf := verifyBufs.Get().([]byte)
 			j := verifyJob{st: st, chunk: want, vol: n, stored: append(buf[:0], cr.Stored...), last: st.next == b.numChunks}
-			queues[workerFor(b.Digest, workers)] <- j
+			queues[st.worker] <- j
 			return nil
 		}})
 		rc.Close()
