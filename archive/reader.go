@@ -87,7 +87,21 @@ func Open(path string, opts ...Option) (*Reader, error) {
 	if err != nil {
 		ve := &VolumeError{Dir: dir, Err: err}
 		if errors.Is(err, format.ErrVolume) {
-			// The last file is not final: later volumes are missing.
+			// The last file is not final: either files past the final
+			// volume are extra (checkVolumes names them), or later
+			// volumes are missing.
+			if final, ok := findFinal(vs, files[:len(files)-1]); ok {
+				if arch, err = format.Open(vs.files[final.number], final.size, format.ReaderOptions{Limits: o.limits}); err == nil {
+					r := &Reader{dir: dir, arch: arch, vols: vs, opts: o}
+					if err := r.checkVolumes(files, odd); err != nil {
+						return fail(err)
+					}
+					return r, nil
+				}
+				ve.Err = err
+				ve.Problems = append(ve.Problems, fmt.Sprintf("%s: %v", final.name, err))
+				return fail(ve)
+			}
 			if f, ferr := format.ReadFooter(vs.files[last.number], last.size); ferr == nil && !f.Final {
 				ve.Problems = append(ve.Problems, fmt.Sprintf("%s is not the final volume: the volumes after it, including the final one that holds the index, are missing", last.name))
 				ve.Err = format.ErrVolume
@@ -102,6 +116,17 @@ func Open(path string, opts ...Option) (*Reader, error) {
 		return fail(err)
 	}
 	return r, nil
+}
+
+// findFinal returns the last of files whose footer says it is the final
+// volume.
+func findFinal(vs *dirVolumes, files []volumeFile) (volumeFile, bool) {
+	for i := len(files) - 1; i >= 0; i-- {
+		if f, err := format.ReadFooter(vs.files[files[i].number], files[i].size); err == nil && f.Final {
+			return files[i], true
+		}
+	}
+	return volumeFile{}, false
 }
 
 func hasPartials(dir string) bool {

@@ -19,7 +19,7 @@ const (
 	ExitUsage       = 2   // bad flags, bad configuration, bad references
 	ExitIntegrity   = 3   // damaged, foreign, unsigned or incomplete archive; missing prerequisites
 	ExitRegistry    = 4   // registry or network: unreachable, auth, TLS, refused pushes
-	ExitLocalIO     = 5   // local files: disk full, permissions, read errors
+	ExitLocalIO     = 5   // local files: disk full, permissions, read errors, output directory in use
 	ExitInterrupted = 130 // interrupted (Ctrl-C)
 )
 
@@ -49,7 +49,8 @@ func ExitCode(err error) int {
 		errors.Is(err, archive.ErrUntrustedKey), errors.Is(err, archive.ErrBadSignature), errors.Is(err, archive.ErrRollback),
 		format.IsIntegrity(err):
 		return ExitIntegrity
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission), errors.Is(err, archive.ErrExists):
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission), errors.Is(err, archive.ErrExists),
+		errors.Is(err, archive.ErrLocked):
 		return ExitLocalIO
 	}
 	switch ocistore.Classify(err) {

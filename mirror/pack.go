@@ -175,6 +175,7 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 		g.Go(func() error {
 			opts.Progress.ImageStarted(m.Source.String())
 			d, err := packOne(gctx, opts, srcClient, dst, m)
+			err = ocistore.RedactURLs(err) // before anything prints it
 			results[i].Digest, results[i].Err = d, err
 			opts.Progress.ImageDone(m.Source.String(), 0, err)
 			if errors.Is(err, context.Canceled) && ctx.Err() != nil {

@@ -55,7 +55,8 @@ type UnpackOptions struct {
 	BlobConcurrency  int
 	NoReferrers      bool
 	// SkipVerify pushes while verifying as it reads, instead of reading
-	// every byte of the archive before anything is written.
+	// every byte of the archive before anything is written. It cannot be
+	// combined with VerifyKeys.
 	SkipVerify bool
 	// VerifyKeys, when set, require the archive to be signed by one of these
 	// public key files; AllowRollback accepts an archive older than one
@@ -71,6 +72,11 @@ type UnpackOptions struct {
 func (o *UnpackOptions) defaults() error {
 	if o.Archive == "" || o.Registry == "" {
 		return fmt.Errorf("%w: unpack needs --from file://DIR and a docker://HOST/PREFIX destination", ErrUsage)
+	}
+	if o.SkipVerify && len(o.VerifyKeys) > 0 {
+		// A signature covers the index; only reading every byte before
+		// the first write refuses an archive altered in any byte.
+		return fmt.Errorf("%w: --skip-verify cannot be combined with --verify-key, which reads every byte before anything is written", ErrUsage)
 	}
 	if o.Receipt == "" {
 		o.Receipt = DefaultReceipt
@@ -210,7 +216,7 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		results[i] = ImageResult{Source: p.source.String(), Destination: p.dest.Name() + ":" + p.tag, Digest: p.root.Descriptor.Digest}
 		g.Go(func() error {
 			opts.Progress.ImageStarted(p.source.String())
-			err := u.pushOne(gctx, p)
+			err := ocistore.RedactURLs(u.pushOne(gctx, p)) // before anything prints it
 			results[i].Err = err
 			opts.Progress.ImageDone(p.source.String(), 0, err)
 			if errors.Is(err, context.Canceled) && ctx.Err() != nil {

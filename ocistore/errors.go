@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"syscall"
 
 	"oras.land/oras-go/v2/errdef"
@@ -119,6 +121,41 @@ func HasCode(err error, code string) bool {
 		}
 	}
 	return false
+}
+
+// RedactURLs drops the query, fragment and user info of the URLs that
+// err's chain prints (*url.Error, *errcode.ErrorResponse): upload
+// locations carry signed session state there, and redirects signed tokens.
+// It changes those errors in place, so call it before err is printed or
+// wrapped into a message, and returns err.
+func RedactURLs(err error) error {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case *url.Error:
+		if u, perr := url.Parse(e.URL); perr == nil {
+			e.URL = redactURL(u).String()
+		} else if i := strings.IndexAny(e.URL, "?#"); i >= 0 {
+			e.URL = e.URL[:i]
+		}
+	case *errcode.ErrorResponse:
+		if e.URL != nil {
+			e.URL = redactURL(e.URL)
+		}
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		RedactURLs(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			RedactURLs(e)
+		}
+	}
+	return err
+}
+
+func redactURL(u *url.URL) *url.URL {
+	return &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
 }
 
 func isTLSError(err error) bool {

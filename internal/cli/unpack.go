@@ -21,7 +21,7 @@ func UnpackApp() *ucli.App {
 			&ucli.StringFlag{Name: "from", Usage: "the archive: file://DIR"},
 			&ucli.StringFlag{Name: "receipt", Value: mirror.DefaultReceipt, Usage: "receipt file to write (merged with an existing receipt of the same destination); carry it back to cut the next archive against"},
 			&ucli.StringFlag{Name: "cluster-resources", Value: "cluster-resources", Usage: "directory for ImageDigestMirrorSet and ImageTagMirrorSet files"},
-			&ucli.BoolFlag{Name: "skip-verify", Usage: "do not read the whole archive before pushing (chunks and digests are still verified as they are pushed)"},
+			&ucli.BoolFlag{Name: "skip-verify", Usage: "do not read the whole archive before pushing (chunks and digests are still verified as they are pushed); not with --verify-key"},
 			verifyKeyFlag,
 			&ucli.BoolFlag{Name: "allow-rollback", Usage: "accept an archive older than one already applied from the same lineage"},
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag,
