@@ -181,3 +181,26 @@ func TestWriterRefuses(t *testing.T) {
 		t.Fatalf("second close: err = %v", err)
 	}
 }
+
+// One damaged chunk is reported once, for its own blob; every other blob in
+// the same and later volumes is still verified.
+func TestVerifyPastDamagedChunk(t *testing.T) {
+	blobs := []blob{newBlob(randomBytes(31, 200<<10)), newBlob(randomBytes(32, 200<<10)), newBlob(randomBytes(33, 200<<10))}
+	vs := writeArchive(t, blobs, writeOpts{WriterOptions: format.WriterOptions{ChunkSize: 64 << 10}}, false)
+	a := openArchive(t, vs)
+	b0, _ := a.Lookup(blobs[0].d)
+	c := a.Chunks(b0)[1]
+	bad := vs.clone()
+	bad[c.Volume-1][c.Offset+100] ^= 1
+	rep := a.Verify(bad.opener())
+	if len(rep.Problems) != 1 || !errors.Is(rep.Problems[0], format.ErrChecksum) {
+		t.Fatalf("problems = %v, want one checksum error", rep.Problems)
+	}
+	var fe *format.Error
+	if !errors.As(rep.Problems[0], &fe) || fe.Blob != blobs[0].d || fe.Offset != c.Offset || fe.Volume != c.Volume {
+		t.Fatalf("problem %v does not name volume %d, offset %d, blob %s", rep.Problems[0], c.Volume, c.Offset, blobs[0].d)
+	}
+	if rep.Blobs != len(blobs)-1 || len(rep.MissingBlobs) != 1 || rep.MissingBlobs[0] != blobs[0].d {
+		t.Fatalf("verified %d blobs, missing %v", rep.Blobs, rep.MissingBlobs)
+	}
+}

@@ -57,6 +57,11 @@ type ScanOptions struct {
 	// Chunk, when set, is called for every chunk record in order. An error
 	// it returns ends the scan and is returned.
 	Chunk func(ChunkRecord) error
+	// ChunkError, when set, is called for a chunk whose stored bytes fail
+	// their checksum, and the scan goes on with the next record (the chunk
+	// header gives its length); an error it returns ends the scan. When
+	// nil, such a chunk ends the scan with an ErrChecksum error.
+	ChunkError func(error) error
 }
 
 // ScanVolume reads one volume from start to end without seeking, checking
@@ -179,12 +184,19 @@ func (s *scanner) run(res *VolumeScan, opts ScanOptions) error {
 			if err := s.readFull(st); err != nil {
 				return err
 			}
-			if le.Uint32(st) != zstdMagic {
-				return &Error{Op: "scan", Volume: res.Header.Volume, Offset: at, Blob: h.Blob, Detail: "chunk does not start with a zstd frame", Err: ErrMalformed}
-			}
-			if got := xxhash.Sum64(st); got != h.StoredXXH {
-				return &Error{Op: "scan", Volume: res.Header.Volume, Offset: at, Blob: h.Blob,
+			if got := xxhash.Sum64(st); got != h.StoredXXH || le.Uint32(st) != zstdMagic {
+				cerr := &Error{Op: "scan", Volume: res.Header.Volume, Offset: at, Blob: h.Blob,
 					Detail: fmt.Sprintf("chunk at blob offset %d: XXH64 %016x, recorded %016x", h.BlobOffset, got, h.StoredXXH), Err: ErrChecksum}
+				if opts.ChunkError == nil {
+					return cerr
+				}
+				// The header says where the record ends: report the
+				// damaged chunk and go on with the next record.
+				if err := opts.ChunkError(cerr); err != nil {
+					return err
+				}
+				res.GoodEnd = s.off
+				continue
 			}
 			res.Chunks++
 			res.RawBytes += int64(h.RawSize)

@@ -148,7 +148,19 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 			rep.add(n, &Error{Op: "verify", Volume: n, Offset: -1, Detail: fmt.Sprintf("size is %d bytes, the index says %d", size, v.Size), Err: ErrTruncated})
 			mu.Unlock()
 		}
-		scan, err := ScanVolume(rc, ScanOptions{Limits: a.lim, Chunk: func(cr ChunkRecord) error {
+		scan, err := ScanVolume(rc, ScanOptions{Limits: a.lim, ChunkError: func(err error) error {
+			// A damaged chunk spoils its blob only; the scan goes on.
+			var fe *Error
+			if errors.As(err, &fe) {
+				if st := states[fe.Blob]; st != nil {
+					st.next = -1 << 30 // no later chunk of it matches
+				} else if b, ok := a.Lookup(fe.Blob); ok {
+					states[fe.Blob] = &blobState{blob: b, next: -1 << 30}
+				}
+			}
+			report(n, err)
+			return nil
+		}, Chunk: func(cr ChunkRecord) error {
 			b, ok := a.Lookup(cr.Header.Blob)
 			st := states[cr.Header.Blob]
 			unref := func() {
@@ -166,7 +178,7 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 				nextWorker = (nextWorker + 1) % workers
 				states[b.Digest] = st
 			}
-			if st.next >= b.numChunks {
+			if st.next < 0 || st.next >= b.numChunks {
 				unref()
 				return nil
 			}
@@ -229,7 +241,7 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 		st := states[b.Digest]
 		if st == nil || st.bad || !st.done {
 			rep.MissingBlobs = append(rep.MissingBlobs, b.Digest)
-			if st != nil && !st.bad {
+			if st != nil && !st.bad && st.next >= 0 {
 				rep.add(0, &Error{Op: "verify", Offset: -1, Blob: b.Digest, Detail: fmt.Sprintf("only %d of %d chunks found", st.next, b.numChunks), Err: ErrTruncated})
 			}
 		}
