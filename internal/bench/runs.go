@@ -81,6 +81,14 @@ var runs = []runSpec{
 		Args:    "--src-tls-verify=false -c {isc:big} file://{work}/archive-big",
 		Archive: "{work}/archive-big", Bytes: bytesOf("big"), Limit: limitPack,
 	},
+	{
+		// The 2 GiB layer pushed from the archive into an empty registry: its
+		// memory is bounded by chunks, not by the layer (resumable chunked
+		// upload above 64 MiB).
+		Name: "2 GiB layer unpack", Tool: "enclave-unpack", Big: true,
+		Args:  "--dest-tls-verify=false --receipt {work}/receipt-big.json --cluster-resources {work}/cluster-resources-big --from file://{work}/archive-big docker://{reg:big}/mirror",
+		Bytes: bytesOf("big"), Limit: limitUnpack, Check: mirrored("big", "mirror", "big"),
+	},
 }
 
 // unpackFiles keeps the receipt (which delta pack reads) and the cluster
