@@ -125,6 +125,12 @@ type OperatorChannel struct {
 	Line                   int
 }
 
+// LayoutRegistry is the registry name given to images read from an OCI
+// image layout (oci:// sources). It names no registry: archives record such
+// images under it, unpack places them at TargetRepo, and no mirror set is
+// written for them.
+const LayoutRegistry = "oci-layout.local"
+
 // AdditionalImage is one entry of mirror.additionalImages.
 type AdditionalImage struct {
 	// Name is the parsed source reference; it has a tag, a digest or both.
@@ -135,7 +141,12 @@ type AdditionalImage struct {
 	TargetRepo string
 	// TargetTag, if set, replaces the tag at the destination.
 	TargetTag string
-	Line      int
+	// Layout is set for an "oci://DIR:tag" (or "@digest") source: the OCI
+	// image layout directory to read. Name is then a synthetic reference
+	// under LayoutRegistry naming the destination repository (TargetRepo,
+	// which such entries require) with the layout's tag or digest.
+	Layout string
+	Line   int
 }
 
 // Helm is mirror.helm.

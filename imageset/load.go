@@ -669,7 +669,14 @@ func (d *decoder) additionalImage(n *yaml.Node, path string) (AdditionalImage, b
 	img := AdditionalImage{Line: n.Line}
 	ok := false
 	d.mapping(n, path, path, fields{
-		"name": func(v *yaml.Node, p string) { img.Name, img.Raw, ok = d.reference(v, p) },
+		"name": func(v *yaml.Node, p string) {
+			if strings.HasPrefix(v.Value, "oci://") {
+				img.Raw = v.Value
+				img.Layout, img.Name, ok = d.layoutSource(v, p)
+				return
+			}
+			img.Name, img.Raw, ok = d.reference(v, p)
+		},
 		"targetRepo": func(v *yaml.Node, p string) {
 			s, good := d.name(v, p)
 			if !good {
@@ -688,7 +695,45 @@ func (d *decoder) additionalImage(n *yaml.Node, path string) (AdditionalImage, b
 		},
 	})
 	d.require(n, path, "name")
+	if ok && img.Layout != "" {
+		if img.TargetRepo == "" {
+			d.fail(n, path, ErrInvalidReference, "%q is an OCI image layout: give targetRepo, the repository to push it to", img.Raw)
+			return img, false
+		}
+		img.Name.Repository = img.TargetRepo
+	}
 	return img, ok
+}
+
+// layoutSource parses "oci://DIR:tag" or "oci://DIR@sha256:...": the
+// directory of an OCI image layout and the image in it.
+func (d *decoder) layoutSource(v *yaml.Node, p string) (string, Reference, bool) {
+	s := strings.TrimPrefix(v.Value, "oci://")
+	ref := Reference{Registry: LayoutRegistry}
+	dir := s
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		dg, err := ParseDigest(s[i+1:])
+		if err != nil {
+			d.fail(v, p, ErrInvalidReference, "%q: %v", v.Value, err)
+			return "", ref, false
+		}
+		dir, ref.Digest = s[:i], dg
+	} else if i := strings.LastIndex(s, ":"); i > strings.LastIndex(s, "/") {
+		if err := ValidateTag(s[i+1:]); err != nil {
+			d.fail(v, p, ErrInvalidReference, "%q: %v", v.Value, err)
+			return "", ref, false
+		}
+		dir, ref.Tag = s[:i], s[i+1:]
+	}
+	if ref.Tag == "" && ref.Digest == "" {
+		d.fail(v, p, ErrInvalidReference, "%q names no image in the layout: add :tag or @sha256:... (write :latest if that is what you mean)", v.Value)
+		return "", ref, false
+	}
+	if dir == "" || strings.ContainsRune(dir, 0) || strings.Contains("/"+dir+"/", "/../") {
+		d.fail(v, p, ErrInvalidReference, "%q: want oci://DIRECTORY:tag, with no .. in the path", v.Value)
+		return "", ref, false
+	}
+	return dir, ref, true
 }
 
 func (d *decoder) helm(n *yaml.Node, path string) *Helm {

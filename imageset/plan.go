@@ -46,6 +46,10 @@ type Mapping struct {
 	// destination root, with a tag and, when Source has one, its digest. Use
 	// [Reference.Under] to place it under "host/prefix".
 	Destination Reference
+	// Layout, when set, is the OCI image layout directory to read Source's
+	// tag or digest from (an oci:// entry); Source is then under
+	// LayoutRegistry.
+	Layout string
 	// Line is the line of the configuration entry (0 if unknown).
 	Line int
 }
@@ -191,7 +195,7 @@ func (c *Config) Plan(opts PlanOptions) (*Plan, error) {
 				ErrConflict, c.File, img.Line, img.Name, o.src, o.line, key)
 		}
 		dests[key] = owner{img.Name, img.Line}
-		p.Mappings = append(p.Mappings, Mapping{Kind: KindAdditionalImage, Source: img.Name, Destination: dst, Line: img.Line})
+		p.Mappings = append(p.Mappings, Mapping{Kind: KindAdditionalImage, Source: img.Name, Destination: dst, Layout: img.Layout, Line: img.Line})
 	}
 	return p, nil
 }

@@ -53,15 +53,15 @@ func ExitCode(err error) int {
 		errors.Is(err, archive.ErrLocked):
 		return ExitLocalIO
 	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return ExitLocalIO // a local file: an OCI layout, a key, a config
+	}
 	switch ocistore.Classify(err) {
 	case ocistore.KindAuth, ocistore.KindTLS, ocistore.KindNetwork, ocistore.KindRegistry, ocistore.KindNotFound:
 		return ExitRegistry
 	case ocistore.KindInvalid:
 		return ExitUsage
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return ExitLocalIO
 	}
 	return ExitFailure
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -234,8 +235,17 @@ func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst
 	if err != nil {
 		return "", err
 	}
-	src, err := client.Source(ctx, ref)
-	if err != nil {
+	var src oras.ReadOnlyGraphTarget
+	if m.Layout != "" {
+		// An oci:// source: an OCI image layout on disk, read only. A
+		// missing directory is a local file problem (exit 5), said so.
+		if _, err := os.Stat(m.Layout); err != nil {
+			return "", fmt.Errorf("OCI layout: %w", err)
+		}
+		if src, err = ocistore.OpenOCILayout(ctx, m.Layout); err != nil {
+			return "", fmt.Errorf("open OCI layout %s: %w", m.Layout, err)
+		}
+	} else if src, err = client.Source(ctx, ref); err != nil {
 		return "", err
 	}
 	desc, err := src.Resolve(ctx, ref.Object())

@@ -702,6 +702,9 @@ func writeClusterResources(dir string, archiveDigest digest.Digest, pushes []pus
 		if results[i].Err != nil || p.release {
 			continue
 		}
+		if p.source.Registry == imageset.LayoutRegistry {
+			continue // read from an OCI layout: no registry to redirect from
+		}
 		m := clusterres.Mirror{Source: p.source.Name(), Mirror: p.dest.Name()}
 		byDigest = append(byDigest, m)
 		if p.source.Tag != "" {
