@@ -107,6 +107,9 @@ func Create(path string, opts ...Option) (*Writer, error) {
 	if info, err := os.Lstat(path); err != nil || !info.IsDir() {
 		return nil, fmt.Errorf("archive: %s is not a directory", path)
 	}
+	if err := checkVolumeFits(path, fsTypeOf(path), o.volumeSize); err != nil {
+		return nil, err
+	}
 	lock, err := lockDir(path)
 	if err != nil {
 		return nil, err

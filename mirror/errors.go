@@ -49,7 +49,7 @@ func ExitCode(err error) int {
 		errors.Is(err, archive.ErrUntrustedKey), errors.Is(err, archive.ErrBadSignature), errors.Is(err, archive.ErrRollback),
 		format.IsIntegrity(err):
 		return ExitIntegrity
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission), errors.Is(err, archive.ErrExists),
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission), errors.Is(err, archive.ErrExists), errors.Is(err, archive.ErrVolumeTooLarge),
 		errors.Is(err, archive.ErrLocked):
 		return ExitLocalIO
 	}
