@@ -123,7 +123,7 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 	queues := make([]chan verifyJob, workers)
 	var wg sync.WaitGroup
 	for i := range queues {
-		queues[i] = make(chan verifyJob, 4)
+		queues[i] = make(chan verifyJob, 1)
 		wg.Add(1)
 		go func(q chan verifyJob) {
 			defer wg.Done()
