@@ -224,6 +224,43 @@ func (w *Writer) resume(fopts format.WriterOptions) (*format.Writer, error) {
 			w.descs[b.Digest] = ocispec.Descriptor{MediaType: mt, Digest: b.Digest, Size: b.Size}
 		}
 	}
+	// A recovered manifest stands for its whole graph (oras skips what
+	// exists), so its children must be here too. Empty blobs leave no
+	// records and are never recovered: write them again. Anything else
+	// missing means the manifest is forgotten and copied again.
+	for changed := true; changed; { // forgetting a manifest can leave its index incomplete
+		changed = false
+		for d, b := range w.manifests {
+			desc := w.descs[d]
+			succ, err := content.Successors(context.Background(), bytesFetcher(b), desc)
+			if err != nil {
+				return nil, fmt.Errorf("recovered manifest %s: %w", d, err)
+			}
+			complete := true
+			for _, c := range succ {
+				if fw.Has(c.Digest) || w.inBase(c.Digest) {
+					continue
+				}
+				if c.Size == 0 && format.ValidateDigest(c.Digest) == nil && c.Digest.Algorithm().FromBytes(nil) == c.Digest {
+					bw, err := fw.Blob(c.Digest, 0)
+					if err == nil {
+						err = bw.Commit()
+					}
+					if err != nil && !errors.Is(err, format.ErrDuplicate) {
+						return nil, fmt.Errorf("recover empty blob %s: %w", c.Digest, err)
+					}
+					continue
+				}
+				complete = false
+			}
+			if !complete {
+				fw.Forget(d)
+				delete(w.manifests, d)
+				delete(w.descs, d)
+				changed = true
+			}
+		}
+	}
 	w.stats.RecoveredBlobs, w.stats.RecoveredBytes = len(rec.Blobs), bytes
 	w.opts.logger.Info("resuming an interrupted pack", "dir", w.dir, "archive", rec.Archive.String(),
 		"blobs", len(rec.Blobs), "bytes", bytes, "volumes", len(rec.Volumes)+map[bool]int{true: 1}[rec.Current != 0])

@@ -209,3 +209,12 @@ func ResumeWriter(sink AppendSink, opts WriterOptions, rec *Recovered) (*Writer,
 	}
 	return w, nil
 }
+
+// Forget drops a committed blob from the archive being written, so it can be
+// written again; its chunk records stay in the volume, unreferenced. A
+// resumed writer uses it for recovered content that turns out incomplete.
+func (w *Writer) Forget(d digest.Digest) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.blobs, d)
+}
