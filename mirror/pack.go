@@ -16,7 +16,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/imageset"
@@ -428,24 +427,7 @@ type registryDest struct {
 	client *ocistore.Client
 	root   string
 
-	mu      sync.Mutex
-	repos   map[digest.Digest][]string // repositories this run pushed each blob to
-	flights blobFlights
-}
-
-// holder returns a function naming a repository other than repo that this
-// run pushed a digest to ("" for none).
-func (r *registryDest) holder(repo string) func(digest.Digest) string {
-	return func(d digest.Digest) string {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, x := range r.repos[d] {
-			if x != repo {
-				return x
-			}
-		}
-		return ""
-	}
+	idx *repoIndex // what this run pushed where
 }
 
 func newRegistryDest(opts PackOptions) (*registryDest, error) {
@@ -453,7 +435,7 @@ func newRegistryDest(opts PackOptions) (*registryDest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &registryDest{opts: opts, client: c, root: strings.TrimSuffix(opts.Registry, "/"), repos: map[digest.Digest][]string{}}, nil
+	return &registryDest{opts: opts, client: c, root: strings.TrimSuffix(opts.Registry, "/"), idx: newRepoIndex()}, nil
 }
 
 func (r *registryDest) target(ctx context.Context, m imageset.Mapping) (oras.Target, string, error) {
@@ -473,64 +455,20 @@ func (r *registryDest) target(ctx context.Context, m imageset.Mapping) (oras.Tar
 	if tag == "" {
 		tag = imageset.DigestTag(ref.Digest)
 	}
-	return &recordingTarget{Target: repo, dest: r, repo: ref.Repository}, tag, nil
+	return &repoTarget{Repository: repo, idx: r.idx, repo: ref.Repository}, tag, nil
+}
+
+// mountFrom offers the other repositories this run pushed a blob to.
+func (r *registryDest) mountFrom(repo string) func(context.Context, ocispec.Descriptor) ([]string, error) {
+	return r.idx.mountFrom(repo)
 }
 
 func (r *registryDest) skipReason(ocispec.Descriptor) progress.SkipReason {
 	return progress.SkipAtDestination
 }
 
-// mountFrom offers the repositories this run already pushed a blob to.
-func (r *registryDest) mountFrom(string) func(context.Context, ocispec.Descriptor) ([]string, error) {
-	return func(ctx context.Context, desc ocispec.Descriptor) ([]string, error) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return append([]string(nil), r.repos[desc.Digest]...), nil
-	}
-}
 func (r *registryDest) abort()                                { r.client.Close() }
 func (r *registryDest) finish(context.Context, *Result) error { r.client.Close(); return nil }
-
-// recordingTarget notes which repository received which blob, for mounts.
-type recordingTarget struct {
-	oras.Target
-	dest *registryDest
-	repo string
-}
-
-// Push uploads a blob once: when another image is uploading it to another
-// repository, Push waits for that upload and mounts the blob from there.
-func (t *recordingTarget) Push(ctx context.Context, desc ocispec.Descriptor, rd io.Reader) error {
-	if repo, ok := t.Target.(*remote.Repository); ok && !isManifest(desc.MediaType) {
-		from, end, err := t.dest.flights.begin(ctx, desc.Digest, t.dest.holder(t.repo))
-		if err != nil {
-			return err
-		}
-		defer end()
-		if from != "" {
-			if done, err := mountOrPush(ctx, repo, desc, from, rd); done {
-				if err == nil {
-					t.record(desc.Digest)
-				}
-				return err
-			}
-		}
-	}
-	if err := t.Target.Push(ctx, desc, rd); err != nil {
-		return err
-	}
-	t.record(desc.Digest)
-	return nil
-}
-
-// record notes that t's repository holds d.
-func (t *recordingTarget) record(d digest.Digest) {
-	t.dest.mu.Lock()
-	if !slices.Contains(t.dest.repos[d], t.repo) {
-		t.dest.repos[d] = append(t.dest.repos[d], t.repo)
-	}
-	t.dest.mu.Unlock()
-}
 
 // dryRunDest plans without copying: it walks each image's graph on the
 // source and reports what would move and what would be skipped.
@@ -656,22 +594,4 @@ func (p *planTarget) Tag(ctx context.Context, desc ocispec.Descriptor, ref strin
 
 func (p *planTarget) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, error) {
 	return ocispec.Descriptor{}, fmt.Errorf("dry run: nothing to resolve")
-}
-
-// Mount passes cross-repository mounts through to the repository (oras
-// uses them when MountFrom offers candidates).
-func (t *recordingTarget) Mount(ctx context.Context, desc ocispec.Descriptor, from string, getContent func() (io.ReadCloser, error)) error {
-	m, ok := t.Target.(interface {
-		Mount(context.Context, ocispec.Descriptor, string, func() (io.ReadCloser, error)) error
-	})
-	if !ok {
-		return fmt.Errorf("mount not supported")
-	}
-	if err := m.Mount(ctx, desc, from, getContent); err != nil {
-		return err
-	}
-	t.dest.mu.Lock()
-	t.dest.repos[desc.Digest] = append(t.dest.repos[desc.Digest], t.repo)
-	t.dest.mu.Unlock()
-	return nil
 }

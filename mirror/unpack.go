@@ -169,9 +169,11 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		return res, err
 	}
 	defer client.Close()
-	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, repos: map[digest.Digest][]string{}, repoCache: map[string]*remote.Repository{}}
+	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), repoCache: map[string]*remote.Repository{}}
 	for _, e := range receipt.Content {
-		u.repos[e.Digest] = append(u.repos[e.Digest], e.Repositories...)
+		for _, repo := range e.Repositories {
+			u.idx.add(e.Digest, repo)
+		}
 	}
 	for _, p := range pushes {
 		u.candidateRepos = append(u.candidateRepos, p.dest.Repository)
@@ -338,25 +340,9 @@ type unpacker struct {
 	receipt        *archive.Receipt
 	candidateRepos []string
 
-	mu        sync.Mutex
-	repos     map[digest.Digest][]string // destination repositories known to hold a digest
+	idx       *repoIndex // destination repositories known to hold each digest
+	mu        sync.Mutex // guards repoCache
 	repoCache map[string]*remote.Repository
-	flights   blobFlights
-}
-
-// holder returns a function naming a destination repository other than
-// repo known to hold a digest ("" for none).
-func (u *unpacker) holder(repo string) func(digest.Digest) string {
-	return func(d digest.Digest) string {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		for _, r := range u.repos[d] {
-			if r != repo {
-				return r
-			}
-		}
-		return ""
-	}
 }
 
 func (u *unpacker) repo(ctx context.Context, name string) (*remote.Repository, error) {
@@ -381,14 +367,6 @@ func (u *unpacker) repo(ctx context.Context, name string) (*remote.Repository, e
 	return r, nil
 }
 
-func (u *unpacker) known(d digest.Digest, repo string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if !slices.Contains(u.repos[d], repo) {
-		u.repos[d] = append(u.repos[d], repo)
-	}
-}
-
 // preflight checks, before anything is written, that the destination is
 // reachable and holds every prerequisite the selected roots need, in their
 // repository or one it can be mounted from.
@@ -410,7 +388,7 @@ func (u *unpacker) preflight(ctx context.Context, pushes []push) error {
 	}
 	missing, err := archive.Preflight(ctx, u.r, func(ctx context.Context, root format.Root, desc ocispec.Descriptor) (bool, error) {
 		target := destOf[root.Descriptor.Digest]
-		repos := append([]string{target}, u.repos[desc.Digest]...)
+		repos := append([]string{target}, u.idx.others(desc.Digest, target)...)
 		repos = append(repos, u.candidateRepos...)
 		seen := map[string]bool{}
 		for _, name := range repos {
@@ -427,7 +405,7 @@ func (u *unpacker) preflight(ctx context.Context, pushes []push) error {
 				return false, err
 			}
 			if ok {
-				u.known(desc.Digest, name)
+				u.idx.add(desc.Digest, name)
 				return true, nil
 			}
 		}
@@ -468,12 +446,12 @@ func (u *unpacker) pushOne(ctx context.Context, p push) error {
 		}
 		return nil
 	}
-	err = copyGraph(ctx, counted(u.r, u.opts.Progress), &pushTarget{Repository: dst, u: u, repo: p.dest.Repository}, p.root.Descriptor, copySettings{
+	err = copyGraph(ctx, counted(u.r, u.opts.Progress), &repoTarget{Repository: dst, idx: u.idx, repo: p.dest.Repository}, p.root.Descriptor, copySettings{
 		concurrency: u.opts.BlobConcurrency,
 		referrers:   !u.opts.NoReferrers,
 		progress:    u.opts.Progress,
 		skipReason:  func(ocispec.Descriptor) progress.SkipReason { return progress.SkipAtDestination },
-		mountFrom:   u.mountFrom(p.dest.Repository),
+		mountFrom:   u.idx.mountFrom(p.dest.Repository),
 		preCopy:     u.preCopy(dst, p.dest.Repository),
 	})
 	if err != nil {
@@ -494,30 +472,15 @@ func (u *unpacker) copyReferrers(ctx context.Context, p push, dst *remote.Reposi
 		return err
 	}
 	for _, pd := range preds {
-		if err := copyGraph(ctx, counted(u.r, u.opts.Progress), &pushTarget{Repository: dst, u: u, repo: p.dest.Repository}, pd, copySettings{
+		if err := copyGraph(ctx, counted(u.r, u.opts.Progress), &repoTarget{Repository: dst, idx: u.idx, repo: p.dest.Repository}, pd, copySettings{
 			concurrency: u.opts.BlobConcurrency, referrers: true, progress: u.opts.Progress,
 			skipReason: func(ocispec.Descriptor) progress.SkipReason { return progress.SkipAtDestination },
-			mountFrom:  u.mountFrom(p.dest.Repository),
+			mountFrom:  u.idx.mountFrom(p.dest.Repository),
 		}); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// mountFrom offers the other destination repositories known to hold desc.
-func (u *unpacker) mountFrom(repo string) func(context.Context, ocispec.Descriptor) ([]string, error) {
-	return func(ctx context.Context, desc ocispec.Descriptor) ([]string, error) {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		var out []string
-		for _, r := range u.repos[desc.Digest] {
-			if r != repo {
-				out = append(out, r)
-			}
-		}
-		return out, nil
-	}
 }
 
 // preCopy pushes large blobs in resumable chunks instead of one request.
@@ -526,14 +489,14 @@ func (u *unpacker) preCopy(dst *remote.Repository, repo string) func(context.Con
 		if desc.Size < chunkedThreshold || isManifest(desc.MediaType) {
 			return nil
 		}
-		from, end, err := u.flights.begin(ctx, desc.Digest, u.holder(repo))
+		from, end, err := u.idx.flights.begin(ctx, desc.Digest, u.idx.holder(repo))
 		if err != nil {
 			return err
 		}
 		defer end()
 		if from != "" {
 			if ok, err := mountOrPush(ctx, dst, desc, from, nil); ok && err == nil {
-				u.known(desc.Digest, repo)
+				u.idx.add(desc.Digest, repo)
 				u.opts.Progress.Skipped(progress.SkipMounted, desc.Size)
 				return oras.SkipNode
 			}
@@ -553,50 +516,10 @@ func (u *unpacker) preCopy(dst *remote.Repository, repo string) func(context.Con
 		if err != nil {
 			return fmt.Errorf("push %s (%s) in chunks: %w", desc.Digest, progress.HumanBytes(desc.Size), err)
 		}
-		u.known(desc.Digest, repo)
+		u.idx.add(desc.Digest, repo)
 		u.opts.Progress.BlobDone(desc.Size)
 		return oras.SkipNode
 	}
-}
-
-// pushTarget records what reaches each repository.
-type pushTarget struct {
-	*remote.Repository
-	u    *unpacker
-	repo string
-}
-
-// Push uploads a blob once: when another image is uploading it to another
-// repository, Push waits for that upload and mounts the blob from there.
-func (t *pushTarget) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
-	if !isManifest(desc.MediaType) {
-		from, end, err := t.u.flights.begin(ctx, desc.Digest, t.u.holder(t.repo))
-		if err != nil {
-			return err
-		}
-		defer end()
-		if from != "" {
-			if done, err := mountOrPush(ctx, t.Repository, desc, from, r); done {
-				if err == nil {
-					t.u.known(desc.Digest, t.repo)
-				}
-				return err
-			}
-		}
-	}
-	if err := t.Repository.Push(ctx, desc, r); err != nil {
-		return err
-	}
-	t.u.known(desc.Digest, t.repo)
-	return nil
-}
-
-func (t *pushTarget) Mount(ctx context.Context, desc ocispec.Descriptor, from string, get func() (io.ReadCloser, error)) error {
-	if err := t.Repository.Mount(ctx, desc, from, get); err != nil {
-		return err
-	}
-	t.u.known(desc.Digest, t.repo)
-	return nil
 }
 
 // walkKnown records every digest of root's graph as held by repo.
@@ -608,7 +531,7 @@ func (u *unpacker) walkKnown(ctx context.Context, root ocispec.Descriptor, repo 
 			return
 		}
 		seen[d.Digest] = true
-		u.known(d.Digest, repo)
+		u.idx.add(d.Digest, repo)
 		if exists, _ := u.r.Exists(ctx, d); !exists || !isManifest(d.MediaType) {
 			return
 		}
