@@ -2,6 +2,7 @@ package imageset
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -13,7 +14,7 @@ func TestParseVersion(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "release", in: "4.15.3", want: Version{Major: 4, Minor: 15, Patch: 3}},
-		{name: "prerelease and build", in: "4.16.0-rc.1+abc", want: Version{Major: 4, Minor: 16, Prerelease: "rc.1", Build: "abc"}},
+		{name: "prerelease and build", in: "4.16.0-rc.1+abc", want: Version{Major: 4, Minor: 16, Pre: []string{"rc", "1"}, Build: "abc"}},
 		{name: "two parts", in: "4.15", wantErr: true},
 		{name: "v prefix", in: "v4.15.0", wantErr: true},
 		{name: "leading zero", in: "4.05.0", wantErr: true},
@@ -29,7 +30,7 @@ func TestParseVersion(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tt.want {
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("ParseVersion(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
 			}
 			if got.String() != tt.in {
