@@ -225,10 +225,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // backoff returns the full-jitter wait after attempt n (1-based).
-func (t *Transport) backoff(n int) time.Duration {
-	bound := t.opts.MaxDelay
+func (t *Transport) backoff(n int) time.Duration { return Backoff(t.opts.BaseDelay, t.opts.MaxDelay, n) }
+
+// Backoff is exponential backoff with full jitter: a random wait in
+// [0, min(max, base * 2^(n-1))] after failure n (1-based). ocistore/upload
+// uses it between resumed chunks.
+func Backoff(base, max time.Duration, n int) time.Duration {
+	bound := max
 	if n-1 < 62 {
-		if b := t.opts.BaseDelay << (n - 1); b > 0 && b < bound {
+		if b := base << (n - 1); b > 0 && b < bound {
 			bound = b
 		}
 	}

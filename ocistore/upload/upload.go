@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -695,13 +694,7 @@ func withDigest(loc *url.URL, d digest.Digest) *url.URL {
 }
 
 func (p *pusher) wait(ctx context.Context, failures int) error {
-	bound := p.opts.MaxDelay
-	if failures-1 < 62 {
-		if b := p.opts.BaseDelay << (failures - 1); b > 0 && b < bound {
-			bound = b
-		}
-	}
-	t := time.NewTimer(rand.N(bound + 1))
+	t := time.NewTimer(retry.Backoff(p.opts.BaseDelay, p.opts.MaxDelay, failures))
 	defer t.Stop()
 	select {
 	case <-t.C:
