@@ -225,7 +225,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // backoff returns the full-jitter wait after attempt n (1-based).
-func (t *Transport) backoff(n int) time.Duration { return Backoff(t.opts.BaseDelay, t.opts.MaxDelay, n) }
+func (t *Transport) backoff(n int) time.Duration {
+	return Backoff(t.opts.BaseDelay, t.opts.MaxDelay, n)
+}
 
 // Backoff is exponential backoff with full jitter: a random wait in
 // [0, min(max, base * 2^(n-1))] after failure n (1-based). ocistore/upload
