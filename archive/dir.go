@@ -164,12 +164,3 @@ func (d *dirVolumes) close() {
 		f.Close()
 	}
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

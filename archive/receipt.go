@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/enclave-mirror/enclave/format"
+	"github.com/enclave-mirror/enclave/internal/fsutil"
 )
 
 // ReceiptMediaType identifies a receipt document (spec/RECEIPT.md).
@@ -164,39 +165,10 @@ func DecodeReceipt(b []byte) (*Receipt, error) {
 	return &r, nil
 }
 
-// writeFileAtomic writes data to a temporary file in path's directory, syncs
-// it and renames it into place.
+// writeFileAtomic writes path atomically and durably.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := fsutil.WriteFileAtomic(path, data, perm); err != nil {
 		return err
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	return syncDir(dir)
+	return fsutil.SyncDir(filepath.Dir(path))
 }

@@ -22,6 +22,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 
 	"github.com/enclave-mirror/enclave/format"
+	"github.com/enclave-mirror/enclave/internal/fsutil"
 )
 
 // maxManifestBytes bounds a manifest or index kept in memory while packing
@@ -575,12 +576,12 @@ func (w *Writer) Close() error {
 		if i == len(vols)-2 {
 			// Make every other volume durable before the final one
 			// appears.
-			if err := syncDir(w.dir); err != nil {
+			if err := fsutil.SyncDir(w.dir); err != nil {
 				return fmt.Errorf("archive: sync %s: %w", w.dir, err)
 			}
 		}
 	}
-	return syncDir(w.dir)
+	return fsutil.SyncDir(w.dir)
 }
 
 // Abort abandons the archive and removes its temporary volumes.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/enclave-mirror/enclave/internal/fsutil"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -119,7 +120,7 @@ func WriteDir(dir string, resources ...Resource) ([]string, error) {
 	paths := make([]string, 0, len(resources))
 	for i, r := range resources {
 		p := filepath.Join(dir, r.FileName())
-		if err := writeFileAtomic(p, data[i]); err != nil {
+		if err := writeFile(p, data[i]); err != nil {
 			return paths, err
 		}
 		paths = append(paths, p)
@@ -130,46 +131,16 @@ func WriteDir(dir string, resources ...Resource) ([]string, error) {
 	return paths, nil
 }
 
-// writeFileAtomic writes data to a temporary file next to path and renames
-// it into place, removing the temporary file on every error path.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("clusterres: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close() // may already be closed; the first error is what matters
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
+func writeFile(path string, data []byte) error {
+	if err := fsutil.WriteFileAtomic(path, data, 0o644); err != nil {
 		return fmt.Errorf("clusterres: writing %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("clusterres: writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("clusterres: writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("clusterres: writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("clusterres: %w", err)
 	}
 	return nil
 }
 
 // syncDir makes the renames in dir durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("clusterres: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return fmt.Errorf("clusterres: syncing %s: %w", dir, err)
 	}
 	return nil
