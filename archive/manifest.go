@@ -2,10 +2,25 @@ package archive
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
+
+// MaxGraphDepth bounds how deep manifests nest below a root: an index of
+// manifests is 1, an index of indexes 2; real images stay below 4. A writer
+// refuses a deeper graph and a reader an archive holding one, so a hostile
+// source (an index nested 1,000 deep) costs a bounded walk, never a stack.
+const MaxGraphDepth = 16
+
+// ErrGraphTooDeep: manifests nest deeper than MaxGraphDepth.
+var ErrGraphTooDeep = errors.New("archive: graph too deep")
+
+func tooDeep(d digest.Digest) error {
+	return fmt.Errorf("%w: manifests nested more than %d deep at %s", ErrGraphTooDeep, MaxGraphDepth, d)
+}
 
 // Manifest media types whose successors an archive follows.
 const (
@@ -18,6 +33,23 @@ func isManifestType(mt string) bool {
 	switch mt {
 	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
 		mediaTypeDockerManifest, mediaTypeDockerManifestList, mediaTypeArtifactManifest:
+		return true
+	}
+	return false
+}
+
+// IsForeignLayer reports whether desc is a non-distributable ("foreign")
+// layer: the OCI non-distributable layer types or Docker's foreign layer
+// type, the same set oras-go leaves out of a copy. An archive never carries
+// one and never lists one as a prerequisite; nothing here fetches its urls,
+// whoever's host they name (the image's nodes pull such a layer from its urls
+// themselves, as for any registry mirror).
+func IsForeignLayer(desc ocispec.Descriptor) bool {
+	switch desc.MediaType {
+	case "application/vnd.oci.image.layer.nondistributable.v1.tar",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+		"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
 		return true
 	}
 	return false

@@ -293,6 +293,15 @@ func (r *Reader) Descriptor(ctx context.Context, d digest.Digest) (ocispec.Descr
 	return desc, ok, nil
 }
 
+// CheckGraph reads every manifest reachable from the roots (once; Fetch,
+// Predecessors and Descriptor reuse what it read) and refuses what no
+// archive should hold: a manifest whose content disagrees with its
+// descriptor or is both an index and a manifest (CVE-2021-41190), a graph
+// nested deeper than MaxGraphDepth (ErrGraphTooDeep). The archive's writer
+// refuses to pack either; CheckGraph is for archives made by anything else.
+// Unpack calls it before it writes anything.
+func (r *Reader) CheckGraph(ctx context.Context) error { return r.buildGraph(ctx) }
+
 // buildGraph reads every manifest reachable from the roots, once.
 func (r *Reader) buildGraph(ctx context.Context) error {
 	r.graphOnce.Do(func() {
@@ -307,8 +316,8 @@ func (r *Reader) buildGraph(ctx context.Context) error {
 			if !isManifestType(d.MediaType) {
 				return nil
 			}
-			if depth > maxGraphDepth {
-				return fmt.Errorf("archive: manifests nested more than %d deep at %s", maxGraphDepth, d.Digest)
+			if depth > MaxGraphDepth {
+				return tooDeep(d.Digest)
 			}
 			if _, ok := r.arch.Lookup(d.Digest); !ok {
 				return nil // a prerequisite: the destination has it
@@ -316,7 +325,14 @@ func (r *Reader) buildGraph(ctx context.Context) error {
 			if d.Size > maxManifestBytes {
 				return fmt.Errorf("archive: manifest %s is %d bytes, above %d", d.Digest, d.Size, maxManifestBytes)
 			}
-			succ, err := content.Successors(ctx, r, d)
+			b, err := content.FetchAll(ctx, r, d)
+			if err != nil {
+				return fmt.Errorf("archive: read manifest %s: %w", d.Digest, err)
+			}
+			if err := checkManifest(d, b); err != nil {
+				return err // a writer refuses to pack it; a hand-made archive may hold it
+			}
+			succ, err := content.Successors(ctx, bytesFetcher(b), d)
 			if err != nil {
 				return fmt.Errorf("archive: read manifest %s: %w", d.Digest, err)
 			}
@@ -330,13 +346,14 @@ func (r *Reader) buildGraph(ctx context.Context) error {
 		}
 		for _, root := range r.Roots() {
 			if err := walk(root.Descriptor, 0); err != nil {
-				r.graphErr = err
+				name := root.Descriptor.Digest.String()
+				if len(root.References) > 0 {
+					name = root.References[0] + " (" + name + ")"
+				}
+				r.graphErr = fmt.Errorf("%w, in the graph of %s", err, name)
 				return
 			}
 		}
 	})
 	return r.graphErr
 }
-
-// maxGraphDepth bounds index-of-index nesting (real images nest 2 deep).
-const maxGraphDepth = 16

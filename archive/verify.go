@@ -44,7 +44,7 @@ func Verify(dir string, opts ...Option) (*format.VerifyReport, *Reader, error) {
 }
 
 func verifyReader(r *Reader) *format.VerifyReport {
-	return r.arch.Verify(func(n uint32) (io.ReadCloser, int64, error) {
+	rep := r.arch.Verify(func(n uint32) (io.ReadCloser, int64, error) {
 		p := filepath.Join(r.dir, VolumeName(n))
 		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 		if err != nil {
@@ -57,6 +57,13 @@ func verifyReader(r *Reader) *format.VerifyReport {
 		}
 		return f, info.Size(), nil
 	})
+	if rep.OK() {
+		// Every byte is sound: now what the manifests say.
+		if err := r.CheckGraph(context.Background()); err != nil {
+			rep.Problems = append(rep.Problems, err)
+		}
+	}
+	return rep
 }
 
 // Missing is a prerequisite the destination does not hold.
@@ -144,8 +151,8 @@ func (r *Reader) reachablePrereqs(ctx context.Context, root ocispec.Descriptor, 
 		if !isManifestType(d.MediaType) {
 			return nil
 		}
-		if depth > maxGraphDepth {
-			return fmt.Errorf("archive: manifests nested more than %d deep at %s", maxGraphDepth, d.Digest)
+		if depth > MaxGraphDepth {
+			return tooDeep(d.Digest)
 		}
 		succ, err := content.Successors(ctx, r, d)
 		if err != nil {

@@ -627,15 +627,15 @@ func (w *Writer) lineage() (string, uint64) {
 func (w *Writer) prerequisites() ([]format.Prerequisite, error) {
 	var out []format.Prerequisite
 	seen := map[digest.Digest]bool{}
-	var visit func(d ocispec.Descriptor) error
-	visit = func(d ocispec.Descriptor) error {
+	var visit func(d ocispec.Descriptor, depth int) error
+	visit = func(d ocispec.Descriptor, depth int) error {
 		if seen[d.Digest] {
 			return nil
 		}
 		seen[d.Digest] = true
 		b, packed := w.manifests[d.Digest]
 		if !packed {
-			if w.fw.Has(d.Digest) {
+			if w.fw.Has(d.Digest) || IsForeignLayer(d) {
 				return nil
 			}
 			p := format.Prerequisite{Descriptor: plainDescriptor(d)}
@@ -648,19 +648,23 @@ func (w *Writer) prerequisites() ([]format.Prerequisite, error) {
 			out = append(out, p)
 			return nil
 		}
+		if depth > MaxGraphDepth {
+			// A reader would refuse it (Open's graph walk): never write it.
+			return tooDeep(d.Digest)
+		}
 		succ, err := content.Successors(context.Background(), bytesFetcher(b), d)
 		if err != nil {
 			return fmt.Errorf("archive: manifest %s: %w", d.Digest, err)
 		}
 		for _, s := range succ {
-			if err := visit(s); err != nil {
+			if err := visit(s, depth+1); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	for _, r := range w.roots {
-		if err := visit(r.Descriptor); err != nil {
+		if err := visit(r.Descriptor, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -684,7 +688,7 @@ func (w *Writer) prerequisites() ([]format.Prerequisite, error) {
 			desc = ocispec.Descriptor{Digest: d, Size: int64(len(b)), MediaType: mediaTypeOf(b)}
 		}
 		w.roots = append(w.roots, format.Root{Descriptor: plainDescriptor(desc)})
-		if err := visit(desc); err != nil {
+		if err := visit(desc, 0); err != nil {
 			return nil, err
 		}
 	}

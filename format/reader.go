@@ -313,11 +313,21 @@ func DecodeChunk(c Chunk, stored, dst []byte) ([]byte, error) {
 	if h.Skippable || !h.HasFCS || h.FrameContentSize != uint64(c.RawSize) {
 		return nil, fmt.Errorf("%w: chunk frame declares %d bytes (has size: %v), the index %d", ErrMalformed, h.FrameContentSize, h.HasFCS, c.RawSize)
 	}
+	// A single-segment frame's window is its content size, just checked;
+	// any other frame declares a window, which must not exceed what the
+	// decoder is allowed to hold (section 4.2: refused before decoding).
+	if !h.SingleSegment && h.WindowSize > MaxChunkSize {
+		return nil, fmt.Errorf("%w: chunk frame declares a window of %d bytes (limit %d)", ErrLimit, h.WindowSize, MaxChunkSize)
+	}
 	if !h.SingleSegment || !h.HasCheckSum || h.DictionaryID != 0 {
 		return nil, fmt.Errorf("%w: chunk frame must be single-segment, with a content checksum and no dictionary", ErrMalformed)
 	}
-	if n, err := frameLength(stored, h.HeaderSize); err != nil || n != len(stored) {
-		return nil, fmt.Errorf("%w: chunk is not exactly one zstd frame (frame %d bytes of %d: %v)", ErrMalformed, n, len(stored), err)
+	n, err := frameLength(stored, h.HeaderSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: chunk frame: %v", ErrMalformed, err)
+	}
+	if n != len(stored) {
+		return nil, fmt.Errorf("%w: %d trailing bytes after the chunk's zstd frame (it ends at byte %d of %d stored)", ErrMalformed, len(stored)-n, n, len(stored))
 	}
 	d, err := decoder()
 	if err != nil {
@@ -325,7 +335,7 @@ func DecodeChunk(c Chunk, stored, dst []byte) ([]byte, error) {
 	}
 	out, err := d.DecodeAll(stored, dst[:0])
 	if err != nil {
-		return nil, fmt.Errorf("%w: zstd: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: chunk frame does not decode to its %d bytes: zstd: %v", ErrMalformed, c.RawSize, err)
 	}
 	if len(out) != int(c.RawSize) {
 		return nil, fmt.Errorf("%w: chunk decodes to %d bytes, want %d", ErrMalformed, len(out), c.RawSize)
@@ -496,6 +506,9 @@ func frameLength(b []byte, hdr int) (int, error) {
 			return off, errors.New("block past the end")
 		}
 		if last {
+			if off+4 > len(b) {
+				return off, errors.New("content checksum past the end")
+			}
 			return off + 4, nil // content checksum
 		}
 	}

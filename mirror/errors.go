@@ -47,7 +47,7 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, ErrIntegrity), errors.Is(err, ErrPrerequisites), errors.Is(err, archive.ErrUnsigned),
 		errors.Is(err, archive.ErrUntrustedKey), errors.Is(err, archive.ErrBadSignature), errors.Is(err, archive.ErrRollback),
-		format.IsIntegrity(err):
+		errors.Is(err, archive.ErrGraphTooDeep), format.IsIntegrity(err):
 		return ExitIntegrity
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission), errors.Is(err, archive.ErrExists), errors.Is(err, archive.ErrVolumeTooLarge),
 		errors.Is(err, archive.ErrLocked):

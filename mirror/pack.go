@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/imageset"
@@ -289,6 +291,7 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 	cg := oras.CopyGraphOptions{
 		Concurrency:      s.concurrency,
 		MaxMetadataBytes: 4 << 20,
+		FindSuccessors:   boundedSuccessors(desc, s.progress),
 		MountFrom:        s.mountFrom,
 		PreCopy:          s.preCopy,
 		PostCopy: func(ctx context.Context, d ocispec.Descriptor) error {
@@ -308,6 +311,56 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 		return oras.CopyGraph(ctx, src, dst, desc, cg)
 	}
 	return oras.ExtendedCopyGraph(ctx, src, dst, desc, oras.ExtendedCopyGraphOptions{CopyGraphOptions: cg, Depth: 4})
+}
+
+// boundedSuccessors finds a node's successors as oras-go does by default,
+// refusing manifests nested more than archive.MaxGraphDepth below root (a
+// hostile source's index nested 1,000 deep costs 17 manifest reads, and an
+// archive that unpack would refuse is never written), and reporting the
+// foreign layers oras-go leaves out of every copy. Their urls are never
+// fetched: only their hosts are named, since a url may carry a signature.
+func boundedSuccessors(root ocispec.Descriptor, p *progress.Reporter) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	var mu sync.Mutex
+	depth := map[digest.Digest]int{root.Digest: 0}
+	return func(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		mu.Lock()
+		d := depth[desc.Digest] // 0 for roots oras-go finds itself (referrers)
+		mu.Unlock()
+		if d > archive.MaxGraphDepth && isManifest(desc.MediaType) {
+			return nil, fmt.Errorf("%w: manifests nested more than %d deep below %s (at %s)", archive.ErrGraphTooDeep, archive.MaxGraphDepth, root.Digest, desc.Digest)
+		}
+		succ, err := content.Successors(ctx, f, desc)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range succ {
+			if archive.IsForeignLayer(s) {
+				p.Skipped(progress.SkipForeign, s.Size)
+				p.Logf("layer %s of %s is non-distributable (%s): not carried; nodes pull it from %s", s.Digest, desc.Digest, s.MediaType, urlHosts(s.URLs))
+				continue
+			}
+			if _, seen := depth[s.Digest]; !seen {
+				depth[s.Digest] = d + 1
+			}
+		}
+		return succ, nil
+	}
+}
+
+// urlHosts names the hosts of urls, nothing else of them.
+func urlHosts(urls []string) string {
+	var hosts []string
+	for _, u := range urls {
+		if pu, err := url.Parse(u); err == nil && pu.Host != "" && !slices.Contains(hosts, pu.Host) {
+			hosts = append(hosts, pu.Host)
+		}
+	}
+	if len(hosts) == 0 {
+		return "no url (the image cannot be pulled where its registry is unreachable)"
+	}
+	return strings.Join(hosts, ", ")
 }
 
 // countingSource reports bytes as they are read from the source.

@@ -197,6 +197,11 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		}
 	}
 
+	// What the manifests say, whatever made the archive: nothing
+	// type-confused or nested without bound reaches the destination.
+	if err := r.CheckGraph(ctx); err != nil {
+		return res, fmt.Errorf("%w: %v; nothing was pushed", ErrIntegrity, err)
+	}
 	if err := u.preflight(ctx, pushes); err != nil {
 		return res, err
 	}
@@ -531,6 +536,9 @@ func (u *unpacker) walkKnown(ctx context.Context, root ocispec.Descriptor, repo 
 			return
 		}
 		seen[d.Digest] = true
+		if archive.IsForeignLayer(d) {
+			return // never pushed: no repository holds it
+		}
 		u.idx.add(d.Digest, repo)
 		if exists, _ := u.r.Exists(ctx, d); !exists || !isManifest(d.MediaType) {
 			return
@@ -582,6 +590,9 @@ func (u *unpacker) writeReceipt(ctx context.Context, pushes []push, results []Im
 				return
 			}
 			seen[d.Digest] = true
+			if archive.IsForeignLayer(d) {
+				return // the destination does not hold it
+			}
 			descs[d.Digest] = d
 			rec.Add(d.Digest, d.Size, d.MediaType, p.dest.Repository)
 			if ok, _ := u.r.Exists(ctx, d); ok && isManifest(d.MediaType) {

@@ -20,6 +20,7 @@ const (
 	SkipMounted                         // mounted from another repository of the destination
 	SkipBlocked                         // excluded by a blocked-images rule
 	SkipNotSelected                     // not selected by the configuration's filters
+	SkipForeign                         // a non-distributable (foreign) layer: never carried, never fetched from its urls
 	numSkipReasons
 )
 
@@ -30,6 +31,7 @@ var skipNames = [numSkipReasons]struct{ short, long string }{
 	SkipMounted:       {"mounted from another repository", "mounted from another repository"},
 	SkipBlocked:       {"blocked", "blocked by configuration"},
 	SkipNotSelected:   {"not selected", "not selected by configuration"},
+	SkipForeign:       {"foreign layer", "non-distributable (foreign) layers, left to their urls"},
 }
 
 func (r SkipReason) valid() bool { return r >= 0 && r < numSkipReasons }

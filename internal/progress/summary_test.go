@@ -119,6 +119,7 @@ func TestSkipReasonString(t *testing.T) {
 		SkipMounted:       {"mounted from another repository", "mounted from another repository"},
 		SkipBlocked:       {"blocked", "blocked by configuration"},
 		SkipNotSelected:   {"not selected", "not selected by configuration"},
+		SkipForeign:       {"foreign layer", "non-distributable (foreign) layers, left to their urls"},
 		SkipReason(42):    {"SkipReason(42)", "SkipReason(42)"},
 	} {
 		if got := [2]string{reason.String(), reason.Phrase()}; got != want {

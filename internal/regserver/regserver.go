@@ -41,6 +41,11 @@ type Options struct {
 	// TLS serves HTTPS with a self-signed certificate (httptest's); clients
 	// must be given Registry.Client or skip verification.
 	TLS bool
+	// AllowURLs, when set, is a regular expression of the layer urls the
+	// registry accepts in manifests (distribution's
+	// validation.manifests.urls.allow). Unset, distribution's default: a
+	// manifest naming a foreign layer's urls is refused.
+	AllowURLs string
 	// Wrap, when set, wraps the registry's handler (fault injection in tests).
 	Wrap func(http.Handler) http.Handler
 }
@@ -75,6 +80,9 @@ func Start(opts Options) (*Registry, error) {
 		cfg.Storage = configuration.Storage{"filesystem": configuration.Parameters{"rootdirectory": opts.RootDir}}
 	} else {
 		cfg.Storage = configuration.Storage{"inmemory": configuration.Parameters{}}
+	}
+	if opts.AllowURLs != "" {
+		cfg.Validation.Manifests.URLs.Allow = []string{opts.AllowURLs}
 	}
 	cfg.Storage["delete"] = configuration.Parameters{"enabled": true}
 	cfg.Storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}
