@@ -248,7 +248,7 @@ func parseIndex(body []byte, finalSize, indexOffset int64, lim Limits) (*index, 
 	ix.chunks = p[:h.Chunks*chunkEntrySize]
 	p = p[h.Chunks*chunkEntrySize:]
 	if h.ManifestLength > int64(lim.MaxManifestSize)+frameOverhead {
-		return nil, fmt.Errorf("%w: manifest of %d bytes (limit %d)", ErrLimit, h.ManifestLength, lim.MaxManifestSize)
+		return nil, fmt.Errorf("%w: manifest frame of %d bytes: its body of %d bytes is over the limit of %d", ErrLimit, h.ManifestLength, h.ManifestLength-frameOverhead, lim.MaxManifestSize)
 	}
 	// The manifest frame ends where the index frame starts.
 	if h.ManifestOffset < 0 || h.ManifestLength < frameOverhead || h.ManifestOffset+h.ManifestLength != indexOffset {
@@ -299,6 +299,14 @@ func parseIndex(body []byte, finalSize, indexOffset int64, lim Limits) (*index, 
 			return nil, bad("section claims %d blobs in %d bytes", count, len(p))
 		}
 		sec := section{alg: alg, algID: prevAlg, digestLen: dl, count: int(count), entries: p[:count*es]}
+		// entryErr locates a fault in blob entry i: the final volume
+		// (the index's last volume; Open checks it against the footer),
+		// the entry's offset in it, and the blob.
+		secAt := indexOffset + frameHeaderSize + 4 + int64(len(body)-len(p))
+		entryErr := func(i int, d lazyDigest, format string, args ...any) error {
+			return &Error{Op: "open", Volume: h.Volumes, Offset: secAt + int64(i)*int64(es), Blob: digestFromBytes(d.alg, d.b),
+				Detail: "index: " + fmt.Sprintf(format, args...), Err: ErrMalformed}
+		}
 		p = p[count*es:]
 		for i := 0; i < sec.count; i++ {
 			e := sec.entry(i)
@@ -331,8 +339,15 @@ func parseIndex(body []byte, finalSize, indexOffset int64, lim Limits) (*index, 
 			if size == 0 && digestFromBytes(alg, e[:dl]) != alg.FromBytes(nil) {
 				return nil, bad("blob %s has size 0 but is not the empty digest", d)
 			}
-			if sum != size || size > 1<<62 {
-				return nil, bad("blob %s is %d bytes but its chunks hold %d", d, size, sum)
+			switch {
+			case size > 1<<62:
+				return nil, entryErr(i, d, "blob size %d is over 2^62", size)
+			case sum > size:
+				// Trailing bytes after the blob: its chunks decode to
+				// more than the index says it holds.
+				return nil, entryErr(i, d, "blob is %d bytes but its %d chunks hold %d (%d trailing bytes)", size, n, sum, sum-size)
+			case sum < size:
+				return nil, entryErr(i, d, "blob is %d bytes but its %d chunks hold only %d", size, n, sum)
 			}
 			next += n
 		}

@@ -43,8 +43,9 @@ type VolumeOpener func(n uint32) (io.ReadCloser, int64, error)
 
 type blobState struct {
 	blob   Blob
-	next   int // next chunk index expected (scanning goroutine)
-	worker int // the worker that hashes it
+	next   int   // next chunk index expected (scanning goroutine)
+	at     int64 // blob offset of that chunk (scanning goroutine)
+	worker int   // the worker that hashes it
 	// Owned by the blob's worker:
 	h    hash.Hash
 	bad  bool
@@ -189,7 +190,19 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 				unref()
 				return nil
 			}
+			if h := cr.Header; h.BlobSize != b.Size || h.BlobOffset != st.at {
+				// The record the index uses says the blob has another
+				// size, or that this chunk sits elsewhere in it: its
+				// header claims bytes before or after the blob that the
+				// index does not account for.
+				st.next = -1 << 30 // no later chunk of it matches
+				report(n, &Error{Op: "verify", Volume: n, Offset: cr.Chunk.Offset, Blob: b.Digest,
+					Detail: fmt.Sprintf("chunk header says blob offset %d of a %d-byte blob, the index offset %d of %d bytes", h.BlobOffset, h.BlobSize, st.at, b.Size),
+					Err:    ErrMalformed})
+				return nil
+			}
 			st.next++
+			st.at += int64(want.RawSize)
 			buf := verifyBufs.Get().([]byte)
 			j := verifyJob{st: st, chunk: want, vol: n, stored: append(buf[:0], cr.Stored...), last: st.next == b.numChunks}
 			queues[st.worker] <- j
@@ -202,6 +215,10 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 			mu.Unlock()
 		}
 		if err != nil {
+			var fe *Error
+			if errors.As(err, &fe) && fe.Volume == 0 {
+				fe.Volume = n // failed before the volume header was read
+			}
 			report(n, err)
 			continue
 		}
