@@ -26,6 +26,7 @@ type pushEvent struct {
 	digest digest.Digest // blob or manifest digest
 	tag    string        // manifest PUT by tag
 	body   []byte        // manifest bytes
+	mount  bool          // a blob mounted from another repository
 }
 
 type orderRecorder struct {
@@ -58,7 +59,7 @@ func (o *orderRecorder) wrap(h http.Handler) http.Handler {
 		case strings.Contains(p, "/blobs/uploads/") && r.Method == http.MethodPut:
 			ev = pushEvent{repo: p[:strings.Index(p, "/blobs/")], digest: digest.Digest(r.URL.Query().Get("digest"))}
 		case strings.Contains(p, "/blobs/uploads/") && r.Method == http.MethodPost && r.URL.Query().Get("mount") != "":
-			ev = pushEvent{repo: p[:strings.Index(p, "/blobs/")], digest: digest.Digest(r.URL.Query().Get("mount"))}
+			ev = pushEvent{repo: p[:strings.Index(p, "/blobs/")], digest: digest.Digest(r.URL.Query().Get("mount")), mount: true}
 		case strings.Contains(p, "/manifests/") && r.Method == http.MethodPut:
 			i := strings.Index(p, "/manifests/")
 			ref := p[i+len("/manifests/"):]
@@ -138,5 +139,53 @@ func TestPushOrder(t *testing.T) {
 	}
 	if manifests < 4 {
 		t.Fatalf("only %d manifest pushes recorded of %d events: the recorder missed them", manifests, len(rec.events))
+	}
+	checkPushedOnce(t, rec.events)
+}
+
+// checkPushedOnce: every blob is uploaded once in all (a diamond, the base
+// layer that the index's two images share, costs one upload), a blob that
+// a second repository needs is mounted there, never uploaded again, and no
+// repository receives the same blob or manifest twice.
+func checkPushedOnce(t *testing.T, events []pushEvent) {
+	t.Helper()
+	uploads := map[digest.Digest]int{}
+	perRepo := map[string]int{}
+	repos := map[digest.Digest]map[string]bool{}
+	mounts := 0
+	for _, ev := range events {
+		if ev.tag != "" {
+			continue
+		}
+		if ev.body == nil && !ev.mount {
+			uploads[ev.digest]++
+		}
+		if ev.mount {
+			mounts++
+		}
+		perRepo[ev.repo+"@"+ev.digest.String()]++
+		if repos[ev.digest] == nil {
+			repos[ev.digest] = map[string]bool{}
+		}
+		repos[ev.digest][ev.repo] = true
+	}
+	for d, n := range uploads {
+		if n > 1 {
+			t.Errorf("blob %s uploaded %d times (in %d repositories)", d, n, len(repos[d]))
+		}
+	}
+	for k, n := range perRepo {
+		if n > 1 {
+			t.Errorf("%s pushed %d times", k, n)
+		}
+	}
+	shared := 0
+	for d, in := range repos {
+		if len(in) > 1 && uploads[d] > 0 {
+			shared++
+		}
+	}
+	if shared == 0 || mounts < shared {
+		t.Errorf("%d blobs in several repositories, %d mounts: a blob another repository held was uploaded again", shared, mounts)
 	}
 }
