@@ -147,6 +147,14 @@ func rootOf(b []byte, mt string) Root {
 // the intended fault remains.
 func reseal(t testing.TB, vol []byte, mutateIndex func(body []byte) []byte, mutateManifest func(body []byte) []byte) []byte {
 	t.Helper()
+	return resealHead(t, vol, nil, mutateIndex, mutateManifest)
+}
+
+// resealHead is reseal that also lets mutateHead change the records before
+// the manifest (volume header, chunk records); the manifest then starts
+// where they end.
+func resealHead(t testing.TB, vol []byte, mutateHead, mutateIndex func(body []byte) []byte, mutateManifest func(body []byte) []byte) []byte {
+	t.Helper()
 	f, err := parseFooter(vol[len(vol)-FooterSize:], int64(len(vol)))
 	if err != nil {
 		t.Fatal(err)
@@ -164,15 +172,19 @@ func reseal(t testing.TB, vol []byte, mutateIndex func(body []byte) []byte, muta
 	if mutateManifest != nil {
 		mbody = mutateManifest(append([]byte(nil), mbody...))
 	}
+	head := append([]byte(nil), vol[:moff]...)
+	if mutateHead != nil {
+		head = mutateHead(head)
+	}
 	mframe := appendFrame(nil, TagManifest, mbody)
 	ib := append([]byte(nil), ibody...)
+	le.PutUint64(ib[56:], uint64(len(head)))
 	le.PutUint64(ib[64:], uint64(len(mframe)))
 	mh := sha256.Sum256(mframe)
 	copy(ib[72:104], mh[:])
 	if mutateIndex != nil {
 		ib = mutateIndex(ib)
 	}
-	head := append([]byte(nil), vol[:moff]...)
 	out := append(head, mframe...)
 	ioff := int64(len(out))
 	// Volume table: the final volume's size changes with the manifest.
@@ -321,6 +333,7 @@ func vectors(t testing.TB) []vector {
 	bombVol := build(t, opts, [][]byte{vecBytes(4, 64<<10, false)}, nil, nil)[0]
 	bv := replaceChunk(t, bombVol, bomb)
 	bad("invalid-zstd-bomb", "a 64 KiB chunk whose zstd frame declares and expands to 64 MiB", "ErrMalformed", "verify", [][]byte{bv})
+	trailingVectors(t, bad, s, text)
 	bad("invalid-foreign-volume", "volume 2 of another archive in place of volume 2", "ErrVolume", "check",
 		replace(multi, 1, build(t, WriterOptions{Archive: ArchiveID{9, 9, 9}, ChunkSize: 64 << 10, VolumeSize: 96 << 10}, [][]byte{manifestJSON, empty, text, rnd}, nil, m())[1]))
 	bad("invalid-swapped-volumes", "volumes 1 and 2 swapped", "ErrVolume", "check", replace(replace(multi, 0, multi[1]), 1, multi[0]))
