@@ -112,8 +112,11 @@ func (s *scanner) run(res *VolumeScan, opts ScanOptions) error {
 		if err == io.EOF {
 			return fmt.Errorf("%w: volume ends after %d bytes without a footer (interrupted write?)", ErrTruncated, start)
 		}
-		if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return fmt.Errorf("%w: volume ends inside a frame header", ErrTruncated)
+		}
+		if err != nil {
+			return err // the reader failed (EIO from a failing disk): not a short volume
 		}
 		if m := le.Uint32(fh[:]); m != FrameMagic {
 			return fmt.Errorf("%w: expected an enclave metadata frame, found magic %#08x", ErrMalformed, m)

@@ -65,3 +65,19 @@ func ExitCode(err error) int {
 	}
 	return ExitFailure
 }
+
+// readError returns the first of a verify report's problems that is a
+// failure to read a local file (EIO from a failing disk or medium, a
+// directory in place of a volume), or nil. Such a report is incomplete
+// rather than proof of damage: the run failed on local I/O (exit 5), and
+// the same volumes may verify once they can be read (copied again, read
+// from another drive).
+func readError(problems []error) error {
+	for _, p := range problems {
+		var pe *fs.PathError
+		if errors.As(p, &pe) && pe.Op == "read" {
+			return p
+		}
+	}
+	return nil
+}

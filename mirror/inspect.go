@@ -110,5 +110,8 @@ func Verify(w io.Writer, dir string, keys []string) error {
 	if len(rep.MissingBlobs) > 0 {
 		fmt.Fprintf(w, "%d blobs could not be verified\n", len(rep.MissingBlobs))
 	}
+	if err := readError(rep.Problems); err != nil {
+		return fmt.Errorf("cannot read every byte of %s (%d problems): %w", dir, len(rep.Problems), err)
+	}
 	return fmt.Errorf("%w: %d problems in %s", ErrIntegrity, len(rep.Problems), dir)
 }

@@ -192,6 +192,9 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 			return res, fmt.Errorf("%w: %v", ErrIntegrity, err)
 		}
 		vr.Close()
+		if err := readError(rep.Problems); err != nil {
+			return res, fmt.Errorf("cannot read every byte of %s, nothing was pushed (%d problems): %w", opts.Archive, len(rep.Problems), err)
+		}
 		if !rep.OK() {
 			return res, fmt.Errorf("%w: %d problems, nothing was pushed; first: %v", ErrIntegrity, len(rep.Problems), rep.Problems[0])
 		}
