@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -276,6 +277,10 @@ func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst
 	return desc.Digest, nil
 }
 
+// maxManifestBytes bounds a manifest read whole (oras-go's
+// MaxMetadataBytes).
+const maxManifestBytes = 4 << 20
+
 type copySettings struct {
 	concurrency int
 	referrers   bool
@@ -290,7 +295,7 @@ type copySettings struct {
 func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Target, desc ocispec.Descriptor, s copySettings) error {
 	cg := oras.CopyGraphOptions{
 		Concurrency:      s.concurrency,
-		MaxMetadataBytes: 4 << 20,
+		MaxMetadataBytes: maxManifestBytes,
 		FindSuccessors:   boundedSuccessors(desc, s.progress),
 		MountFrom:        s.mountFrom,
 		PreCopy:          s.preCopy,
@@ -310,7 +315,47 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 	if !s.referrers {
 		return oras.CopyGraph(ctx, src, dst, desc, cg)
 	}
-	return oras.ExtendedCopyGraph(ctx, src, dst, desc, oras.ExtendedCopyGraphOptions{CopyGraphOptions: cg, Depth: 4})
+	return oras.ExtendedCopyGraph(ctx, src, dst, desc, oras.ExtendedCopyGraphOptions{CopyGraphOptions: cg, Depth: 4, FindPredecessors: verifiedPredecessors})
+}
+
+// verifiedPredecessors returns the predecessors src lists for desc, keeping
+// those whose content names desc: as their subject (a referrer) or among
+// their manifests (an index). A registry without the referrers API answers
+// from a tag (sha256-<hex>, the fallback schema) that whoever can push may
+// set to anything: a cycle of such tags left oras-go no root to copy from,
+// so the image itself was never copied, and a tag listing unrelated images
+// would pull them in. Verified edges follow content addresses, which cannot
+// make a cycle. Each predecessor costs one manifest read.
+func verifiedPredecessors(ctx context.Context, src content.ReadOnlyGraphStorage, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	preds, err := src.Predecessors(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	var out []ocispec.Descriptor
+	for _, p := range preds {
+		if !isManifest(p.MediaType) || p.Size > maxManifestBytes {
+			continue
+		}
+		b, err := content.FetchAll(ctx, src, p)
+		if err != nil {
+			return nil, fmt.Errorf("read %s, listed as referring to %s: %w", p.Digest, desc.Digest, err)
+		}
+		var m struct {
+			Subject   *ocispec.Descriptor  `json:"subject"`
+			Manifests []ocispec.Descriptor `json:"manifests"`
+		}
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		names := m.Subject != nil && m.Subject.Digest == desc.Digest
+		for _, c := range m.Manifests {
+			names = names || c.Digest == desc.Digest
+		}
+		if names {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // boundedSuccessors finds a node's successors as oras-go does by default,

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -339,5 +340,78 @@ func TestReliabilityForeignLayers(t *testing.T) {
 	mustCode(t, unpack(t, args...), 0)
 	if n := urlHits.Load(); n != 0 {
 		t.Fatalf("%d requests reached the foreign layers' host", n)
+	}
+}
+
+// TestReliabilityReferrerCycleThroughTags: a source registry without the
+// referrers API, whose referrers tags (sha256-<hex>, the fallback schema)
+// make a cycle: the image's tag lists its signature, the signature's tag
+// lists the image. Pack ends, in bounded work, with the image and its
+// signature packed once each; unpack pushes both.
+func TestReliabilityReferrerCycleThroughTags(t *testing.T) {
+	ctx := context.Background()
+	manifests := map[string][]byte{}
+	types := map[string]string{}
+	var noReferrersAPI atomic.Bool
+	gets := &manifestGets{n: map[string]int{}}
+	src := regserver.New(t, regserver.Options{Wrap: func(h http.Handler) http.Handler {
+		crafted := craftedManifests(manifests, types)(h)
+		return gets.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if noReferrersAPI.Load() && strings.Contains(r.URL.Path, "/referrers/") {
+				http.NotFound(w, r)
+				return
+			}
+			crafted.ServeHTTP(w, r)
+		}))
+	}})
+	cyc := repo(t, src.Host, "cyc/app")
+	img, err := archivetest.Image(ctx, cyc, "amd64", archivetest.Blob(50, 3000, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.Platform = nil
+	if err := cyc.Tag(ctx, img, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := archivetest.Referrer(ctx, cyc, img, "application/vnd.example.signature", archivetest.Blob(51, 100, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := func(ds ...ocispec.Descriptor) []byte {
+		b, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: ds})
+		return b
+	}
+	tagOf := func(d ocispec.Descriptor) string { return "cyc/app:" + d.Digest.Algorithm().String() + "-" + d.Digest.Encoded() }
+	manifests[tagOf(img)], types[tagOf(img)] = index(sig), ocispec.MediaTypeImageIndex
+	manifests[tagOf(sig)], types[tagOf(sig)] = index(img), ocispec.MediaTypeImageIndex
+	noReferrersAPI.Store(true)
+
+	isc := writeISC(t, &archivetest.Sample{}, src.Host, src.Host+"/cyc/app:v1")
+	dir := filepath.Join(t.TempDir(), "content")
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	r := runCtx(tctx, t, "pack", "-c", isc, "--src-tls-verify=false", "file://"+dir)
+	mustCode(t, r, 0)
+	if n := gets.count("cyc/app"); n > 20 {
+		t.Errorf("pack made %d manifest requests for one image and one signature", n)
+	}
+	ar, err := archive.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []ocispec.Descriptor{img, sig} {
+		if _, ok := ar.Format().Lookup(d.Digest); !ok {
+			t.Errorf("the archive lacks %s", d.Digest)
+		}
+	}
+	ar.Close()
+	dst := regserver.New(t, regserver.Options{})
+	mustCode(t, unpack(t, unpackArgs(t, dir, dst.Host)...), 0)
+	m := repo(t, dst.Host, "mirror/cyc/app")
+	if got, err := m.Resolve(ctx, "v1"); err != nil || got.Digest != img.Digest {
+		t.Fatalf("mirror/cyc/app:v1 = %v, %v; want %s", got.Digest, err, img.Digest)
+	}
+	if ok, err := m.Exists(ctx, sig); err != nil || !ok {
+		t.Fatalf("signature %s at the destination: %v %v", sig.Digest, ok, err)
 	}
 }
