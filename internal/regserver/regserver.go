@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"             // register the htpasswd access controller
+	_ "github.com/distribution/distribution/v3/registry/auth/token"                // register the token access controller
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // register the filesystem driver
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"   // register the in-memory driver
 )
@@ -36,8 +37,12 @@ type Options struct {
 	// in memory.
 	RootDir string
 	// Username and Password, when both are set, require HTTP basic auth
-	// (an htpasswd file with a bcrypt entry).
+	// (an htpasswd file with a bcrypt entry); with Token, they are required
+	// at the token endpoint instead.
 	Username, Password string
+	// Token, when set, makes the registry use token authentication with
+	// its own TokenIssuer (Registry.Tokens).
+	Token *TokenAuth
 	// TLS serves HTTPS with a self-signed certificate (httptest's); clients
 	// must be given Registry.Client or skip verification.
 	TLS bool
@@ -55,7 +60,9 @@ type Registry struct {
 	// Host is "127.0.0.1:port", the registry's address in references.
 	Host string
 	// URL is the base URL, http:// or https://.
-	URL    string
+	URL string
+	// Tokens is the token endpoint, nil without Options.Token.
+	Tokens *TokenIssuer
 	server *httptest.Server
 	cancel context.CancelFunc
 	tmp    string
@@ -88,19 +95,45 @@ func Start(opts Options) (*Registry, error) {
 	cfg.Storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}
 
 	r := &Registry{}
-	if opts.Username != "" && opts.Password != "" {
+	// The listener comes first: a token realm names the registry's address.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("regserver: listen on loopback: %w", err)
+	}
+	fail := func(err error) (*Registry, error) {
+		l.Close()
+		if r.tmp != "" {
+			os.RemoveAll(r.tmp)
+		}
+		return nil, err
+	}
+	scheme := "http"
+	if opts.TLS {
+		scheme = "https"
+	}
+	if opts.Token != nil || opts.Username != "" && opts.Password != "" {
 		dir, err := os.MkdirTemp("", "regserver-auth-")
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
 		r.tmp = dir
+	}
+	switch {
+	case opts.Token != nil:
+		if r.Tokens, err = newTokenIssuer(opts); err != nil {
+			return fail(err)
+		}
+		if cfg.Auth, err = r.Tokens.config(r.tmp, scheme+"://"+l.Addr().String()+TokenPath); err != nil {
+			return fail(err)
+		}
+	case opts.Username != "" && opts.Password != "":
 		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
-		path := filepath.Join(dir, "htpasswd")
+		path := filepath.Join(r.tmp, "htpasswd")
 		if err := os.WriteFile(path, []byte(opts.Username+":"+string(hash)+"\n"), 0o600); err != nil {
-			return nil, err
+			return fail(err)
 		}
 		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "enclave-test", "path": path}}
 	}
@@ -118,17 +151,19 @@ func Start(opts Options) (*Registry, error) {
 		return nil
 	}(); err != nil {
 		cancel()
-		return nil, err
+		return fail(err)
 	}
 	if opts.Wrap != nil {
 		app = opts.Wrap(app)
 	}
-	srv := httptest.NewUnstartedServer(app)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("regserver: listen on loopback: %w", err)
+	if r.Tokens != nil {
+		// The token endpoint is outside Wrap: faults are the registry's.
+		mux := http.NewServeMux()
+		mux.Handle(TokenPath, r.Tokens)
+		mux.Handle("/", app)
+		app = mux
 	}
+	srv := httptest.NewUnstartedServer(app)
 	srv.Listener = l
 	if opts.TLS {
 		srv.StartTLS()

@@ -3,7 +3,11 @@ package regserver_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -56,5 +60,83 @@ func TestHTPasswd(t *testing.T) {
 	var resp *errcode.ErrorResponse
 	if err == nil || !asErr(err, &resp) || resp.StatusCode != 401 {
 		t.Fatalf("wrong password: err = %v, want 401", err)
+	}
+}
+
+func TestTokenAuth(t *testing.T) {
+	r := regserver.New(t, regserver.Options{Username: "alice", Password: "s3cret", Token: &regserver.TokenAuth{}})
+	ctx := context.Background()
+	repo := func(user, pass string) *remote.Repository {
+		repo, _ := remote.NewRepository(r.Host + "/a/b")
+		repo.PlainHTTP = true
+		repo.Client = &auth.Client{Cache: auth.NewCache(),
+			Credential: auth.StaticCredential(r.Host, auth.Credential{Username: user, Password: pass})}
+		return repo
+	}
+	content := []byte("behind a token")
+	desc := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(content), Size: int64(len(content))}
+	if err := repo("alice", "s3cret").Push(ctx, desc, bytes.NewReader(content)); err != nil {
+		t.Fatalf("push with good credentials: %v", err)
+	}
+	if ok, err := repo("alice", "s3cret").Exists(ctx, desc); err != nil || !ok {
+		t.Fatalf("exists = %v, %v", ok, err)
+	}
+	if got := r.Tokens.Issued(); got < 2 {
+		t.Errorf("tokens issued = %d, want one per client at least", got)
+	}
+	_, err := repo("alice", "wrong").Exists(ctx, desc)
+	var resp *errcode.ErrorResponse
+	if err == nil || !asErr(err, &resp) || resp.StatusCode != 401 {
+		t.Fatalf("wrong password: err = %v, want 401 from the token endpoint", err)
+	}
+	if r.Tokens.Refused() != 1 {
+		t.Errorf("refused = %d, want 1", r.Tokens.Refused())
+	}
+}
+
+// TestTokenExpiry checks that the registry itself refuses a token once its
+// lifetime is over, although distribution adds a minute of leeway to exp.
+func TestTokenExpiry(t *testing.T) {
+	const lifetime = time.Second
+	r := regserver.New(t, regserver.Options{Token: &regserver.TokenAuth{Lifetime: lifetime}})
+	get := func(url, token string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	tags := r.URL + "/v2/a/b/tags/list"
+	resp := get(tags, "")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("Www-Authenticate"), `Bearer realm="`+r.URL+regserver.TokenPath+`"`) {
+		t.Fatalf("no token: %d %q, want a Bearer challenge naming the realm", resp.StatusCode, resp.Header.Get("Www-Authenticate"))
+	}
+	issued := time.Now()
+	resp = get(r.URL+regserver.TokenPath+"?service=enclave-test-registry&scope=repository:a/b:pull", "")
+	var tok struct {
+		Token       string `json:"token"`
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.Token == "" || tok.Token != tok.AccessToken || tok.ExpiresIn != 1 {
+		t.Fatalf("token response %+v, %v", tok, err)
+	}
+	// A fresh token is accepted: the repository is unknown (404), not 401.
+	if resp := get(tags, tok.Token); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("fresh token: status %d, want 404 NAME_UNKNOWN", resp.StatusCode)
+	}
+	time.Sleep(time.Until(issued.Add(lifetime + time.Second + 100*time.Millisecond)))
+	resp = get(tags, tok.Token)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("Www-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("expired token: %d %q, want 401 invalid_token", resp.StatusCode, resp.Header.Get("Www-Authenticate"))
+	}
+	if got := r.Tokens.Issued(); got != 1 {
+		t.Errorf("issued = %d, want 1", got)
 	}
 }
