@@ -18,6 +18,11 @@
 // endpoint) gets one monolithic PUT, and the fall back is logged. The
 // digest the registry reports at the end is checked against the descriptor.
 //
+// Options.Monolithic skips the chunks for small blobs (POST, then one PUT
+// with the whole blob), still through the Doer with a replayable body.
+// A source that fails to read is not a network failure: Push stops with
+// its error, without resuming or resending.
+//
 // Mount asks the registry to link a blob from another repository
 // (POST ...?mount=<digest>&from=<repo>); no blob bytes travel.
 //

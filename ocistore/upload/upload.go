@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
 // Defaults used for zero (or negative) Options fields.
@@ -91,6 +93,13 @@ type Options struct {
 	// Logf, when set, receives one line per resume, new session and fall
 	// back. Lines carry no credentials and no URL query.
 	Logf func(format string, args ...any)
+	// Monolithic sends the blob in one PUT right after opening the session
+	// (two requests instead of three or more), for blobs so small that a
+	// resume would save little. Unlike oras-go's blob push, whose PUT reuses
+	// the POST's Authorization header and so cannot be refreshed, the PUT
+	// goes through the Doer with a replayable body: a token that expired
+	// after the POST is refreshed and the PUT sent again.
+	Monolithic bool
 }
 
 func (o Options) withDefaults() Options {
@@ -143,7 +152,14 @@ type RegistryError struct {
 	Codes []string
 	// Detail is the first error message of the body, shortened.
 	Detail string
+	// resp is the same answer as oras-go reports it, so that callers
+	// classifying oras-go's errors (errors.As) treat both alike.
+	resp *errcode.ErrorResponse
 }
+
+// Unwrap returns the answer as an *errcode.ErrorResponse (its URL without
+// the query).
+func (e *RegistryError) Unwrap() error { return e.resp }
 
 func (e *RegistryError) Error() string {
 	s := fmt.Sprintf("upload: %s: %s %s: %d %s", e.Op, e.Method, e.URL, e.Status, http.StatusText(e.Status))
@@ -165,8 +181,12 @@ func registryError(op string, resp *http.Response) *RegistryError {
 			Message string `json:"message"`
 		} `json:"errors"`
 	}
+	u := *resp.Request.URL
+	u.RawQuery, u.User, u.Fragment = "", nil, ""
+	e.resp = &errcode.ErrorResponse{Method: e.Method, URL: &u, StatusCode: e.Status}
 	if json.Unmarshal(body, &oe) == nil {
 		for _, x := range oe.Errors {
+			e.resp.Errors = append(e.resp.Errors, errcode.Error{Code: x.Code, Message: x.Message})
 			if x.Code != "" {
 				e.Codes = append(e.Codes, shorten(x.Code, 64))
 			}
@@ -357,7 +377,11 @@ func Push(ctx context.Context, client Doer, baseURL, repository string, desc oci
 	}
 	p := &pusher{endpoint: e, open: open, opts: opts.withDefaults()}
 	ctx = auth.AppendRepositoryScope(ctx, e.ref, auth.ActionPull, auth.ActionPush)
-	err = p.run(ctx)
+	if opts.Monolithic {
+		err = p.monolithic(ctx)
+	} else {
+		err = p.run(ctx)
+	}
 	p.res.BytesSent = p.sent.Load()
 	return p.res, err
 }
@@ -368,6 +392,25 @@ type pusher struct {
 	opts Options
 	res  Result
 	sent atomic.Int64
+	// srcErr is the first error of the source (open or read), sticky: a
+	// failing source is not a network failure, and no request is retried
+	// or resumed after it.
+	srcMu  sync.Mutex
+	srcErr error
+}
+
+func (p *pusher) sourceFailed(err error) {
+	p.srcMu.Lock()
+	defer p.srcMu.Unlock()
+	if p.srcErr == nil {
+		p.srcErr = err
+	}
+}
+
+func (p *pusher) sourceErr() error {
+	p.srcMu.Lock()
+	defer p.srcMu.Unlock()
+	return p.srcErr
 }
 
 func (p *pusher) run(ctx context.Context) error {
@@ -435,6 +478,12 @@ func (p *pusher) chunks(ctx context.Context, loc *url.URL, chunk int64) (*url.UR
 		end := min(offset+chunk, size)
 		op := fmt.Sprintf("PATCH bytes %d-%d of %s", offset, end-1, p.desc.Digest)
 		resp, err := p.patch(ctx, loc, offset, end)
+		if serr := p.sourceErr(); serr != nil {
+			if err == nil {
+				drain(resp)
+			}
+			return nil, serr
+		}
 		var reason string
 		switch {
 		case err != nil:
@@ -523,14 +572,19 @@ func (p *pusher) patch(ctx context.Context, loc *url.URL, start, end int64) (*ht
 // replayable through GetBody (the auth client resends after a 401).
 func (p *pusher) bodyRequest(ctx context.Context, method, u string, start, end int64) (*http.Request, error) {
 	getBody := func() (io.ReadCloser, error) {
+		if err := p.sourceErr(); err != nil {
+			return nil, err
+		}
 		if start == end {
 			return http.NoBody, nil
 		}
 		rc, err := p.open(start)
 		if err != nil {
-			return nil, fmt.Errorf("upload: open source at offset %d: %w", start, err)
+			err = fmt.Errorf("upload: open source at offset %d: %w", start, err)
+			p.sourceFailed(err)
+			return nil, err
 		}
-		return &sectionBody{rc: rc, left: end - start, start: start, sent: &p.sent}, nil
+		return &sectionBody{rc: rc, left: end - start, start: start, sent: &p.sent, fail: p.sourceFailed}, nil
 	}
 	body, err := getBody()
 	if err != nil {
@@ -555,6 +609,7 @@ type sectionBody struct {
 	start int64
 	read  int64
 	sent  *atomic.Int64
+	fail  func(error) // records a source error
 }
 
 func (b *sectionBody) Read(q []byte) (int, error) {
@@ -569,7 +624,14 @@ func (b *sectionBody) Read(q []byte) (int, error) {
 	b.read += int64(n)
 	b.sent.Add(int64(n))
 	if err == io.EOF && b.left > 0 {
-		return n, fmt.Errorf("%w: ended at offset %d", ErrShortSource, b.start+b.read)
+		err = fmt.Errorf("%w: ended at offset %d", ErrShortSource, b.start+b.read)
+		b.fail(err)
+		return n, err
+	}
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("upload: read source at offset %d: %w", b.start+b.read, err)
+		b.fail(err)
+		return n, err
 	}
 	if err == io.EOF {
 		err = nil
@@ -670,6 +732,12 @@ func (p *pusher) monolithic(ctx context.Context) error {
 	}
 	op := "monolithic upload of " + p.desc.Digest.String()
 	resp, err := p.client.Do(req)
+	if serr := p.sourceErr(); serr != nil {
+		if err == nil {
+			drain(resp)
+		}
+		return serr
+	}
 	if err != nil {
 		return doErr(op, err)
 	}
