@@ -33,7 +33,8 @@ import (
 const DefaultReceipt = "enclave-receipt.json"
 
 // chunkedThreshold: blobs above it are pushed in resumable chunks, so a
-// dropped connection does not restart them from zero.
+// dropped connection does not restart them from zero; smaller ones go in
+// one PUT.
 const chunkedThreshold = 64 << 20
 
 // UnpackOptions configure Unpack.
@@ -491,10 +492,14 @@ func (u *unpacker) copyReferrers(ctx context.Context, p push, dst *remote.Reposi
 	return nil
 }
 
-// preCopy pushes large blobs in resumable chunks instead of one request.
+// preCopy pushes every blob itself, large ones in resumable chunks and
+// small ones in one PUT, instead of oras-go's push: its PUT reuses the
+// Authorization header of the POST before it and fails with 401 when the
+// token expired in between, while upload.Push sends every request through
+// the auth client with a body it can replay, reopened from the archive.
 func (u *unpacker) preCopy(dst *remote.Repository, repo string) func(context.Context, ocispec.Descriptor) error {
 	return func(ctx context.Context, desc ocispec.Descriptor) error {
-		if desc.Size < chunkedThreshold || isManifest(desc.MediaType) {
+		if isManifest(desc.MediaType) {
 			return nil
 		}
 		from, end, err := u.idx.flights.begin(ctx, desc.Digest, u.idx.holder(repo))
@@ -520,9 +525,9 @@ func (u *unpacker) preCopy(dst *remote.Repository, repo string) func(context.Con
 				return nil, err
 			}
 			return &countingReader{ReadCloser: rc, p: u.opts.Progress}, nil
-		}, upload.Options{Logf: func(f string, a ...any) { u.opts.Progress.Logf(f, a...) }})
+		}, upload.Options{Monolithic: desc.Size < chunkedThreshold, Logf: func(f string, a ...any) { u.opts.Progress.Logf(f, a...) }})
 		if err != nil {
-			return fmt.Errorf("push %s (%s) in chunks: %w", desc.Digest, progress.HumanBytes(desc.Size), err)
+			return fmt.Errorf("push %s (%s): %w", desc.Digest, progress.HumanBytes(desc.Size), err)
 		}
 		u.idx.add(desc.Digest, repo)
 		u.opts.Progress.BlobDone(desc.Size)

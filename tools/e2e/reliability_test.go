@@ -605,7 +605,7 @@ func TestReliabilityRegistryFaults(t *testing.T) {
 			[]string{"400", "manifest blob unknown"}, 2},
 		{"DENIED is not retried",
 			faultproxy.Rule{Method: http.MethodPost, Path: `/blobs/uploads/`, Fault: faultproxy.OCIError(403, "DENIED", "requested access to the resource is denied")},
-			[]string{"403", "denied: requested access"}, blobs},
+			[]string{"403", "DENIED", "requested access to the resource is denied"}, blobs},
 		{"413 is not retried",
 			faultproxy.Rule{Method: http.MethodPut, Path: `/blobs/uploads/`, Fault: faultproxy.Status(413)},
 			[]string{"413"}, 1},

@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"github.com/enclave-mirror/enclave/archive/archivetest"
+	"github.com/enclave-mirror/enclave/internal/faultproxy"
+	"github.com/enclave-mirror/enclave/internal/regserver"
+)
+
+// statuses records the status of every request the registry answers,
+// by method and kind ("blob" for upload sessions, "manifest").
+type statuses struct {
+	mu  sync.Mutex
+	got map[string][]int
+}
+
+func (s *statuses) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK} // order_test.go
+		h.ServeHTTP(sw, r)
+		kind := "other"
+		switch {
+		case strings.Contains(r.URL.Path, "/blobs/uploads/"):
+			kind = "blob"
+		case strings.Contains(r.URL.Path, "/manifests/"):
+			kind = "manifest"
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.got == nil {
+			s.got = map[string][]int{}
+		}
+		s.got[r.Method+" "+kind] = append(s.got[r.Method+" "+kind], sw.status)
+	})
+}
+
+// count returns how many requests of method and kind got status.
+func (s *statuses) count(method, kind string, status int) (n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.got[method+" "+kind] {
+		if c == status {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReliabilityTokenExpiresDuringUnpack: group E, "token expiring during a
+// long upload". The destination uses distribution's token authentication
+// with tokens that live one second, so they expire many times during the
+// run; the first blob PUT and the first manifest PUT are also held in front
+// of the registry until the token they carry has expired, after the POST
+// that opened the session was accepted with it. Each refused request gets a
+// new token and is sent again; the run succeeds, every image is at the
+// destination with its digest, and no token or credential is printed, even
+// at debug level.
+func TestReliabilityTokenExpiresDuringUnpack(t *testing.T) {
+	f := packFixture(t, 3)
+	const (
+		user     = "carol"
+		pass     = "token-pass-789"
+		lifetime = time.Second
+		// The registry refuses a token at most a second after Lifetime
+		// (JWT times are whole seconds).
+		stall = lifetime + 1200*time.Millisecond
+	)
+	p := faultproxy.New()
+	for _, r := range []faultproxy.Rule{
+		{Method: "PUT", Path: `/blobs/uploads/`, Times: 1, Fault: faultproxy.Stall(stall)},
+		{Method: "PUT", Path: `/manifests/`, Times: 1, Fault: faultproxy.Stall(stall)},
+	} {
+		if err := p.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := &statuses{}
+	dst := regserver.New(t, regserver.Options{Username: user, Password: pass,
+		Token: &regserver.TokenAuth{Lifetime: lifetime},
+		Wrap:  func(h http.Handler) http.Handler { return st.wrap(p.Wrap(h)) }})
+
+	t0 := time.Now()
+	r := unpack(t, unpackArgs(t, f.dir, dst.Host, "--authfile", authFile(t, dst.Host, user, pass), "--log-level", "debug")...)
+	mustCode(t, r, 0)
+	took := time.Since(t0)
+	issued := dst.Tokens.Issued()
+
+	// The held PUTs were refused with the token of their POST, then sent
+	// again with a new one.
+	for _, kind := range []string{"blob", "manifest"} {
+		if n := st.count("PUT", kind, http.StatusUnauthorized); n == 0 {
+			t.Errorf("no %s PUT was refused: the token did not expire before it", kind)
+		}
+	}
+	if refused := st.count("PUT", "blob", 401) + st.count("PUT", "manifest", 401); issued <= refused {
+		t.Errorf("%d tokens issued for %d refused PUTs, want more", issued, refused)
+	}
+	t.Logf("unpack took %v, %d tokens issued", took.Round(time.Millisecond), issued)
+
+	// Every image at the destination, by digest, with every blob.
+	ctx := context.Background()
+	client := &auth.Client{Cache: auth.NewCache(), Credential: auth.StaticCredential(dst.Host, auth.Credential{Username: user, Password: pass})}
+	for ref, root := range f.s.Tags {
+		name, tag, _ := strings.Cut(ref, ":")
+		d := repo(t, dst.Host, "mirror/"+name)
+		d.Client = client
+		got, err := d.Resolve(ctx, tag)
+		if err != nil {
+			t.Fatalf("%s at destination: %v", ref, err)
+		}
+		if got.Digest != root.Digest {
+			t.Fatalf("%s: destination digest %s, source %s", ref, got.Digest, root.Digest)
+		}
+		if err := archivetest.SameGraph(ctx, repo(t, f.src.Host, name), d, root); err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+	}
+
+	// No credential and no token in the output: every JWT starts with
+	// "eyJ" (base64 of `{"`).
+	mustNotSay(t, r, pass, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)), "eyJ", "Bearer ey")
+}
