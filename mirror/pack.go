@@ -222,9 +222,9 @@ func imagesFailed(f []ImageResult, total int) error {
 
 // packDest is where Pack copies to.
 type packDest interface {
-	// target returns the oras target for a mapping and the tag (or
-	// reference) to record.
-	target(ctx context.Context, m imageset.Mapping) (oras.Target, string, error)
+	// target returns the oras target for a mapping, whose content comes
+	// from src, and the tag (or reference) to record.
+	target(ctx context.Context, m imageset.Mapping, src content.Fetcher) (oras.Target, string, error)
 	// skipReason says why dst already holds desc.
 	skipReason(desc ocispec.Descriptor) progress.SkipReason
 	mountFrom(repo string) func(ctx context.Context, desc ocispec.Descriptor) ([]string, error)
@@ -257,7 +257,7 @@ func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst
 	if ref.Digest != "" && desc.Digest != ref.Digest {
 		return "", fmt.Errorf("%w: %s resolved to %s", ErrIntegrity, ref, desc.Digest)
 	}
-	target, tag, err := dst.target(ctx, m)
+	target, tag, err := dst.target(ctx, m, src)
 	if err != nil {
 		return desc.Digest, err
 	}
@@ -287,7 +287,6 @@ type copySettings struct {
 	progress    *progress.Reporter
 	skipReason  func(ocispec.Descriptor) progress.SkipReason
 	mountFrom   func(ctx context.Context, desc ocispec.Descriptor) ([]string, error)
-	preCopy     func(ctx context.Context, desc ocispec.Descriptor) error
 }
 
 // copyGraph copies desc's graph (and its referrers) from src to dst, blobs
@@ -298,7 +297,6 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 		MaxMetadataBytes: maxManifestBytes,
 		FindSuccessors:   boundedSuccessors(desc, s.progress),
 		MountFrom:        s.mountFrom,
-		PreCopy:          s.preCopy,
 		PostCopy: func(ctx context.Context, d ocispec.Descriptor) error {
 			s.progress.BlobDone(d.Size)
 			return nil
@@ -311,6 +309,9 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 			s.progress.Skipped(progress.SkipMounted, d.Size)
 			return nil
 		},
+	}
+	if t, ok := dst.(*repoTarget); ok && t.open != nil {
+		cg.PreCopy = t.pushBlob
 	}
 	if !s.referrers {
 		return oras.CopyGraph(ctx, src, dst, desc, cg)
@@ -481,7 +482,7 @@ func newArchiveDest(opts PackOptions) (*archiveDest, error) {
 	return &archiveDest{opts: opts, w: w}, nil
 }
 
-func (a *archiveDest) target(ctx context.Context, m imageset.Mapping) (oras.Target, string, error) {
+func (a *archiveDest) target(ctx context.Context, m imageset.Mapping, _ content.Fetcher) (oras.Target, string, error) {
 	return a.w, m.Source.String(), nil
 }
 
@@ -536,7 +537,7 @@ func newRegistryDest(opts PackOptions) (*registryDest, error) {
 	return &registryDest{opts: opts, client: c, root: strings.TrimSuffix(opts.Registry, "/"), idx: newRepoIndex()}, nil
 }
 
-func (r *registryDest) target(ctx context.Context, m imageset.Mapping) (oras.Target, string, error) {
+func (r *registryDest) target(ctx context.Context, m imageset.Mapping, src content.Fetcher) (oras.Target, string, error) {
 	dref, err := m.Destination.Under(r.root)
 	if err != nil {
 		return nil, "", err
@@ -553,7 +554,7 @@ func (r *registryDest) target(ctx context.Context, m imageset.Mapping) (oras.Tar
 	if tag == "" {
 		tag = imageset.DigestTag(ref.Digest)
 	}
-	return &repoTarget{Repository: repo, idx: r.idx, repo: ref.Repository}, tag, nil
+	return &repoTarget{Repository: repo, idx: r.idx, repo: ref.Repository, open: openAt(src), progress: r.opts.Progress}, tag, nil
 }
 
 // mountFrom offers the other repositories this run pushed a blob to.
@@ -589,7 +590,7 @@ func newDryRunDest(opts PackOptions) (*dryRunDest, error) {
 	return d, nil
 }
 
-func (d *dryRunDest) target(ctx context.Context, m imageset.Mapping) (oras.Target, string, error) {
+func (d *dryRunDest) target(ctx context.Context, m imageset.Mapping, _ content.Fetcher) (oras.Target, string, error) {
 	return &planTarget{d: d, m: m, start: time.Now()}, m.Source.String(), nil
 }
 func (d *dryRunDest) skipReason(ocispec.Descriptor) progress.SkipReason { return progress.SkipInBase }

@@ -2,13 +2,19 @@ package mirror
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/enclave-mirror/enclave/internal/progress"
+	"github.com/enclave-mirror/enclave/ocistore/upload"
 )
 
 // repoIndex knows which destination repositories hold each digest, so blobs
@@ -70,6 +76,79 @@ type repoTarget struct {
 	*remote.Repository
 	idx  *repoIndex
 	repo string
+	// open, when set, reopens a blob of the copy's source at an offset:
+	// copyGraph then pushes blobs through pushBlob, not oras-go's push.
+	open     func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error)
+	progress *progress.Reporter
+}
+
+// pushBlob is oras-go's PreCopy for copies into t. It pushes every blob
+// itself through upload.Push, small ones in one PUT and those of
+// chunkedThreshold or more in resumable chunks, reopening the source at any
+// offset, and returns oras.SkipNode. oras-go's own push restarts a dropped
+// blob from zero, and its PUT reuses the Authorization header of the POST
+// before it, so a token that expired in between fails the image; every
+// request of upload.Push goes through the auth client with a body it can
+// replay. A blob another repository holds is mounted instead.
+func (t *repoTarget) pushBlob(ctx context.Context, desc ocispec.Descriptor) error {
+	if isManifest(desc.MediaType) {
+		return nil // oras-go keeps manifests in memory and replays them
+	}
+	from, end, err := t.idx.flights.begin(ctx, desc.Digest, t.idx.holder(t.repo))
+	if err != nil {
+		return err
+	}
+	defer end()
+	if from != "" {
+		if ok, err := mountOrPush(ctx, t.Repository, desc, from, nil); ok && err == nil {
+			t.idx.add(desc.Digest, t.repo)
+			t.progress.Skipped(progress.SkipMounted, desc.Size)
+			return oras.SkipNode
+		}
+	}
+	scheme := "https"
+	if t.PlainHTTP {
+		scheme = "http"
+	}
+	_, err = upload.Push(ctx, t.Client, scheme+"://"+t.Reference.Registry, t.Reference.Repository, desc, func(off int64) (io.ReadCloser, error) {
+		rc, err := t.open(ctx, desc, off)
+		if err != nil {
+			return nil, err
+		}
+		return &countingReader{ReadCloser: rc, p: t.progress}, nil
+	}, upload.Options{Monolithic: desc.Size < chunkedThreshold, Logf: t.progress.Logf})
+	if err != nil {
+		return fmt.Errorf("push %s (%s): %w", desc.Digest, progress.HumanBytes(desc.Size), err)
+	}
+	t.idx.add(desc.Digest, t.repo)
+	t.progress.BlobDone(desc.Size)
+	return oras.SkipNode
+}
+
+// openAt opens desc at off from a source that reads whole blobs: a registry
+// answers with a seekable body where it serves ranges (distribution does);
+// elsewhere the first off bytes are read and dropped.
+func openAt(src content.Fetcher) func(context.Context, ocispec.Descriptor, int64) (io.ReadCloser, error) {
+	return func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error) {
+		rc, err := src.Fetch(ctx, desc)
+		if err != nil || off == 0 {
+			return rc, err
+		}
+		if s, ok := rc.(io.Seeker); ok {
+			if _, err := s.Seek(off, io.SeekStart); err == nil {
+				return rc, nil
+			}
+			rc.Close()
+			if rc, err = src.Fetch(ctx, desc); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := io.CopyN(io.Discard, rc, off); err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("skip to offset %d of %s: %w", off, desc.Digest, err)
+		}
+		return rc, nil
+	}
 }
 
 // Push uploads desc, or mounts it from another repository of the index.

@@ -16,7 +16,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
-	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
 
@@ -26,7 +25,6 @@ import (
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/ocistore"
-	"github.com/enclave-mirror/enclave/ocistore/upload"
 )
 
 // DefaultReceipt is where Unpack writes its receipt unless told otherwise.
@@ -455,13 +453,12 @@ func (u *unpacker) pushOne(ctx context.Context, p push) error {
 		}
 		return nil
 	}
-	err = copyGraph(ctx, counted(u.r, u.opts.Progress), &repoTarget{Repository: dst, idx: u.idx, repo: p.dest.Repository}, p.root.Descriptor, copySettings{
+	err = copyGraph(ctx, counted(u.r, u.opts.Progress), u.target(dst, p), p.root.Descriptor, copySettings{
 		concurrency: u.opts.BlobConcurrency,
 		referrers:   !u.opts.NoReferrers,
 		progress:    u.opts.Progress,
 		skipReason:  func(ocispec.Descriptor) progress.SkipReason { return progress.SkipAtDestination },
 		mountFrom:   u.idx.mountFrom(p.dest.Repository),
-		preCopy:     u.preCopy(dst, p.dest.Repository),
 	})
 	if err != nil {
 		return err
@@ -473,6 +470,14 @@ func (u *unpacker) pushOne(ctx context.Context, p push) error {
 	return nil
 }
 
+// target is p's destination repository, blobs reopened from the archive.
+func (u *unpacker) target(dst *remote.Repository, p push) *repoTarget {
+	return &repoTarget{Repository: dst, idx: u.idx, repo: p.dest.Repository, progress: u.opts.Progress,
+		open: func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error) {
+			return u.r.FetchAt(ctx, desc, off)
+		}}
+}
+
 // copyReferrers makes sure referrers in the archive reach a root that was
 // already at the destination (a second run after new signatures).
 func (u *unpacker) copyReferrers(ctx context.Context, p push, dst *remote.Repository) error {
@@ -481,7 +486,7 @@ func (u *unpacker) copyReferrers(ctx context.Context, p push, dst *remote.Reposi
 		return err
 	}
 	for _, pd := range preds {
-		if err := copyGraph(ctx, counted(u.r, u.opts.Progress), &repoTarget{Repository: dst, idx: u.idx, repo: p.dest.Repository}, pd, copySettings{
+		if err := copyGraph(ctx, counted(u.r, u.opts.Progress), u.target(dst, p), pd, copySettings{
 			concurrency: u.opts.BlobConcurrency, referrers: true, progress: u.opts.Progress,
 			skipReason: func(ocispec.Descriptor) progress.SkipReason { return progress.SkipAtDestination },
 			mountFrom:  u.idx.mountFrom(p.dest.Repository),
@@ -490,49 +495,6 @@ func (u *unpacker) copyReferrers(ctx context.Context, p push, dst *remote.Reposi
 		}
 	}
 	return nil
-}
-
-// preCopy pushes every blob itself, large ones in resumable chunks and
-// small ones in one PUT, instead of oras-go's push: its PUT reuses the
-// Authorization header of the POST before it and fails with 401 when the
-// token expired in between, while upload.Push sends every request through
-// the auth client with a body it can replay, reopened from the archive.
-func (u *unpacker) preCopy(dst *remote.Repository, repo string) func(context.Context, ocispec.Descriptor) error {
-	return func(ctx context.Context, desc ocispec.Descriptor) error {
-		if isManifest(desc.MediaType) {
-			return nil
-		}
-		from, end, err := u.idx.flights.begin(ctx, desc.Digest, u.idx.holder(repo))
-		if err != nil {
-			return err
-		}
-		defer end()
-		if from != "" {
-			if ok, err := mountOrPush(ctx, dst, desc, from, nil); ok && err == nil {
-				u.idx.add(desc.Digest, repo)
-				u.opts.Progress.Skipped(progress.SkipMounted, desc.Size)
-				return oras.SkipNode
-			}
-		}
-		scheme := "https"
-		if dst.PlainHTTP {
-			scheme = "http"
-		}
-		base := scheme + "://" + dst.Reference.Registry
-		_, err = upload.Push(ctx, dst.Client, base, dst.Reference.Repository, desc, func(off int64) (io.ReadCloser, error) {
-			rc, err := u.r.FetchAt(ctx, desc, off)
-			if err != nil {
-				return nil, err
-			}
-			return &countingReader{ReadCloser: rc, p: u.opts.Progress}, nil
-		}, upload.Options{Monolithic: desc.Size < chunkedThreshold, Logf: func(f string, a ...any) { u.opts.Progress.Logf(f, a...) }})
-		if err != nil {
-			return fmt.Errorf("push %s (%s): %w", desc.Digest, progress.HumanBytes(desc.Size), err)
-		}
-		u.idx.add(desc.Digest, repo)
-		u.opts.Progress.BlobDone(desc.Size)
-		return oras.SkipNode
-	}
 }
 
 // walkKnown records every digest of root's graph as held by repo.

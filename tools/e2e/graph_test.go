@@ -381,7 +381,9 @@ func TestReliabilityReferrerCycleThroughTags(t *testing.T) {
 		b, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: ds})
 		return b
 	}
-	tagOf := func(d ocispec.Descriptor) string { return "cyc/app:" + d.Digest.Algorithm().String() + "-" + d.Digest.Encoded() }
+	tagOf := func(d ocispec.Descriptor) string {
+		return "cyc/app:" + d.Digest.Algorithm().String() + "-" + d.Digest.Encoded()
+	}
 	manifests[tagOf(img)], types[tagOf(img)] = index(sig), ocispec.MediaTypeImageIndex
 	manifests[tagOf(sig)], types[tagOf(sig)] = index(img), ocispec.MediaTypeImageIndex
 	noReferrersAPI.Store(true)

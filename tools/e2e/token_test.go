@@ -55,20 +55,19 @@ func (s *statuses) count(method, kind string, status int) (n int) {
 	return n
 }
 
-// TestReliabilityTokenExpiresDuringUnpack: group E, "token expiring during a
-// long upload". The destination uses distribution's token authentication
-// with tokens that live one second, so they expire many times during the
-// run; the first blob PUT and the first manifest PUT are also held in front
-// of the registry until the token they carry has expired, after the POST
-// that opened the session was accepted with it. Each refused request gets a
-// new token and is sent again; the run succeeds, every image is at the
-// destination with its digest, and no token or credential is printed, even
-// at debug level.
-func TestReliabilityTokenExpiresDuringUnpack(t *testing.T) {
-	f := packFixture(t, 3)
+const (
+	tokenUser = "carol"
+	tokenPass = "token-pass-789"
+)
+
+// expiringTokens starts a destination registry with distribution's token
+// authentication and tokens that live one second, so they expire many
+// times during a run; the first blob PUT and the first manifest PUT are
+// also held in front of the registry until the token they carry has
+// expired, after the POST that opened the session was accepted with it.
+func expiringTokens(t *testing.T) (*regserver.Registry, *statuses) {
+	t.Helper()
 	const (
-		user     = "carol"
-		pass     = "token-pass-789"
 		lifetime = time.Second
 		// The registry refuses a token at most a second after Lifetime
 		// (JWT times are whole seconds).
@@ -84,18 +83,19 @@ func TestReliabilityTokenExpiresDuringUnpack(t *testing.T) {
 		}
 	}
 	st := &statuses{}
-	dst := regserver.New(t, regserver.Options{Username: user, Password: pass,
+	dst := regserver.New(t, regserver.Options{Username: tokenUser, Password: tokenPass,
 		Token: &regserver.TokenAuth{Lifetime: lifetime},
 		Wrap:  func(h http.Handler) http.Handler { return st.wrap(p.Wrap(h)) }})
+	return dst, st
+}
 
-	t0 := time.Now()
-	r := unpack(t, unpackArgs(t, f.dir, dst.Host, "--authfile", authFile(t, dst.Host, user, pass), "--log-level", "debug")...)
-	mustCode(t, r, 0)
-	took := time.Since(t0)
+// checkTokensRefreshed asserts the held PUTs were refused with the token of
+// their POST, then sent again with a new one; that every image of f is at
+// dst under prefix by digest with every blob; and that the output shows no
+// credential and no token: every JWT starts with "eyJ" (base64 of `{"`).
+func checkTokensRefreshed(t *testing.T, r run, f *fixture, dst *regserver.Registry, st *statuses, prefix string) {
+	t.Helper()
 	issued := dst.Tokens.Issued()
-
-	// The held PUTs were refused with the token of their POST, then sent
-	// again with a new one.
 	for _, kind := range []string{"blob", "manifest"} {
 		if n := st.count("PUT", kind, http.StatusUnauthorized); n == 0 {
 			t.Errorf("no %s PUT was refused: the token did not expire before it", kind)
@@ -104,14 +104,11 @@ func TestReliabilityTokenExpiresDuringUnpack(t *testing.T) {
 	if refused := st.count("PUT", "blob", 401) + st.count("PUT", "manifest", 401); issued <= refused {
 		t.Errorf("%d tokens issued for %d refused PUTs, want more", issued, refused)
 	}
-	t.Logf("unpack took %v, %d tokens issued", took.Round(time.Millisecond), issued)
-
-	// Every image at the destination, by digest, with every blob.
 	ctx := context.Background()
-	client := &auth.Client{Cache: auth.NewCache(), Credential: auth.StaticCredential(dst.Host, auth.Credential{Username: user, Password: pass})}
+	client := &auth.Client{Cache: auth.NewCache(), Credential: auth.StaticCredential(dst.Host, auth.Credential{Username: tokenUser, Password: tokenPass})}
 	for ref, root := range f.s.Tags {
 		name, tag, _ := strings.Cut(ref, ":")
-		d := repo(t, dst.Host, "mirror/"+name)
+		d := repo(t, dst.Host, prefix+"/"+name)
 		d.Client = client
 		got, err := d.Resolve(ctx, tag)
 		if err != nil {
@@ -124,8 +121,31 @@ func TestReliabilityTokenExpiresDuringUnpack(t *testing.T) {
 			t.Fatalf("%s: %v", ref, err)
 		}
 	}
+	mustNotSay(t, r, tokenPass, base64.StdEncoding.EncodeToString([]byte(tokenUser+":"+tokenPass)), "eyJ", "Bearer ey")
+}
 
-	// No credential and no token in the output: every JWT starts with
-	// "eyJ" (base64 of `{"`).
-	mustNotSay(t, r, pass, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)), "eyJ", "Bearer ey")
+// TestReliabilityTokenExpiresDuringUnpack: group E, "token expiring during a
+// long upload", for enclave-unpack (see expiringTokens). Each refused
+// request gets a new token and is sent again; the run succeeds, every image
+// is at the destination with its digest, and no token or credential is
+// printed, even at debug level.
+func TestReliabilityTokenExpiresDuringUnpack(t *testing.T) {
+	f := packFixture(t, 3)
+	dst, st := expiringTokens(t)
+	r := unpack(t, unpackArgs(t, f.dir, dst.Host, "--authfile", authFile(t, dst.Host, tokenUser, tokenPass), "--log-level", "debug")...)
+	mustCode(t, r, 0)
+	checkTokensRefreshed(t, r, f, dst, st, "mirror")
+}
+
+// TestReliabilityTokenExpiresDuringMirrorToMirror: the same for enclave-pack
+// copying registry to registry, whose blobs come from the source registry
+// (reopened there when a PUT is sent again).
+func TestReliabilityTokenExpiresDuringMirrorToMirror(t *testing.T) {
+	f := &fixture{src: regserver.New(t, regserver.Options{})}
+	f.s, f.isc = seed(t, f.src, 4, f.src.Host)
+	dst, st := expiringTokens(t)
+	r := pack(t, "-c", f.isc, "--src-tls-verify=false", "--dest-tls-verify=false", "--authfile", authFile(t, dst.Host, tokenUser, tokenPass),
+		"--log-level", "debug", "docker://"+dst.Host+"/m2m")
+	mustCode(t, r, 0)
+	checkTokensRefreshed(t, r, f, dst, st, "m2m")
 }
