@@ -218,11 +218,15 @@ func resetRuns(work string) error {
 			}
 		}
 	}
-	old, err := filepath.Glob(filepath.Join(work, "archive-*"))
-	if err != nil {
-		return err
+	var old []string
+	for _, pattern := range []string{"archive-*", "receipt*.json", "cluster-resources*"} {
+		m, err := filepath.Glob(filepath.Join(work, pattern))
+		if err != nil {
+			return err
+		}
+		old = append(old, m...)
 	}
-	for _, p := range append(old, filepath.Join(work, "receipt.json"), filepath.Join(work, "cluster-resources")) {
+	for _, p := range old {
 		if err := os.RemoveAll(p); err != nil {
 			return err
 		}
@@ -387,6 +391,20 @@ func (b *bench) measureLimits(ctx context.Context) ([]row, error) {
 	b.regs.drop("put-sink")
 	if err := add(fmt.Sprintf("limit: registry PUT, %d streams", w), "PUT", m, err); err != nil {
 		return nil, err
+	}
+	if b.cfg.big {
+		// The 2 GiB layer is one stream: its push is compared with one
+		// monolithic PUT of it, which one core of the registry serves.
+		big := largestFirst(b.setBlobs("big"))[:1]
+		sink, err := b.regs.get("put-sink-big")
+		if err != nil {
+			return nil, err
+		}
+		m, err = measurePUT(ctx, sink.Host, b.src.Root, big, 1)
+		b.regs.drop("put-sink-big")
+		if err := add("limit: registry PUT, 1 stream, the big layer", "PUT 1 stream", m, err); err != nil {
+			return nil, err
+		}
 	}
 	m, err = measureDisk(ctx, b.work, b.cfg.diskBytes)
 	if err := add("limit: disk write + fsync", "disk write", m, err); err != nil {
