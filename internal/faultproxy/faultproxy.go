@@ -109,6 +109,10 @@ type Rule struct {
 	// Path is a regular expression matched against the URL path (not the
 	// query); empty matches any.
 	Path string
+	// MinBody, when positive, matches only requests whose Content-Length
+	// is at least MinBody (a proxy in front of a registry refusing large
+	// bodies with 413).
+	MinBody int64
 	// Skip lets the first Skip matching requests through untouched.
 	Skip int
 	// Times is how many matching requests after the skipped ones get the
@@ -300,6 +304,9 @@ func (p *Proxy) pick(r *http.Request) (Fault, bool) {
 			continue
 		}
 		if ru.re != nil && !ru.re.MatchString(r.URL.Path) {
+			continue
+		}
+		if ru.MinBody > 0 && r.ContentLength < ru.MinBody {
 			continue
 		}
 		if ru.Times > 0 && ru.matched >= ru.Skip+ru.Times {

@@ -24,13 +24,18 @@ import (
 
 // Defaults used for zero (or negative) Options fields.
 const (
-	// DefaultChunkSize is the PATCH body size. 16 MiB keeps the per-request
-	// cost (one round trip, one auth check, one state token) under a few
-	// percent even on a fast link, stays above the 5 MiB part minimum of
-	// S3-backed registries, is a multiple of GCS's 256 KiB granularity, and
-	// bounds what a registry that only keeps whole chunks can lose to one
-	// drop.
-	DefaultChunkSize = 16 << 20
+	// DefaultChunkSize is the PATCH body size. Each PATCH costs a round
+	// trip the body waits for (the registry answers after storing the
+	// chunk): a 2 GiB layer went up at 182 MB/s in 16 MiB chunks and
+	// 206 MB/s in 64 MiB ones, against 254-311 MB/s for one monolithic PUT
+	// (make bench, 2026-12-01). 64 MiB stays above the 5 MiB part minimum
+	// of S3-backed registries, is a multiple of GCS's 256 KiB granularity,
+	// bounds what one drop loses to a fraction of a second, and costs no
+	// memory: bodies stream. A registry (or its proxy) that refuses a body
+	// this large with 413 gets halved chunks, down to MinChunkSize.
+	DefaultChunkSize = 64 << 20
+	// MinChunkSize is the smallest PATCH body halving on 413 goes to.
+	MinChunkSize = 1 << 20
 	// DefaultMaxFailures is how many failed rounds in a row (a failed PATCH
 	// or status request) Push tolerates without progress.
 	DefaultMaxFailures = 5
@@ -392,6 +397,9 @@ type pusher struct {
 	opts Options
 	res  Result
 	sent atomic.Int64
+	// minChunk is the smallest PATCH body: MinChunkSize, or the registry's
+	// OCI-Chunk-Min-Length when larger.
+	minChunk int64
 	// srcErr is the first error of the source (open or read), sticky: a
 	// failing source is not a network failure, and no request is retried
 	// or resumed after it.
@@ -461,8 +469,10 @@ func (p *pusher) start(ctx context.Context) (*url.URL, int64, error) {
 		return nil, 0, err
 	}
 	chunk := p.opts.ChunkSize
-	if v, err := strconv.ParseInt(resp.Header.Get("OCI-Chunk-Min-Length"), 10, 64); err == nil && v > chunk && v <= 1<<32 {
-		chunk = v
+	p.minChunk = min(MinChunkSize, chunk)
+	if v, err := strconv.ParseInt(resp.Header.Get("OCI-Chunk-Min-Length"), 10, 64); err == nil && v <= 1<<32 {
+		chunk = max(chunk, v)
+		p.minChunk = max(p.minChunk, v)
 	}
 	return loc, chunk, nil
 }
@@ -515,6 +525,13 @@ func (p *pusher) chunks(ctx context.Context, loc *url.URL, chunk int64) (*url.UR
 			offset == 0 && accepted == 0:
 			drain(resp)
 			return nil, fmt.Errorf("%d on the first PATCH: %w", resp.StatusCode, errUnsupported)
+		case resp.StatusCode == http.StatusRequestEntityTooLarge && end-offset > p.minChunk:
+			// Nothing of a refused body is kept: the same offset again,
+			// in halves (not a failure: halving ends).
+			drain(resp)
+			chunk = max((end-offset)/2, p.minChunk)
+			p.opts.Logf("upload: %s: the registry refuses a PATCH of %d bytes (413); chunks of %d bytes from offset %d", p.desc.Digest, end-offset, chunk, offset)
+			continue
 		case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable || retryableStatus(resp.StatusCode):
 			reason = strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
 			drain(resp)

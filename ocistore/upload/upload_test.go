@@ -352,3 +352,49 @@ func TestCancelDuringResumeWait(t *testing.T) {
 		t.Fatalf("err = %v after %v", err, time.Since(t0))
 	}
 }
+
+// A registry (or its proxy) that refuses PATCH bodies over 4 MiB with 413:
+// the same offset is sent again in halves, 16 MiB -> 8 MiB -> 4 MiB, and
+// the blob goes up in 4 MiB chunks from there, nothing sent twice but the
+// refused bodies.
+func TestPatchTooLargeIsHalved(t *testing.T) {
+	e := newEnv(t)
+	data, desc := blob(5, 20*mib)
+	e.add(t, faultproxy.Rule{Method: "PATCH", MinBody: 4*mib + 1, Fault: faultproxy.Status(http.StatusRequestEntityTooLarge)})
+	res, err := upload.Push(context.Background(), e.client, e.reg.URL, "small/bodies", desc, opener(data, nil), e.opts(16*mib))
+	if err != nil {
+		t.Fatalf("push: %v\nlog:\n%s", err, e.logs)
+	}
+	if res.Chunks != 5 || res.Resumes != 0 || res.Sessions != 1 {
+		t.Errorf("result %+v, want 5 chunks, no resume, 1 session", res)
+	}
+	var refused, accepted int64
+	for _, r := range e.p.Select("PATCH", "") {
+		if r.Status == http.StatusRequestEntityTooLarge {
+			refused++
+		} else {
+			accepted += r.RequestBytes
+		}
+	}
+	if refused != 2 || accepted != int64(len(data)) {
+		t.Errorf("%d PATCHes refused, %d bytes accepted; want 2 and %d", refused, accepted, len(data))
+	}
+	if !strings.Contains(e.logs.String(), "refuses a PATCH of 8388608 bytes (413); chunks of 4194304 bytes from offset 0") {
+		t.Errorf("log lacks the halving:\n%s", e.logs)
+	}
+	e.fetch(t, "small/bodies", desc)
+}
+
+// 413 on a PATCH of the minimum size: the registry's answer, no retry.
+func TestPatchTooLargeAtTheMinimum(t *testing.T) {
+	e := newEnv(t)
+	data, desc := blob(6, 6*mib)
+	e.add(t, faultproxy.Rule{Method: "PATCH", Fault: faultproxy.Status(http.StatusRequestEntityTooLarge)})
+	_, err := upload.Push(context.Background(), e.client, e.reg.URL, "tiny/bodies", desc, opener(data, nil), e.opts(4*mib))
+	if err == nil || !strings.Contains(err.Error(), "413") {
+		t.Fatalf("push: %v, want the registry's 413", err)
+	}
+	if n := e.p.Count("PATCH", ""); n != 3 { // 4 MiB, 2 MiB, 1 MiB
+		t.Errorf("%d PATCH requests, want 3", n)
+	}
+}
