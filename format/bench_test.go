@@ -4,11 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"fmt"
+	"go/build"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -112,7 +112,7 @@ func realTar(b *testing.B, size int) []byte {
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	root := runtime.GOROOT()
+	root := build.Default.GOROOT
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || buf.Len() >= size {
 			return filepath.SkipDir

@@ -81,7 +81,3 @@ func trimPrefix(s string) string {
 	}
 	return s
 }
-
-func errf(op string, vol uint32, off int64, class error, format string, args ...any) *Error {
-	return &Error{Op: op, Volume: vol, Offset: off, Detail: fmt.Sprintf(format, args...), Err: class}
-}

@@ -445,15 +445,15 @@ func (s sliceVolumes) Volume(n uint32) (io.ReaderAt, error) {
 
 // checkVector runs a reader over a vector and returns the first error, with
 // the stage that found it.
-func checkVector(vols [][]byte) (string, error, *Archive) {
+func checkVector(vols [][]byte) (string, *Archive, error) {
 	final := vols[len(vols)-1]
 	a, err := Open(bytes.NewReader(final), int64(len(final)), ReaderOptions{})
 	if err != nil {
-		return "open", err, nil
+		return "open", nil, err
 	}
 	for i, v := range vols {
 		if err := a.CheckVolume(uint32(i+1), bytes.NewReader(v), int64(len(v))); err != nil {
-			return "check", err, a
+			return "check", a, err
 		}
 	}
 	rep := a.Verify(func(n uint32) (io.ReadCloser, int64, error) {
@@ -463,9 +463,9 @@ func checkVector(vols [][]byte) (string, error, *Archive) {
 		return io.NopCloser(bytes.NewReader(vols[n-1])), int64(len(vols[n-1])), nil
 	})
 	if !rep.OK() {
-		return "verify", rep.Problems[0], a
+		return "verify", a, rep.Problems[0]
 	}
-	return "", nil, a
+	return "", a, nil
 }
 
 func TestVectors(t *testing.T) {
@@ -500,7 +500,7 @@ func TestVectors(t *testing.T) {
 				}
 				vols = append(vols, b)
 			}
-			stage, err, a := checkVector(vols)
+			stage, a, err := checkVector(vols)
 			if !exp.Valid {
 				class := errorClasses[exp.Error]
 				if class == nil {

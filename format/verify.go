@@ -60,7 +60,7 @@ type verifyJob struct {
 	last   bool
 }
 
-var verifyBufs = sync.Pool{New: func() any { return []byte(nil) }}
+var verifyBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 func verifyWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 8)) }
 
@@ -131,7 +131,8 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 			var raw []byte
 			for j := range q {
 				raw = a.verifyChunk(j, raw, rep, &mu)
-				verifyBufs.Put(j.stored[:0])
+				b := j.stored[:0]
+				verifyBufs.Put(&b)
 			}
 		}(queues[i])
 	}
@@ -203,8 +204,8 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 			}
 			st.next++
 			st.at += int64(want.RawSize)
-			buf := verifyBufs.Get().([]byte)
-			j := verifyJob{st: st, chunk: want, vol: n, stored: append(buf[:0], cr.Stored...), last: st.next == b.numChunks}
+			buf := verifyBufs.Get().(*[]byte)
+			j := verifyJob{st: st, chunk: want, vol: n, stored: append((*buf)[:0], cr.Stored...), last: st.next == b.numChunks}
 			queues[st.worker] <- j
 			return nil
 		}})

@@ -621,14 +621,12 @@ type planTarget struct {
 	m     imageset.Mapping
 	start time.Time
 
-	mu         sync.Mutex
-	manifests  map[digest.Digest][]byte
-	blobs      int
-	bytes      int64
-	skipped    int
-	skippedB   int64
-	referrers  int
-	descriptor ocispec.Descriptor
+	mu        sync.Mutex
+	manifests map[digest.Digest][]byte
+	blobs     int
+	bytes     int64
+	skipped   int
+	skippedB  int64
 }
 
 func (p *planTarget) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
