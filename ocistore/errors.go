@@ -13,6 +13,8 @@ import (
 
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"github.com/enclave-mirror/enclave/ocistore/retry"
 )
 
 // Sentinel errors. Every error this package returns wraps one of these, an
@@ -124,14 +126,30 @@ func HasCode(err error, code string) bool {
 }
 
 // RedactURLs drops the query, fragment and user info of the URLs that
-// err's chain prints (*url.Error, *errcode.ErrorResponse): upload
-// locations carry signed session state there, and redirects signed tokens.
-// It changes those errors in place, so call it before err is printed or
-// wrapped into a message, and returns err.
+// err's chain prints: upload locations carry signed session state there,
+// and redirects signed tokens. It changes *url.Error and
+// *errcode.ErrorResponse values in place; URLs that other errors hold as
+// text (oras-go's auth client writes the request URL into its message)
+// are dropped from the text of the error it returns, which unwraps to err.
+// Call it before err is printed or wrapped into a message.
 func RedactURLs(err error) error {
+	redactInPlace(err)
+	if err != nil && retry.RedactText(err.Error()) != err.Error() {
+		return redactedError{err}
+	}
+	return err
+}
+
+// redactedError is an error whose text goes through retry.RedactText.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return retry.RedactText(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }
+
+func redactInPlace(err error) {
 	switch e := err.(type) {
 	case nil:
-		return nil
+		return
 	case *url.Error:
 		if u, perr := url.Parse(e.URL); perr == nil {
 			e.URL = redactURL(u).String()
@@ -145,13 +163,12 @@ func RedactURLs(err error) error {
 	}
 	switch u := err.(type) {
 	case interface{ Unwrap() error }:
-		RedactURLs(u.Unwrap())
+		redactInPlace(u.Unwrap())
 	case interface{ Unwrap() []error }:
 		for _, e := range u.Unwrap() {
-			RedactURLs(e)
+			redactInPlace(e)
 		}
 	}
-	return err
 }
 
 func redactURL(u *url.URL) *url.URL {

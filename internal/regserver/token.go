@@ -59,7 +59,12 @@ type TokenIssuer struct {
 	signer         jose.Signer
 	issued         atomic.Int64
 	refused        atomic.Int64
+	revoked        atomic.Bool
 }
+
+// Revoke makes the issuer refuse every later request as for a wrong
+// password: credentials withdrawn during a run.
+func (t *TokenIssuer) Revoke() { t.revoked.Store(true) }
 
 func newTokenIssuer(opts Options) (*TokenIssuer, error) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
@@ -116,9 +121,9 @@ func (t *TokenIssuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "the token endpoint answers GET only")
 		return
 	}
-	if t.user != "" || t.password != "" {
+	if t.user != "" || t.password != "" || t.revoked.Load() {
 		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(t.user)) != 1 ||
+		if !ok || t.revoked.Load() || subtle.ConstantTimeCompare([]byte(u), []byte(t.user)) != 1 ||
 			subtle.ConstantTimeCompare([]byte(p), []byte(t.password)) != 1 {
 			t.refused.Add(1)
 			w.Header().Set("WWW-Authenticate", `Basic realm="enclave-test-token"`)

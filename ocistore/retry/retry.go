@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -401,6 +402,20 @@ func Redact(u *url.URL) string {
 	}
 	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
 	return c.String()
+}
+
+// urlInText is an http(s) URL in a message: its scheme, user info, host
+// and path, then its query or fragment.
+var urlInText = regexp.MustCompile(`(?i)\b(https?://)(?:[^\s"'/@?#]*@)?([^\s"'?#]*)(?:[?#][^\s"']*)?`)
+
+// RedactText drops the query, fragment and user info of every URL in s:
+// for messages that already hold URLs as text (oras-go's auth client
+// writes the request URL into its errors), where Redact cannot reach.
+func RedactText(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	return urlInText.ReplaceAllString(s, "$1$2")
 }
 
 // sensitiveHeaders never reach OnRetry.

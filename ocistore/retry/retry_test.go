@@ -472,3 +472,16 @@ func TestNoSecretsReported(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestRedactText(t *testing.T) {
+	for in, want := range map[string]string{
+		`PATCH "http://127.0.0.1:5000/v2/a/blobs/uploads/1?_state=abc%3D": GET "https://auth.example/token?scope=x&service=y": 401`: `PATCH "http://127.0.0.1:5000/v2/a/blobs/uploads/1": GET "https://auth.example/token": 401`,
+		`fetch https://user:secret@registry.example/v2/x#frag failed`:                                                               `fetch https://registry.example/v2/x failed`,
+		`redirected to https://bucket.s3.example/blob?X-Amz-Signature=deadbeef&X-Amz-Credential=k 'then'`:                           `redirected to https://bucket.s3.example/blob 'then'`,
+		`no url here: a?b=c`: `no url here: a?b=c`,
+	} {
+		if got := retry.RedactText(in); got != want {
+			t.Errorf("RedactText(%q)\n = %q\nwant %q", in, got, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package upload_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
 // exchange is one request as the registry answered it.
@@ -293,5 +295,44 @@ func TestTokenExpiresBeforeMonolithicPut(t *testing.T) {
 			}
 			e.fetch(t, "tok/small", desc)
 		})
+	}
+}
+
+// TestCredentialsRevokedMidUpload: the token endpoint stops granting tokens
+// once the upload is 2 MiB in (credentials withdrawn); tokens live 2 s and
+// the source yields 1 MiB a second, so the next token is asked for after
+// that. The upload stops at that first refusal, with the token endpoint's
+// 401 (which the tools classify as an auth failure), asks it once, not once
+// per resume round, and its message shows no upload state.
+func TestCredentialsRevokedMidUpload(t *testing.T) {
+	e, _ := newTokenEnv(t, 2*time.Second)
+	var once sync.Once
+	data, desc := blob(21, 6*mib)
+	open := func(off int64) (io.ReadCloser, error) {
+		if off >= 2*mib {
+			once.Do(e.reg.Tokens.Revoke)
+		}
+		return io.NopCloser(throttled{bytes.NewReader(data[off:]), mib}), nil
+	}
+	t0 := time.Now()
+	_, err := upload.Push(context.Background(), e.client, e.reg.URL, "tok/revoked", desc, open, e.opts(mib))
+	if err == nil {
+		t.Fatal("push succeeded after the credentials were revoked")
+	}
+	var er *errcode.ErrorResponse
+	if !errors.As(err, &er) || er.StatusCode != http.StatusUnauthorized || !strings.HasSuffix(er.URL.Path, "/token") {
+		t.Fatalf("error %v, want the token endpoint's 401", err)
+	}
+	if strings.Contains(err.Error(), "_state") {
+		t.Errorf("the error shows the upload's signed state: %v", err)
+	}
+	if n := e.reg.Tokens.Refused(); n != 1 {
+		t.Errorf("the token endpoint refused %d requests, want 1 (no retry after a refusal)", n)
+	}
+	if d := time.Since(t0); d > 15*time.Second {
+		t.Errorf("took %v to give up", d)
+	}
+	if strings.Contains(e.logs.String(), "resuming") {
+		t.Errorf("resumed after the refusal:\n%s", e.logs)
 	}
 }

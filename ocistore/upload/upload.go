@@ -497,7 +497,7 @@ func (p *pusher) chunks(ctx context.Context, loc *url.URL, chunk int64) (*url.UR
 		var reason string
 		switch {
 		case err != nil:
-			if ctx.Err() != nil || errors.Is(err, ErrShortSource) {
+			if ctx.Err() != nil || errors.Is(err, ErrShortSource) || authRefused(err) {
 				return nil, doErr(op, err)
 			}
 			reason = "connection error: " + errText(err)
@@ -551,7 +551,7 @@ func (p *pusher) chunks(ctx context.Context, loc *url.URL, chunk int64) (*url.UR
 		}
 		got, next, err := p.status(ctx, loc)
 		if err != nil {
-			if errors.Is(err, errExpired) || errors.Is(err, errUnsupported) || ctx.Err() != nil {
+			if errors.Is(err, errExpired) || errors.Is(err, errUnsupported) || ctx.Err() != nil || authRefused(err) {
 				return nil, err
 			}
 			p.opts.Logf("upload: %s: upload status failed after %s: %v", p.desc.Digest, reason, err)
@@ -565,6 +565,14 @@ func (p *pusher) chunks(ctx context.Context, loc *url.URL, chunk int64) (*url.UR
 		p.res.Resumes++
 	}
 	return loc, nil
+}
+
+// authRefused reports whether err is the auth client's failure to get a
+// token (the token endpoint answered 401 or 403: credentials wrong or
+// withdrawn). Asking again will not change that answer.
+func authRefused(err error) bool {
+	var er *errcode.ErrorResponse
+	return errors.As(err, &er) && (er.StatusCode == http.StatusUnauthorized || er.StatusCode == http.StatusForbidden)
 }
 
 func retryableStatus(code int) bool {
@@ -806,8 +814,19 @@ func doErr(op string, err error) error {
 		}
 		return fmt.Errorf("upload: %s: %s: %w", op, where, ue.Err)
 	}
-	return fmt.Errorf("upload: %s: %w", op, err)
+	return textRedacted{"upload: " + op + ": " + retry.RedactText(err.Error()), err}
 }
+
+// textRedacted is an error whose message had the queries and user info of
+// its URLs dropped (oras-go's auth client writes the request URL, upload
+// state included, into its errors); it unwraps to the original.
+type textRedacted struct {
+	msg string
+	err error
+}
+
+func (e textRedacted) Error() string { return e.msg }
+func (e textRedacted) Unwrap() error { return e.err }
 
 // errText describes a client error without its URL.
 func errText(err error) string {
@@ -815,5 +834,5 @@ func errText(err error) string {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return shorten(err.Error(), maxDetail)
+	return shorten(retry.RedactText(err.Error()), maxDetail)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/enclave-mirror/enclave/archive/archivetest"
 	"github.com/enclave-mirror/enclave/internal/faultproxy"
 	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/mirror"
 )
 
 // statuses records the status of every request the registry answers,
@@ -148,4 +149,42 @@ func TestReliabilityTokenExpiresDuringMirrorToMirror(t *testing.T) {
 		"--log-level", "debug", "docker://"+dst.Host+"/m2m")
 	mustCode(t, r, 0)
 	checkTokensRefreshed(t, r, f, dst, st, "m2m")
+}
+
+// TestReliabilityCredentialsRevokedDuringUnpack: the token endpoint stops
+// granting tokens once the first blob is up (the account was disabled
+// mid-run). Unpack fails every image that needs a new token with one clear
+// auth error each (exit 4 when all do, 1 when a cached token finished one),
+// asks the token endpoint a bounded number of times (no retry storm), and
+// prints no credential, token or upload state.
+func TestReliabilityCredentialsRevokedDuringUnpack(t *testing.T) {
+	f := packFixture(t, 5)
+	var dst *regserver.Registry
+	var once sync.Once
+	revoke := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			h.ServeHTTP(sw, r)
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") && sw.status == http.StatusCreated {
+				once.Do(dst.Tokens.Revoke)
+			}
+		})
+	}
+	dst = regserver.New(t, regserver.Options{Username: tokenUser, Password: tokenPass,
+		Token: &regserver.TokenAuth{Lifetime: time.Second}, Wrap: revoke})
+	t0 := time.Now()
+	r := unpack(t, unpackArgs(t, f.dir, dst.Host, "--parallel", "1", "--authfile", authFile(t, dst.Host, tokenUser, tokenPass), "--log-level", "debug")...)
+	// Tokens still cached may finish the image under way (exit 1); every
+	// image that needed a new token fails on the 401.
+	if r.code != mirror.ExitRegistry && r.code != mirror.ExitFailure {
+		t.Fatalf("exit %d, want %d or %d\n%s%s", r.code, mirror.ExitFailure, mirror.ExitRegistry, r.stdout, r.stderr)
+	}
+	mustSay(t, r, "/token\": response status code 401: unauthorized", "failed")
+	if n := dst.Tokens.Refused(); n == 0 || n > 8 {
+		t.Errorf("the token endpoint refused %d requests, want 1 to 8", n)
+	}
+	if d := time.Since(t0); d > 30*time.Second {
+		t.Errorf("unpack took %v to give up", d)
+	}
+	mustNotSay(t, r, tokenPass, base64.StdEncoding.EncodeToString([]byte(tokenUser+":"+tokenPass)), "eyJ", "_state")
 }
