@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 )
@@ -71,8 +72,9 @@ type Options struct {
 // ProbeCache remembers, per registry host, whether it was found to speak
 // plain HTTP. Safe for concurrent use; the zero value is empty.
 type ProbeCache struct {
-	mu    sync.Mutex
-	plain map[string]bool
+	mu     sync.Mutex
+	plain  map[string]bool
+	flight singleflight.Group // one probe of a host at a time
 }
 
 var defaultProbes ProbeCache
@@ -288,6 +290,19 @@ func (c *Client) speaksPlainHTTP(ctx context.Context, host string) (bool, error)
 	if plain, ok := c.probes.get(host); ok {
 		return plain, nil
 	}
+	// Images start in parallel: one probe (and one warning) per host, the
+	// others wait for its answer.
+	v, err, _ := c.probes.flight.Do(host, func() (any, error) {
+		if plain, ok := c.probes.get(host); ok {
+			return plain, nil
+		}
+		return c.probe(ctx, host)
+	})
+	plain, _ := v.(bool)
+	return plain, err
+}
+
+func (c *Client) probe(ctx context.Context, host string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	get := func(scheme string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -489,5 +490,30 @@ func TestOCILayout(t *testing.T) {
 	}
 	if _, err := OpenOCILayout(ctx, filepath.Join(t.TempDir(), "missing")); Classify(err) != KindNotFound {
 		t.Fatalf("missing layout: %v", err)
+	}
+}
+
+// Images start in parallel: concurrent first uses of a plain-HTTP registry
+// probe it once and warn once.
+func TestConcurrentProbesWarnOnce(t *testing.T) {
+	isolateEnv(t)
+	reg := regserver.New(t, regserver.Options{})
+	var logs syncBuffer
+	c, err := NewClient(Options{SkipTLSVerify: true, Registries: &RegistriesConf{}, Logger: testLogger(&logs), Probes: &ProbeCache{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if _, err := c.Repository(context.Background(), mustRef(t, fmt.Sprintf("%s/org/app%d:1", reg.Host, i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := strings.Count(logs.String(), "plain HTTP"); n != 1 {
+		t.Fatalf("%d plain-HTTP warnings for 8 concurrent first uses, want 1:\n%s", n, logs.String())
 	}
 }
