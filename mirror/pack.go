@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -177,10 +178,11 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 		results[i] = ImageResult{Source: m.Source.String(), Destination: m.Destination.String()}
 		g.Go(func() error {
 			opts.Progress.ImageStarted(m.Source.String())
-			d, err := packOne(gctx, opts, srcClient, dst, m)
+			mt := &meter{p: opts.Progress}
+			d, err := packOne(gctx, opts, srcClient, dst, m, mt)
 			err = ocistore.RedactURLs(err) // before anything prints it
 			results[i].Digest, results[i].Err = d, err
-			opts.Progress.ImageDone(m.Source.String(), 0, err)
+			opts.Progress.ImageDone(m.Source.String(), mt.n.Load(), err)
 			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 				return err // interrupted: stop everything
 			}
@@ -232,7 +234,7 @@ type packDest interface {
 	abort()
 }
 
-func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst packDest, m imageset.Mapping) (digest.Digest, error) {
+func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst packDest, m imageset.Mapping, mt *meter) (digest.Digest, error) {
 	ref, err := ocistore.ParseReference(m.Source.String())
 	if err != nil {
 		return "", err
@@ -257,6 +259,7 @@ func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst
 	if ref.Digest != "" && desc.Digest != ref.Digest {
 		return "", fmt.Errorf("%w: %s resolved to %s", ErrIntegrity, ref, desc.Digest)
 	}
+	src = counted(src, mt)
 	target, tag, err := dst.target(ctx, m, src)
 	if err != nil {
 		return desc.Digest, err
@@ -265,7 +268,7 @@ func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst
 	if m.Destination.Repository != "" {
 		repo = m.Destination.Repository
 	}
-	if err := copyGraph(ctx, counted(src, opts.Progress), target, desc, copySettings{
+	if err := copyGraph(ctx, src, target, desc, copySettings{
 		concurrency: opts.BlobConcurrency, referrers: !opts.NoReferrers, progress: opts.Progress,
 		skipReason: dst.skipReason, mountFrom: dst.mountFrom(repo),
 	}); err != nil {
@@ -409,14 +412,28 @@ func urlHosts(urls []string) string {
 	return strings.Join(hosts, ", ")
 }
 
+// meter counts the bytes one image moves and passes them on to the run's
+// reporter: the "done <image> (size)" line.
+type meter struct {
+	p *progress.Reporter
+	n atomic.Int64
+}
+
+func (m *meter) Transferred(n int64) {
+	if n > 0 {
+		m.n.Add(n)
+		m.p.Transferred(n)
+	}
+}
+
 // countingSource reports bytes as they are read from the source.
 type countingSource struct {
 	oras.ReadOnlyGraphTarget
-	p *progress.Reporter
+	m *meter
 }
 
-func counted(t oras.ReadOnlyGraphTarget, p *progress.Reporter) oras.ReadOnlyGraphTarget {
-	return &countingSource{ReadOnlyGraphTarget: t, p: p}
+func counted(t oras.ReadOnlyGraphTarget, m *meter) oras.ReadOnlyGraphTarget {
+	return &countingSource{ReadOnlyGraphTarget: t, m: m}
 }
 
 func (c *countingSource) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
@@ -424,7 +441,17 @@ func (c *countingSource) Fetch(ctx context.Context, desc ocispec.Descriptor) (io
 	if err != nil {
 		return nil, err
 	}
-	return &countingReader{ReadCloser: rc, p: c.p}, nil
+	return countReads(rc, c.m), nil
+}
+
+// countReads counts what is read from rc; a body that seeks still does
+// (openAt resumes a blob with it).
+func countReads(rc io.ReadCloser, m *meter) io.ReadCloser {
+	cr := &countingReader{ReadCloser: rc, m: m}
+	if _, ok := rc.(io.Seeker); ok {
+		return &countingReadSeeker{cr}
+	}
+	return cr
 }
 
 // Referrers passes through when the source lists referrers itself.
@@ -444,14 +471,18 @@ func (c *countingSource) Referrers(ctx context.Context, desc ocispec.Descriptor,
 
 type countingReader struct {
 	io.ReadCloser
-	p *progress.Reporter
+	m *meter
+}
+
+type countingReadSeeker struct{ *countingReader }
+
+func (r *countingReadSeeker) Seek(off int64, whence int) (int64, error) {
+	return r.ReadCloser.(io.Seeker).Seek(off, whence)
 }
 
 func (r *countingReader) Read(b []byte) (int, error) {
 	n, err := r.ReadCloser.Read(b)
-	if n > 0 {
-		r.p.Transferred(int64(n))
-	}
+	r.m.Transferred(int64(n))
 	return n, err
 }
 

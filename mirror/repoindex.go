@@ -76,8 +76,9 @@ type repoTarget struct {
 	*remote.Repository
 	idx  *repoIndex
 	repo string
-	// open, when set, reopens a blob of the copy's source at an offset:
-	// copyGraph then pushes blobs through pushBlob, not oras-go's push.
+	// open, when set, reopens a blob of the copy's source at an offset
+	// (counting what is read): copyGraph then pushes blobs through
+	// pushBlob, not oras-go's push.
 	open     func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error)
 	progress *progress.Reporter
 }
@@ -111,11 +112,7 @@ func (t *repoTarget) pushBlob(ctx context.Context, desc ocispec.Descriptor) erro
 		scheme = "http"
 	}
 	_, err = upload.Push(ctx, t.Client, scheme+"://"+t.Reference.Registry, t.Reference.Repository, desc, func(off int64) (io.ReadCloser, error) {
-		rc, err := t.open(ctx, desc, off)
-		if err != nil {
-			return nil, err
-		}
-		return &countingReader{ReadCloser: rc, p: t.progress}, nil
+		return t.open(ctx, desc, off)
 	}, upload.Options{Monolithic: desc.Size < chunkedThreshold, Logf: t.progress.Logf})
 	if err != nil {
 		return fmt.Errorf("push %s (%s): %w", desc.Digest, progress.HumanBytes(desc.Size), err)

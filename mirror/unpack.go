@@ -225,9 +225,10 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		results[i] = ImageResult{Source: p.source.String(), Destination: p.dest.Name() + ":" + p.tag, Digest: p.root.Descriptor.Digest}
 		g.Go(func() error {
 			opts.Progress.ImageStarted(p.source.String())
-			err := ocistore.RedactURLs(u.pushOne(gctx, p)) // before anything prints it
+			mt := &meter{p: opts.Progress}
+			err := ocistore.RedactURLs(u.pushOne(gctx, p, mt)) // before anything prints it
 			results[i].Err = err
-			opts.Progress.ImageDone(p.source.String(), 0, err)
+			opts.Progress.ImageDone(p.source.String(), mt.n.Load(), err)
 			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 				return err
 			}
@@ -437,7 +438,7 @@ func (u *unpacker) preflight(ctx context.Context, pushes []push) error {
 }
 
 // pushOne pushes one root's graph, then tags it.
-func (u *unpacker) pushOne(ctx context.Context, p push) error {
+func (u *unpacker) pushOne(ctx context.Context, p push, mt *meter) error {
 	dst, err := u.repo(ctx, p.dest.Repository)
 	if err != nil {
 		return err
@@ -449,11 +450,11 @@ func (u *unpacker) pushOne(ctx context.Context, p push) error {
 		u.opts.Progress.Skipped(progress.SkipAtDestination, p.root.Descriptor.Size)
 		u.walkKnown(ctx, p.root.Descriptor, p.dest.Repository)
 		if !u.opts.NoReferrers {
-			return u.copyReferrers(ctx, p, dst)
+			return u.copyReferrers(ctx, p, dst, mt)
 		}
 		return nil
 	}
-	err = copyGraph(ctx, counted(u.r, u.opts.Progress), u.target(dst, p), p.root.Descriptor, copySettings{
+	err = copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), p.root.Descriptor, copySettings{
 		concurrency: u.opts.BlobConcurrency,
 		referrers:   !u.opts.NoReferrers,
 		progress:    u.opts.Progress,
@@ -471,22 +472,26 @@ func (u *unpacker) pushOne(ctx context.Context, p push) error {
 }
 
 // target is p's destination repository, blobs reopened from the archive.
-func (u *unpacker) target(dst *remote.Repository, p push) *repoTarget {
+func (u *unpacker) target(dst *remote.Repository, p push, mt *meter) *repoTarget {
 	return &repoTarget{Repository: dst, idx: u.idx, repo: p.dest.Repository, progress: u.opts.Progress,
 		open: func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error) {
-			return u.r.FetchAt(ctx, desc, off)
+			rc, err := u.r.FetchAt(ctx, desc, off)
+			if err != nil {
+				return nil, err
+			}
+			return countReads(rc, mt), nil
 		}}
 }
 
 // copyReferrers makes sure referrers in the archive reach a root that was
 // already at the destination (a second run after new signatures).
-func (u *unpacker) copyReferrers(ctx context.Context, p push, dst *remote.Repository) error {
+func (u *unpacker) copyReferrers(ctx context.Context, p push, dst *remote.Repository, mt *meter) error {
 	preds, err := u.r.Predecessors(ctx, p.root.Descriptor)
 	if err != nil {
 		return err
 	}
 	for _, pd := range preds {
-		if err := copyGraph(ctx, counted(u.r, u.opts.Progress), u.target(dst, p), pd, copySettings{
+		if err := copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), pd, copySettings{
 			concurrency: u.opts.BlobConcurrency, referrers: true, progress: u.opts.Progress,
 			skipReason: func(ocispec.Descriptor) progress.SkipReason { return progress.SkipAtDestination },
 			mountFrom:  u.idx.mountFrom(p.dest.Repository),

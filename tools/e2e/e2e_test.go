@@ -149,6 +149,18 @@ func skopeoCheck(t *testing.T, ref string, want digest.Digest) {
 	}
 }
 
+// checkDoneSizes asserts each image's "done" line gives the size it moved
+// (the line has none when nothing was counted).
+func checkDoneSizes(t *testing.T, r run, verb, host string, s *archivetest.Sample) {
+	t.Helper()
+	for ref := range s.Tags {
+		line := verb + ": done " + host + "/" + ref + " ("
+		if !strings.Contains(r.stderr, line) {
+			t.Errorf("no %q line with a size:\n%s", line, r.stderr)
+		}
+	}
+}
+
 // writeCounter counts requests that write to a registry.
 type writeCounter struct{ n atomic.Int64 }
 
@@ -174,6 +186,7 @@ func TestFullPackUnpack(t *testing.T) {
 	if !strings.Contains(r.stdout, "archive "+dir) {
 		t.Fatalf("pack output does not name the archive:\n%s", r.stdout)
 	}
+	checkDoneSizes(t, r, "pack", src.Host, s)
 	r = unpack(t, "inspect", "file://"+dir)
 	mustCode(t, r, 0)
 	for ref := range s.Tags {
@@ -186,7 +199,9 @@ func TestFullPackUnpack(t *testing.T) {
 	rec := filepath.Join(work, "receipt.json")
 	crd := filepath.Join(work, "cluster-resources")
 	args := []string{"--from", "file://" + dir, "--dest-tls-verify=false", "--receipt", rec, "--cluster-resources", crd, "docker://" + dst.Host + "/mirror"}
-	mustCode(t, unpack(t, args...), 0)
+	r = unpack(t, args...)
+	mustCode(t, r, 0)
+	checkDoneSizes(t, r, "unpack", src.Host, s)
 	checkMirrored(t, src, s, dst, "mirror")
 
 	// Receipt: every blob of the archive is recorded in its repository.
