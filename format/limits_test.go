@@ -186,7 +186,7 @@ func TestWindow1TB(t *testing.T) {
 	if out != nil || !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("decode: %d bytes, %v", len(out), err)
 	}
-	if n > 4<<10 {
+	if n > 64<<10 { // process-wide: the race detector and the runtime allocate too
 		t.Fatalf("refusing the frame allocated %d bytes", n)
 	}
 	// Defence in depth: the shared decoder, given the frame without the
@@ -261,7 +261,7 @@ func TestDecodeChunkWindow(t *testing.T) {
 			if !errors.Is(err, tc.class) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v; want %v saying %q", err, tc.class, tc.want)
 			}
-			if n > 4<<10 {
+			if n > 64<<10 { // process-wide: the race detector and the runtime allocate too
 				t.Fatalf("refusing the frame allocated %d bytes", n)
 			}
 		})
