@@ -746,31 +746,54 @@ func (p *pusher) finish(ctx context.Context, loc *url.URL) error {
 // monolithic uploads the blob with one PUT in a new session.
 func (p *pusher) monolithic(ctx context.Context) error {
 	p.res.Chunked = false
-	loc, _, err := p.start(ctx)
-	if err != nil {
-		return err
-	}
-	u := withDigest(loc, p.desc.Digest)
-	req, err := p.bodyRequest(ctx, http.MethodPut, u.String(), 0, p.desc.Size)
-	if err != nil {
-		return err
-	}
 	op := "monolithic upload of " + p.desc.Digest.String()
-	resp, err := p.client.Do(req)
-	if serr := p.sourceErr(); serr != nil {
-		if err == nil {
-			drain(resp)
+	for failures := 1; ; failures++ {
+		loc, _, err := p.start(ctx)
+		if err != nil {
+			return err
 		}
-		return serr
+		req, err := p.bodyRequest(ctx, http.MethodPut, withDigest(loc, p.desc.Digest).String(), 0, p.desc.Size)
+		if err != nil {
+			return err
+		}
+		resp, err := p.client.Do(req)
+		if serr := p.sourceErr(); serr != nil {
+			if err == nil {
+				drain(resp)
+			}
+			return serr
+		}
+		var reason string
+		switch {
+		case err != nil:
+			if ctx.Err() != nil || authRefused(err) {
+				return doErr(op, err)
+			}
+			reason = "connection error: " + errText(err)
+		case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+			// The retry transport sent the PUT again into a session that
+			// kept part of the dropped attempt.
+			drain(resp)
+			reason = "416: the session holds part of an interrupted attempt"
+		default:
+			defer drain(resp)
+			if resp.StatusCode != http.StatusCreated {
+				return registryError(op, resp)
+			}
+			return p.verify(ctx, resp)
+		}
+		// Statuses the retry transport gave up on, and refused tokens, end
+		// the upload above; a dropped connection starts a new session,
+		// since the old one may hold part of the body.
+		if failures > p.opts.MaxFailures {
+			return fmt.Errorf("%w: %s after %d failed uploads (last: %s)", ErrGaveUp, p.desc.Digest, failures, reason)
+		}
+		p.opts.Logf("upload: %s: %s; starting again in a new session", p.desc.Digest, reason)
+		cancelSession(ctx, p.client, loc)
+		if err := p.wait(ctx, failures); err != nil {
+			return fmt.Errorf("upload: %s: %w", op, err)
+		}
 	}
-	if err != nil {
-		return doErr(op, err)
-	}
-	defer drain(resp)
-	if resp.StatusCode != http.StatusCreated {
-		return registryError(op, resp)
-	}
-	return p.verify(ctx, resp)
 }
 
 // withDigest appends digest=<d> to the location's query, keeping the

@@ -398,3 +398,24 @@ func TestPatchTooLargeAtTheMinimum(t *testing.T) {
 		t.Errorf("%d PATCH requests, want 3", n)
 	}
 }
+
+// Monolithic: the connection drops 1 MiB into the PUT. A new session takes
+// the blob whole (the old one may hold part of the body), nothing else.
+func TestMonolithicDroppedStartsANewSession(t *testing.T) {
+	e := newEnv(t)
+	data, desc := blob(7, 3*mib)
+	e.add(t, faultproxy.Rule{Method: "PUT", Path: `/blobs/uploads/`, Times: 1, Fault: faultproxy.DropRequestAfter(mib)})
+	opts := e.opts(0)
+	opts.Monolithic = true
+	res, err := upload.Push(context.Background(), e.client, e.reg.URL, "mono/dropped", desc, opener(data, nil), opts)
+	if err != nil {
+		t.Fatalf("push: %v\nlog:\n%s", err, e.logs)
+	}
+	if res.Chunked || res.Sessions != 2 {
+		t.Errorf("result %+v, want monolithic, 2 sessions", res)
+	}
+	if !strings.Contains(e.logs.String(), "starting again in a new session") {
+		t.Errorf("log lacks the new session:\n%s", e.logs)
+	}
+	e.fetch(t, "mono/dropped", desc)
+}
