@@ -485,6 +485,13 @@ func (s *stamped) gap(method, part string) time.Duration {
 // timestamping wrapper in front of the proxy.
 func faulty(t *testing.T, rules ...faultproxy.Rule) (*regserver.Registry, *faultproxy.Proxy, *stamped) {
 	t.Helper()
+	return faultyWith(t, regserver.Options{}, rules...)
+}
+
+// faultyWith is faulty with a registry started with opts (storage on disk:
+// the in-memory driver is slow for blobs of tens of MiB).
+func faultyWith(t *testing.T, opts regserver.Options, rules ...faultproxy.Rule) (*regserver.Registry, *faultproxy.Proxy, *stamped) {
+	t.Helper()
 	p := faultproxy.New()
 	for _, r := range rules {
 		if err := p.Add(r); err != nil {
@@ -492,11 +499,20 @@ func faulty(t *testing.T, rules ...faultproxy.Rule) (*regserver.Registry, *fault
 		}
 	}
 	st := &stamped{}
-	reg := regserver.New(t, regserver.Options{Wrap: func(h http.Handler) http.Handler { return st.wrap(p.Wrap(h)) }})
+	opts.Wrap = func(h http.Handler) http.Handler { return st.wrap(p.Wrap(h)) }
+	reg := regserver.New(t, opts)
 	return reg, p, st
 }
 
 const manifestPath = `/manifests/`
+
+// sumBytes adds up the request body bytes that reached the registry.
+func sumBytes(recs []faultproxy.Record) (n int64) {
+	for _, r := range recs {
+		n += r.RequestBytes
+	}
+	return n
+}
 
 // writes counts the write requests a proxy recorded.
 func writes(p *faultproxy.Proxy) int {
@@ -551,6 +567,26 @@ func TestReliabilityRegistryFaults(t *testing.T) {
 		}
 		if dropped != 1 {
 			t.Fatalf("%d requests dropped, want 1", dropped)
+		}
+	})
+
+	t.Run("connection dropped half-way through a 70 MiB layer: resumed where the registry is, not from zero", func(t *testing.T) {
+		big := &fixture{src: regserver.New(t, regserver.Options{RootDir: t.TempDir()}), work: t.TempDir()}
+		s, err := archivetest.SampleSet(context.Background(), repoFunc(t, big.src.Host), 6, 70<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		big.s, big.isc, big.dir = s, writeISC(t, s, big.src.Host), filepath.Join(big.work, "content")
+		mustCode(t, pack(t, "-c", big.isc, "--src-tls-verify=false", "file://"+big.dir), 0)
+		// Chunks above 64 MiB: the first PATCH loses its connection 32 MiB in.
+		dst, p, _ := faultyWith(t, regserver.Options{RootDir: t.TempDir()}, faultproxy.Rule{Method: http.MethodPatch, Times: 1, Fault: faultproxy.DropRequestAfter(32 << 20)})
+		r := unpack(t, unpackArgs(t, big.dir, dst.Host)...)
+		mustCode(t, r, 0)
+		mustSay(t, r, "resuming there")
+		checkMirrored(t, big.src, big.s, dst, "mirror")
+		p.WaitIdle(5 * time.Second)
+		if got := sumBytes(p.Select(http.MethodPatch, "")); got != 70<<20 {
+			t.Fatalf("the registry received %d PATCH bytes for a 70 MiB layer, want exactly %d: no byte twice", got, 70<<20)
 		}
 	})
 
