@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,7 @@ type Reader struct {
 	graphOnce sync.Once
 	graphErr  error
 	preds     map[digest.Digest][]ocispec.Descriptor
+	referrers map[digest.Digest][]ocispec.Descriptor // by subject
 	descs     map[digest.Digest]ocispec.Descriptor
 }
 
@@ -283,6 +285,16 @@ func (r *Reader) Predecessors(ctx context.Context, node ocispec.Descriptor) ([]o
 	return r.preds[node.Digest], nil
 }
 
+// ReferrersOf returns the manifests of the archive whose subject is node
+// (signatures, SBOMs, attestations), unlike Predecessors, which also
+// returns the manifests and indexes that list node.
+func (r *Reader) ReferrersOf(ctx context.Context, node ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	if err := r.buildGraph(ctx); err != nil {
+		return nil, err
+	}
+	return r.referrers[node.Digest], nil
+}
+
 // Descriptor returns the full descriptor (media type included) under which
 // d is referred to in the archive's graph, if any.
 func (r *Reader) Descriptor(ctx context.Context, d digest.Digest) (ocispec.Descriptor, bool, error) {
@@ -306,6 +318,7 @@ func (r *Reader) CheckGraph(ctx context.Context) error { return r.buildGraph(ctx
 func (r *Reader) buildGraph(ctx context.Context) error {
 	r.graphOnce.Do(func() {
 		r.preds = map[digest.Digest][]ocispec.Descriptor{}
+		r.referrers = map[digest.Digest][]ocispec.Descriptor{}
 		r.descs = map[digest.Digest]ocispec.Descriptor{}
 		var walk func(d ocispec.Descriptor, depth int) error
 		walk = func(d ocispec.Descriptor, depth int) error {
@@ -331,6 +344,12 @@ func (r *Reader) buildGraph(ctx context.Context) error {
 			}
 			if err := checkManifest(d, b); err != nil {
 				return err // a writer refuses to pack it; a hand-made archive may hold it
+			}
+			var m struct {
+				Subject *ocispec.Descriptor `json:"subject"`
+			}
+			if json.Unmarshal(b, &m) == nil && m.Subject != nil {
+				r.referrers[m.Subject.Digest] = append(r.referrers[m.Subject.Digest], d)
 			}
 			succ, err := content.Successors(ctx, bytesFetcher(b), d)
 			if err != nil {

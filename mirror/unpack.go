@@ -168,7 +168,7 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		return res, err
 	}
 	defer client.Close()
-	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), repoCache: map[string]*remote.Repository{}}
+	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
 	for _, e := range receipt.Content {
 		for _, repo := range e.Repositories {
 			u.idx.add(e.Digest, repo)
@@ -349,8 +349,9 @@ type unpacker struct {
 	candidateRepos []string
 
 	idx       *repoIndex // destination repositories known to hold each digest
-	mu        sync.Mutex // guards repoCache
+	mu        sync.Mutex // guards repoCache and pushed
 	repoCache map[string]*remote.Repository
+	pushed    map[string][]ocispec.Descriptor // graphOf each root pushed, by "digest@repo"
 }
 
 func (u *unpacker) repo(ctx context.Context, name string) (*remote.Repository, error) {
@@ -502,35 +503,53 @@ func (u *unpacker) copyReferrers(ctx context.Context, p push, dst *remote.Reposi
 	return nil
 }
 
-// walkKnown records every digest of root's graph as held by repo.
+// walkKnown records every digest a push of root put into repo as held
+// there (mount candidates for the pushes after it, and the receipt).
 func (u *unpacker) walkKnown(ctx context.Context, root ocispec.Descriptor, repo string) {
+	graph := u.graphOf(ctx, root)
+	for _, d := range graph {
+		u.idx.add(d.Digest, repo)
+	}
+	u.mu.Lock()
+	u.pushed[root.Digest.String()+"@"+repo] = graph
+	u.mu.Unlock()
+}
+
+// graphOf is what a push of root puts into its repository, as copyGraph
+// copies it: root's graph and, unless --no-referrers, the graphs of the
+// manifests naming one of its manifests as their subject. Not the images
+// that share a layer with it or the indexes that list it (Predecessors):
+// other pushes, to other repositories, that may have failed. Foreign layers
+// are left out (no registry holds them); a prerequisite's own graph is at
+// the destination already (preflight checked it) and not in the archive.
+func (u *unpacker) graphOf(ctx context.Context, root ocispec.Descriptor) []ocispec.Descriptor {
+	var out []ocispec.Descriptor
 	seen := map[digest.Digest]bool{}
 	var walk func(d ocispec.Descriptor)
 	walk = func(d ocispec.Descriptor) {
-		if seen[d.Digest] {
+		if seen[d.Digest] || archive.IsForeignLayer(d) {
 			return
 		}
 		seen[d.Digest] = true
-		if archive.IsForeignLayer(d) {
-			return // never pushed: no repository holds it
-		}
-		u.idx.add(d.Digest, repo)
-		if exists, _ := u.r.Exists(ctx, d); !exists || !isManifest(d.MediaType) {
+		out = append(out, d)
+		if !isManifest(d.MediaType) {
 			return
 		}
-		succ, err := content.Successors(ctx, u.r, d)
-		if err != nil {
-			return
+		if ok, _ := u.r.Exists(ctx, d); ok {
+			succ, _ := content.Successors(ctx, u.r, d)
+			for _, s := range succ {
+				walk(s)
+			}
 		}
-		for _, s := range succ {
-			walk(s)
-		}
-		preds, _ := u.r.Predecessors(ctx, d)
-		for _, p := range preds {
-			walk(p)
+		if !u.opts.NoReferrers {
+			refs, _ := u.r.ReferrersOf(ctx, d)
+			for _, rf := range refs {
+				walk(rf)
+			}
 		}
 	}
 	walk(root)
+	return out
 }
 
 func loadReceiptFor(path, dest string) (*archive.Receipt, error) {
@@ -553,35 +572,19 @@ func (u *unpacker) writeReceipt(ctx context.Context, pushes []push, results []Im
 	rec := u.receipt
 	rec.Destination = u.opts.Registry
 	rec.Created = time.Now().UTC().Truncate(time.Second)
-	descs := map[digest.Digest]ocispec.Descriptor{}
 	for i, p := range pushes {
 		if results[i].Err != nil {
 			continue
 		}
-		seen := map[digest.Digest]bool{}
-		var walk func(d ocispec.Descriptor)
-		walk = func(d ocispec.Descriptor) {
-			if seen[d.Digest] {
-				return
-			}
-			seen[d.Digest] = true
-			if archive.IsForeignLayer(d) {
-				return // the destination does not hold it
-			}
-			descs[d.Digest] = d
-			rec.Add(d.Digest, d.Size, d.MediaType, p.dest.Repository)
-			if ok, _ := u.r.Exists(ctx, d); ok && isManifest(d.MediaType) {
-				succ, _ := content.Successors(ctx, u.r, d)
-				for _, s := range succ {
-					walk(s)
-				}
-			}
-			preds, _ := u.r.Predecessors(ctx, d)
-			for _, pd := range preds {
-				walk(pd)
-			}
+		u.mu.Lock()
+		graph, ok := u.pushed[p.root.Descriptor.Digest.String()+"@"+p.dest.Repository]
+		u.mu.Unlock()
+		if !ok {
+			graph = u.graphOf(ctx, p.root.Descriptor)
 		}
-		walk(p.root.Descriptor)
+		for _, d := range graph {
+			rec.Add(d.Digest, d.Size, d.MediaType, p.dest.Repository)
+		}
 	}
 	m := u.r.Manifest()
 	applied := archive.AppliedArchive{Archive: u.r.ID().String(), Digest: u.r.Digest(), Lineage: m.Lineage, Sequence: m.Sequence, Applied: rec.Created}

@@ -23,6 +23,7 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
 	"github.com/enclave-mirror/enclave/internal/cli"
+	"github.com/enclave-mirror/enclave/internal/faultproxy"
 	"github.com/enclave-mirror/enclave/internal/regserver"
 	"github.com/enclave-mirror/enclave/mirror"
 )
@@ -149,6 +150,25 @@ func skopeoCheck(t *testing.T, ref string, want digest.Digest) {
 	}
 }
 
+// checkReceiptTrue asserts that every repository the receipt says holds a
+// digest does hold it at dst (a manifest by digest, a blob by HEAD): a
+// later delta is cut against these claims.
+func checkReceiptTrue(t *testing.T, rec *archive.Receipt, dst *regserver.Registry, ar *archive.Reader) {
+	t.Helper()
+	ctx := context.Background()
+	for _, e := range rec.Content {
+		desc, ok, err := ar.Descriptor(ctx, e.Digest)
+		if err != nil || !ok {
+			desc = ocispec.Descriptor{Digest: e.Digest, Size: e.Size, MediaType: e.MediaType}
+		}
+		for _, name := range e.Repositories {
+			if ok, err := repo(t, dst.Host, name).Exists(ctx, desc); err != nil || !ok {
+				t.Errorf("the receipt says %s holds %s (%s), the registry says %v %v", name, e.Digest, desc.MediaType, ok, err)
+			}
+		}
+	}
+}
+
 // checkDoneSizes asserts each image's "done" line gives the size it moved
 // (the line has none when nothing was counted).
 func checkDoneSizes(t *testing.T, r run, verb, host string, s *archivetest.Sample) {
@@ -220,6 +240,7 @@ func TestFullPackUnpack(t *testing.T) {
 	if len(receipt.Content) < ar.Format().NumBlobs() {
 		t.Fatalf("receipt lists %d digests, the archive holds %d blobs", len(receipt.Content), ar.Format().NumBlobs())
 	}
+	checkReceiptTrue(t, receipt, dst, ar)
 	// Cluster resources name the mirror for each source repository.
 	idms, _ := filepath.Glob(filepath.Join(crd, "imagedigestmirrorset*.yaml"))
 	if len(idms) != 1 {
@@ -427,5 +448,52 @@ func TestDamagedArchiveRefusedBeforeWrites(t *testing.T) {
 	mustCode(t, r, mirror.ExitIntegrity)
 	if writes.n.Load() != 0 {
 		t.Fatalf("%d write requests reached the registry from a damaged archive", writes.n.Load())
+	}
+}
+
+// TestReceiptAfterAFailedImage: the destination refuses every write into
+// one repository (DENIED). The receipt records what the other image put in
+// its repository and nothing of the refused one, although both share the
+// base layer: a later delta is cut against it, and would otherwise leave
+// out what the destination lacks.
+func TestReceiptAfterAFailedImage(t *testing.T) {
+	f := packFixture(t, 7)
+	dst, _, _ := faulty(t, faultproxy.Rule{Path: `^/v2/mirror/team/tool/(blobs|manifests)/`, Method: http.MethodPost,
+		Fault: faultproxy.OCIError(http.StatusForbidden, "DENIED", "requested access to the resource is denied")},
+		faultproxy.Rule{Path: `^/v2/mirror/team/tool/(blobs|manifests)/`, Method: http.MethodPut,
+			Fault: faultproxy.OCIError(http.StatusForbidden, "DENIED", "requested access to the resource is denied")})
+	args := unpackArgs(t, f.dir, dst.Host)
+	r := unpack(t, args...)
+	mustCode(t, r, mirror.ExitFailure)
+	mustSay(t, r, "team/tool:v7", "DENIED")
+	var receiptPath string
+	for i, a := range args {
+		if a == "--receipt" {
+			receiptPath = args[i+1]
+		}
+	}
+	rec, _, err := archive.LoadReceipt(receiptPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar, err := archive.Open(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ar.Close()
+	checkReceiptTrue(t, rec, dst, ar)
+	app := 0
+	for _, e := range rec.Content {
+		for _, name := range e.Repositories {
+			switch name {
+			case "mirror/team/tool":
+				t.Errorf("the receipt says the refused repository holds %s", e.Digest)
+			case "mirror/library/app":
+				app++
+			}
+		}
+	}
+	if app == 0 {
+		t.Fatal("the receipt records nothing of the image that was pushed")
 	}
 }

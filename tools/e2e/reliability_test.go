@@ -155,7 +155,7 @@ func flipBit(t *testing.T, path string, off int64) {
 type layout struct {
 	id      string
 	volumes []format.VolumeInfo
-	chunk   format.Chunk // a chunk of volume 1
+	chunk   format.Chunk // a chunk of a blob of one image
 	blob    digest.Digest
 	footer  format.Footer // of the final volume
 }
@@ -180,9 +180,10 @@ func readLayout(t *testing.T, dir string) layout {
 			return true
 		}
 		for _, c := range r.Format().Chunks(b) {
-			// A chunk in volume 1, past the first, so that a flip cannot
-			// land in the volume header.
-			if c.Volume == 1 && c.Offset > 4096 && c.StoredSize > 1024 {
+			// A chunk past the volume's first bytes, so that a flip
+			// cannot land in the volume header, and big enough to aim at
+			// its middle.
+			if c.Offset > 4096 && c.StoredSize > 1024 {
 				l.chunk, l.blob = c, b.Digest
 				return false
 			}
@@ -190,7 +191,7 @@ func readLayout(t *testing.T, dir string) layout {
 		return true
 	})
 	if l.blob == "" {
-		t.Fatal("no chunk in volume 1 to damage")
+		t.Fatal("no chunk of a blob of one image to damage")
 	}
 	final := filepath.Join(dir, archive.VolumeName(uint32(len(l.volumes))))
 	f, err := os.Open(final)
@@ -236,11 +237,11 @@ func TestReliabilityDamagedArchives(t *testing.T) {
 			os.Truncate(vol(dir, n), l.volumes[n-1].Size-1)
 		}, []string{archive.VolumeName(n)}, mirror.ExitIntegrity},
 		{"bit flipped in a chunk", func(t *testing.T, dir string) {
-			flipBit(t, vol(dir, 1), l.chunk.Offset+int64(l.chunk.StoredSize)/2)
-		}, []string{"volume 1", string(l.blob), strconv.FormatInt(l.chunk.Offset, 10)}, mirror.ExitFailure},
+			flipBit(t, vol(dir, l.chunk.Volume), l.chunk.Offset+int64(l.chunk.StoredSize)/2)
+		}, []string{fmt.Sprintf("volume %d", l.chunk.Volume), string(l.blob), strconv.FormatInt(l.chunk.Offset, 10)}, mirror.ExitFailure},
 		{"bit flipped in a chunk header frame", func(t *testing.T, dir string) {
-			flipBit(t, vol(dir, 1), l.chunk.Offset-3)
-		}, []string{"volume 1"}, mirror.ExitOK},
+			flipBit(t, vol(dir, l.chunk.Volume), l.chunk.Offset-3)
+		}, []string{fmt.Sprintf("volume %d", l.chunk.Volume)}, mirror.ExitOK},
 		{"bit flipped in the index", func(t *testing.T, dir string) {
 			flipBit(t, vol(dir, n), l.footer.IndexOffset+l.footer.IndexLength/2)
 		}, []string{archive.VolumeName(n), "index"}, mirror.ExitIntegrity},
@@ -1094,9 +1095,9 @@ func TestReliabilitySignatures(t *testing.T) {
 	}{
 		{"a byte of a volume changed", func(t *testing.T) string {
 			dir := copyArchive(t, f.dir)
-			flipBit(t, filepath.Join(dir, archive.VolumeName(1)), l.chunk.Offset+int64(l.chunk.StoredSize)/2)
+			flipBit(t, filepath.Join(dir, archive.VolumeName(l.chunk.Volume)), l.chunk.Offset+int64(l.chunk.StoredSize)/2)
 			return dir
-		}, pub, []string{"volume 1", string(l.blob)}, true},
+		}, pub, []string{fmt.Sprintf("volume %d", l.chunk.Volume), string(l.blob)}, true},
 		{"a byte of the signed index changed", func(t *testing.T) string {
 			dir := copyArchive(t, f.dir)
 			flipBit(t, filepath.Join(dir, archive.VolumeName(n)), l.footer.IndexOffset+l.footer.IndexLength/2)
