@@ -322,13 +322,14 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 	return oras.ExtendedCopyGraph(ctx, src, dst, desc, oras.ExtendedCopyGraphOptions{CopyGraphOptions: cg, Depth: 4, FindPredecessors: verifiedPredecessors})
 }
 
-// verifiedPredecessors returns the predecessors src lists for desc, keeping
-// those whose content names desc: as their subject (a referrer) or among
-// their manifests (an index). A registry without the referrers API answers
-// from a tag (sha256-<hex>, the fallback schema) that whoever can push may
-// set to anything: a cycle of such tags left oras-go no root to copy from,
-// so the image itself was never copied, and a tag listing unrelated images
-// would pull them in. Verified edges follow content addresses, which cannot
+// verifiedPredecessors returns the referrers of desc among the predecessors
+// src lists: those whose content names desc as its subject. A registry
+// without the referrers API answers from a tag (sha256-<hex>, the fallback
+// schema) that whoever can push may set to anything: a cycle of such tags
+// left oras-go no root to copy from, so the image itself was never copied,
+// and a tag listing unrelated images would pull them in. An archive lists
+// the indexes that name desc as well, which are other roots, pushed on their
+// own (and perhaps elsewhere). Subjects are content addresses, which cannot
 // make a cycle. Each predecessor costs one manifest read.
 func verifiedPredecessors(ctx context.Context, src content.ReadOnlyGraphStorage, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	preds, err := src.Predecessors(ctx, desc)
@@ -345,17 +346,9 @@ func verifiedPredecessors(ctx context.Context, src content.ReadOnlyGraphStorage,
 			return nil, fmt.Errorf("read %s, listed as referring to %s: %w", p.Digest, desc.Digest, err)
 		}
 		var m struct {
-			Subject   *ocispec.Descriptor  `json:"subject"`
-			Manifests []ocispec.Descriptor `json:"manifests"`
+			Subject *ocispec.Descriptor `json:"subject"`
 		}
-		if json.Unmarshal(b, &m) != nil {
-			continue
-		}
-		names := m.Subject != nil && m.Subject.Digest == desc.Digest
-		for _, c := range m.Manifests {
-			names = names || c.Digest == desc.Digest
-		}
-		if names {
+		if json.Unmarshal(b, &m) == nil && m.Subject != nil && m.Subject.Digest == desc.Digest {
 			out = append(out, p)
 		}
 	}

@@ -487,7 +487,7 @@ func (u *unpacker) target(dst *remote.Repository, p push, mt *meter) *repoTarget
 // copyReferrers makes sure referrers in the archive reach a root that was
 // already at the destination (a second run after new signatures).
 func (u *unpacker) copyReferrers(ctx context.Context, p push, dst *remote.Repository, mt *meter) error {
-	preds, err := u.r.Predecessors(ctx, p.root.Descriptor)
+	preds, err := u.r.ReferrersOf(ctx, p.root.Descriptor)
 	if err != nil {
 		return err
 	}
