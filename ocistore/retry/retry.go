@@ -270,6 +270,8 @@ func (t *Transport) classify(ctx context.Context, resp *http.Response, err error
 			return decision{}
 		}
 		switch {
+		case errors.Is(err, ErrBodySource):
+			return decision{} // not the network's fault: sending again reads the same source
 		case errors.Is(err, syscall.ECONNREFUSED):
 			return decision{retry: true, refused: true, reason: "connection refused"}
 		case isTLSError(err):
@@ -403,6 +405,11 @@ func Redact(u *url.URL) string {
 	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
 	return c.String()
 }
+
+// ErrBodySource marks an error of a request body's own source (a damaged or
+// unreadable archive, an EIO), which the transport passes on as a network
+// error: wrapped in it, the request is not sent again.
+var ErrBodySource = errors.New("the request body's source failed")
 
 // urlInText is an http(s) URL in a message: its scheme, user info, host
 // and path, then its query or fragment.

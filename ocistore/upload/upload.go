@@ -651,12 +651,12 @@ func (b *sectionBody) Read(q []byte) (int, error) {
 	if err == io.EOF && b.left > 0 {
 		err = fmt.Errorf("%w: ended at offset %d", ErrShortSource, b.start+b.read)
 		b.fail(err)
-		return n, err
+		return n, sourceError{err}
 	}
 	if err != nil && err != io.EOF {
 		err = fmt.Errorf("upload: read source at offset %d: %w", b.start+b.read, err)
 		b.fail(err)
-		return n, err
+		return n, sourceError{err}
 	}
 	if err == io.EOF {
 		err = nil
@@ -668,6 +668,13 @@ func (b *sectionBody) Read(q []byte) (int, error) {
 }
 
 func (b *sectionBody) Close() error { return b.rc.Close() }
+
+// sourceError is a source's error as the body reports it to the transport:
+// marked so that the retry transport does not send the request again.
+type sourceError struct{ err error }
+
+func (e sourceError) Error() string   { return e.err.Error() }
+func (e sourceError) Unwrap() []error { return []error{e.err, retry.ErrBodySource} }
 
 // status asks the registry how much of the upload it has and returns the
 // offset to continue from and the location to continue at.

@@ -293,6 +293,7 @@ func TestReliabilityDamagedArchives(t *testing.T) {
 				checkMirrored(t, f.src, f.s, skipDst, "mirror")
 			case mirror.ExitFailure:
 				mustSay(t, r, tc.want...)
+				mustNotSay(t, r, "retry 1 of") // the archive failed, not the network
 			}
 		})
 	}
