@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -490,16 +489,7 @@ func TestVectors(t *testing.T) {
 			if err := json.Unmarshal(raw, &exp); err != nil {
 				t.Fatal(err)
 			}
-			names, _ := filepath.Glob(filepath.Join(dir, "volume-*.enclave"))
-			sort.Strings(names)
-			var vols [][]byte
-			for _, n := range names {
-				b, err := os.ReadFile(n)
-				if err != nil {
-					t.Fatal(err)
-				}
-				vols = append(vols, b)
-			}
+			vols := readVector(t, d.Name())
 			stage, a, err := checkVector(vols)
 			if !exp.Valid {
 				class := errorClasses[exp.Error]

@@ -508,6 +508,16 @@ func faultyWith(t *testing.T, opts regserver.Options, rules ...faultproxy.Rule) 
 
 const manifestPath = `/manifests/`
 
+// faulted counts the requests a proxy applied a fault to.
+func faulted(p *faultproxy.Proxy) (n int) {
+	for _, rec := range p.Records() {
+		if rec.Fault != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // sumBytes adds up the request body bytes that reached the registry.
 func sumBytes(recs []faultproxy.Record) (n int64) {
 	for _, r := range recs {
@@ -533,13 +543,7 @@ func TestReliabilityRegistryFaults(t *testing.T) {
 		mustCode(t, r, 0)
 		mustSay(t, r, "retry 1 of PUT", "503")
 		checkMirrored(t, f.src, f.s, dst, "mirror")
-		var faulted int
-		for _, rec := range p.Records() {
-			if rec.Fault != 0 {
-				faulted++
-			}
-		}
-		if faulted != 3 {
+		if faulted := faulted(p); faulted != 3 {
 			t.Fatalf("%d requests got the fault, want 3", faulted)
 		}
 		p.WaitIdle(5 * time.Second)
@@ -561,13 +565,7 @@ func TestReliabilityRegistryFaults(t *testing.T) {
 		mustCode(t, r, 0)
 		mustSay(t, r, "starting again in a new session")
 		checkMirrored(t, f.src, f.s, dst, "mirror")
-		var dropped int
-		for _, rec := range p.Records() {
-			if rec.Fault != 0 {
-				dropped++
-			}
-		}
-		if dropped != 1 {
+		if dropped := faulted(p); dropped != 1 {
 			t.Fatalf("%d requests dropped, want 1", dropped)
 		}
 	})
