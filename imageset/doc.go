@@ -34,8 +34,9 @@
 // yet (platform, operators, helm) are an [ErrNotImplemented] error, never
 // silently ignored.
 //
-// [Config.Subset] answers the same question for the receiving side: which of
-// the references an archive holds a configuration selects.
+// [Config.Match] answers the same question for the receiving side: which of
+// the references an archive holds a configuration selects, and where each
+// goes, by the rule that decided the mapping at pack.
 //
 // References are parsed by [ParseReference], a small parser following the
 // distribution grammar with Docker Hub normalisation.

@@ -200,75 +200,97 @@ func (c *Config) Plan(opts PlanOptions) (*Plan, error) {
 	return p, nil
 }
 
-// Subset answers, for the references an archive holds, which ones a
-// configuration selects: enclave-unpack -c uses it to push part of an archive.
-type Subset struct {
-	cfg *Config
+// Recorded is one reference an archive records for a root, with the
+// root's digest: what [Config.Match] pairs configuration entries with.
+type Recorded struct {
+	// Ref is the reference as the archive records it (the source reference
+	// of the entry that packed it: a tag, a digest or both).
+	Ref Reference
+	// Digest is the digest of the root Ref names.
+	Digest digest.Digest
 }
 
-// Subset returns a selector for c. Like [Config.Plan] it fails with
-// [ErrNotImplemented] for sections it cannot select by yet, unless
-// opts.Allow lists them (they then select nothing).
-func (c *Config) Subset(opts PlanOptions) (*Subset, error) {
-	if _, err := c.unplanned(opts.Allow); err != nil {
-		return nil, err
-	}
-	return &Subset{cfg: c}, nil
+// Pick pairs one planned mapping with the one archive reference it names.
+type Pick struct {
+	// Mapping is the entry's mapping as [Config.Plan] makes it; its
+	// Destination decides where the image goes. Its Source has the root's
+	// digest filled in.
+	Mapping Mapping
+	// Index is the position in the slice given to Match of the reference
+	// the entry names.
+	Index int
 }
 
-// matches reports whether ref is what entry img names: same registry and
-// repository, and the same digest when img has one, else the same tag.
-func matches(img, ref Reference) bool {
-	if img.Registry != ref.Registry || img.Repository != ref.Repository {
-		return false
+// Match answers, for the references an archive holds, which ones a
+// configuration selects and where each goes: enclave-unpack -c uses it to
+// push part of an archive under the names the configuration gives.
+//
+// The rule is the one that decided the mapping at pack, one entry one
+// reference: an entry with a digest names the references of the same
+// repository whose root has that digest, and among them the one recorded
+// with the entry's own tag (none, for a digest-only entry) if the archive
+// holds it, else the first; an entry with only a tag names the reference
+// with that tag. Several entries may name the same reference (one image
+// under two targetRepos); each then has its own Pick. References that a
+// blockedImages pattern matches are never picked.
+//
+// missing lists the planned mappings that name no reference: the archive
+// lacks something the configuration asks for, which a caller will usually
+// report as an error. Like [Config.Plan], Match fails with
+// [ErrNotImplemented] for sections opts does not allow, and with
+// [ErrConflict] when two entries would land on one destination tag.
+func (c *Config) Match(opts PlanOptions, recorded []Recorded) (picks []Pick, missing []Mapping, err error) {
+	plan, err := c.Plan(opts)
+	if err != nil {
+		return nil, nil, err
 	}
-	if img.Digest != "" {
-		return img.Digest == ref.Digest
-	}
-	return img.Tag == ref.Tag
-}
-
-// Contains reports whether the source reference ref (as recorded in an
-// archive, canonical, usually with tag and digest) is selected: some
-// additionalImages entry names it and no blockedImages pattern matches it.
-// An entry with a digest selects by digest (its tag is not compared); an
-// entry with only a tag selects by tag.
-func (s *Subset) Contains(ref Reference) bool {
-	if _, blocked := s.cfg.blockedBy(ref); blocked {
-		return false
-	}
-	for _, img := range s.cfg.Mirror.AdditionalImages {
-		if matches(img.Name, ref) {
-			return true
-		}
-	}
-	return false
-}
-
-// Select splits an archive's roots: selected are the roots [Subset.Contains]
-// accepts, in input order; missing are the configuration entries, not
-// blocked, that matched no root (the archive lacks something the
-// configuration asks for, which a caller will usually report as an error).
-func (s *Subset) Select(roots []Reference) (selected []Reference, missing []AdditionalImage) {
-	found := make([]bool, len(s.cfg.Mirror.AdditionalImages))
-	for _, r := range roots {
-		if _, blocked := s.cfg.blockedBy(r); blocked {
+	for _, m := range plan.Mappings {
+		i := c.pick(m.Source, recorded)
+		if i < 0 {
+			missing = append(missing, m)
 			continue
 		}
-		hit := false
-		for i, img := range s.cfg.Mirror.AdditionalImages {
-			if matches(img.Name, r) {
-				found[i], hit = true, true
+		m.Source.Digest = recorded[i].Digest
+		picks = append(picks, Pick{Mapping: m, Index: i})
+	}
+	return picks, missing, nil
+}
+
+// pick returns the index of the reference entry names, or -1.
+func (c *Config) pick(entry Reference, recorded []Recorded) int {
+	first := -1
+	for i, r := range recorded {
+		if r.Ref.Registry != entry.Registry || r.Ref.Repository != entry.Repository {
+			continue
+		}
+		if entry.Digest == "" {
+			if r.Ref.Tag != entry.Tag {
+				continue
 			}
+		} else if r.Digest != entry.Digest {
+			continue
 		}
-		if hit {
-			selected = append(selected, r)
+		if c.blocked(r) {
+			continue
+		}
+		if r.Ref.Tag == entry.Tag {
+			return i
+		}
+		if first < 0 {
+			first = i
 		}
 	}
-	for i, img := range s.cfg.Mirror.AdditionalImages {
-		if _, blocked := s.cfg.blockedBy(img.Name); !found[i] && !blocked {
-			missing = append(missing, img)
-		}
+	return first
+}
+
+// blocked reports whether a blockedImages pattern matches the reference as
+// recorded or with its root's digest.
+func (c *Config) blocked(r Recorded) bool {
+	if _, b := c.blockedBy(r.Ref); b {
+		return true
 	}
-	return selected, missing
+	withDigest := r.Ref
+	withDigest.Digest = r.Digest
+	_, b := c.blockedBy(withDigest)
+	return b
 }

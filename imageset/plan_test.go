@@ -118,7 +118,7 @@ func TestPlanSections(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := full.Plan(PlanOptions{Allow: tt.allow})
-			_, serr := full.Subset(PlanOptions{Allow: tt.allow})
+			_, _, serr := full.Match(PlanOptions{Allow: tt.allow}, nil)
 			if len(tt.wantErr) > 0 {
 				if !errors.Is(err, ErrNotImplemented) || errors.Is(err, ErrInvalidConfig) {
 					t.Fatalf("err = %v, want ErrNotImplemented only", err)
@@ -129,7 +129,7 @@ func TestPlanSections(t *testing.T) {
 					}
 				}
 				if !errors.Is(serr, ErrNotImplemented) {
-					t.Errorf("Subset err = %v", serr)
+					t.Errorf("Match err = %v", serr)
 				}
 				return
 			}
@@ -219,7 +219,7 @@ func TestPlanUnpinnedInCode(t *testing.T) {
 	}
 }
 
-func TestSubset(t *testing.T) {
+func TestMatch(t *testing.T) {
 	c := mustLoad(t, `
 mirror:
   additionalImages:
@@ -231,51 +231,142 @@ mirror:
   blockedImages:
     - name: "/debug:"
 `)
-	s, err := c.Subset(PlanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := "sha256:" + strings.Repeat("1", 64)
+	other := digest.Digest("sha256:" + strings.Repeat("1", 64))
 	tests := []struct {
 		ref  string
-		want bool
+		root digest.Digest
+		want string // the entry that picks it, "" for none
 	}{
-		{"quay.io/org/app:1.2", true},
-		{"quay.io/org/app:1.2@" + other, true}, // selected by tag: any digest
-		{"quay.io/org/app:1.3", false},
-		{"quay.io/org/app@" + other, false},
-		{"quay.io/org/db@" + string(dig256), true},
-		{"quay.io/org/db:x@" + string(dig256), true},
-		{"quay.io/org/db@" + other, false},
-		{"quay.io/org/db:latest", false},              // tag only: cannot prove the digest
-		{"quay.io/org/web:3@" + string(dig256), true}, // digest decides
-		{"quay.io/org/web:2@" + other, false},         // digest decides
-		{"docker.io/org/app:1.2", false},              // other registry
-		{"quay.io/org/debug:1", false},                // blocked
-		{"quay.io/org/app-extra:1.2", false},          // exact repository
+		{"quay.io/org/app:1.3", other, ""},
+		{"quay.io/org/app:1.2", other, "quay.io/org/app:1.2"}, // selected by tag: any digest
+		{"quay.io/org/db:latest", other, ""},                  // another digest
+		{"quay.io/org/db:x", dig256, ""},                      // digest decides, but an exact reference follows
+		{"quay.io/org/db@" + string(dig256), dig256, "quay.io/org/db@" + string(dig256)},
+		{"quay.io/org/web:3", dig256, "quay.io/org/web:2@" + string(dig256)}, // digest decides: the first
+		{"quay.io/org/web:4", dig256, ""},
+		{"docker.io/org/app:1.2", other, ""},     // other registry
+		{"quay.io/org/debug:1", other, ""},       // blocked
+		{"quay.io/org/app-extra:1.2", other, ""}, // exact repository
 	}
-	var roots []Reference
+	var recorded []Recorded
 	for _, tt := range tests {
 		ref, err := ParseReference(tt.ref)
 		if err != nil {
 			t.Fatal(err)
 		}
-		roots = append(roots, ref)
-		if got := s.Contains(ref); got != tt.want {
-			t.Errorf("Contains(%s) = %v, want %v", tt.ref, got, tt.want)
+		recorded = append(recorded, Recorded{Ref: ref, Digest: tt.root})
+	}
+	picks, missing, err := c.Match(PlanOptions{}, recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]string{}
+	for _, p := range picks {
+		if _, dup := got[p.Index]; dup {
+			t.Errorf("%s picked twice", tests[p.Index].ref)
+		}
+		got[p.Index] = p.Mapping.Source.String()
+		if p.Mapping.Source.Digest != tests[p.Index].root {
+			t.Errorf("%s: source digest %s, want the root's %s", tests[p.Index].ref, p.Mapping.Source.Digest, tests[p.Index].root)
 		}
 	}
-	selected, missing := s.Select(roots)
-	var got []string
-	for _, r := range selected {
-		got = append(got, r.String())
+	for i, tt := range tests {
+		want := tt.want
+		if want != "" && !strings.Contains(want, "@") {
+			want += "@" + string(tt.root)
+		}
+		if got[i] != want {
+			t.Errorf("%s picked by %q, want %q", tt.ref, got[i], want)
+		}
 	}
-	want := []string{"quay.io/org/app:1.2", "quay.io/org/app:1.2@" + other, "quay.io/org/db@" + string(dig256),
-		"quay.io/org/db:x@" + string(dig256), "quay.io/org/web:3@" + string(dig256)}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("selected = %v\nwant %v", got, want)
-	}
-	if len(missing) != 1 || missing[0].Raw != "quay.io/org/gone:1" {
+	if len(missing) != 1 || missing[0].Source.String() != "quay.io/org/gone:1" {
 		t.Errorf("missing = %+v, want only quay.io/org/gone:1 (debug is blocked)", missing)
+	}
+}
+
+// TestMatchOneReferenceOneMapping pins issue 22's first bug: two
+// digest-only entries of one repository, and one image named by tag and by
+// digest with different targetRepos, each get their own reference and
+// destination.
+func TestMatchOneReferenceOneMapping(t *testing.T) {
+	a := digest.Digest("sha256:" + strings.Repeat("a", 64))
+	b := digest.Digest("sha256:" + strings.Repeat("b", 64))
+	ref := func(s string) Reference {
+		r, err := ParseReference(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	tests := []struct {
+		name     string
+		config   string
+		recorded []Recorded
+		want     []string // "recorded index -> destination"
+	}{
+		{
+			name: "two digest-only entries",
+			config: `
+    - name: quay.io/org/app@` + string(a) + `
+    - name: quay.io/org/app@` + string(b),
+			recorded: []Recorded{{ref("quay.io/org/app@" + string(a)), a}, {ref("quay.io/org/app@" + string(b)), b}},
+			want:     []string{"0 -> org/app:" + DigestTag(a) + "@" + string(a), "1 -> org/app:" + DigestTag(b) + "@" + string(b)},
+		},
+		{
+			name: "tag and digest of one image, two targetRepos",
+			config: `
+    - name: quay.io/org/app:a
+      targetRepo: team-x/app
+    - name: quay.io/org/app@` + string(a) + `
+      targetRepo: team-y/app`,
+			recorded: []Recorded{{ref("quay.io/org/app:a"), a}, {ref("quay.io/org/app@" + string(a)), a}},
+			want:     []string{"0 -> team-x/app:a", "1 -> team-y/app:" + DigestTag(a) + "@" + string(a)},
+		},
+		{
+			name: "the archive holds the tag only: both entries use it",
+			config: `
+    - name: quay.io/org/app:a
+      targetRepo: team-x/app
+    - name: quay.io/org/app@` + string(a) + `
+      targetRepo: team-y/app`,
+			recorded: []Recorded{{ref("quay.io/org/app:a"), a}},
+			want:     []string{"0 -> team-x/app:a", "0 -> team-y/app:" + DigestTag(a) + "@" + string(a)},
+		},
+		{
+			name: "tag and digest in one entry",
+			config: `
+    - name: quay.io/org/app:a@` + string(a),
+			recorded: []Recorded{{ref("quay.io/org/app:b"), a}, {ref("quay.io/org/app:a@" + string(a)), a}},
+			want:     []string{"1 -> org/app:a@" + string(a)},
+		},
+		{
+			name: "the same image twice under different targetRepos",
+			config: `
+    - name: quay.io/org/app:a
+      targetRepo: one/app
+    - name: quay.io/org/app:a
+      targetRepo: two/app`,
+			recorded: []Recorded{{ref("quay.io/org/app:a"), a}},
+			want:     []string{"0 -> one/app:a", "0 -> two/app:a"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustLoad(t, "\nmirror:\n  additionalImages:"+tt.config+"\n")
+			picks, missing, err := c.Match(PlanOptions{}, tt.recorded)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(missing) > 0 {
+				t.Fatalf("missing %v", missing)
+			}
+			var got []string
+			for _, p := range picks {
+				got = append(got, fmt.Sprintf("%d -> %s", p.Index, p.Mapping.Destination))
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("picks:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
 	}
 }

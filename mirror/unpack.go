@@ -274,71 +274,83 @@ func checkSignature(opts UnpackOptions) error {
 	return err
 }
 
-// selectPushes lists the roots to push with their destinations.
+// selectPushes lists the roots to push with their destinations. Without a
+// configuration every reference the archive records goes to its source
+// repository path under the destination. With one (-c), each
+// additionalImages entry picks the one reference it names, by the rule that
+// decided its mapping at pack ([imageset.Config.Match]), and goes where the
+// entry says; the release roots are planned by planReleaseUnpack.
 func selectPushes(r *archive.Reader, opts UnpackOptions) ([]push, error) {
-	var subset *imageset.Subset
-	var plan *imageset.Plan
-	if opts.Config != nil {
-		var err error
-		allow := imageset.PlanOptions{Allow: []imageset.Section{imageset.SectionPlatform}}
-		if subset, err = opts.Config.Subset(allow); err != nil {
-			return nil, err
-		}
-		if plan, err = opts.Config.Plan(allow); err != nil {
-			return nil, err
-		}
+	type recorded struct {
+		root format.Root
+		src  imageset.Reference
 	}
-	var out []push
-	var selected []imageset.Reference
+	var refs []recorded
 	for _, root := range r.Roots() {
 		for _, ref := range root.References {
 			src, err := imageset.ParseReference(ref)
 			if err != nil {
 				return nil, fmt.Errorf("%w: archive root %s has reference %q: %v", ErrIntegrity, root.Descriptor.Digest, ref, err)
 			}
-			if subset != nil && !subset.Contains(withDigest(src, root.Descriptor.Digest)) && !subset.Contains(src) {
-				continue
-			}
-			selected = append(selected, src)
-			rel := imageset.Reference{Repository: src.Repository, Tag: src.Tag}
-			if plan != nil {
-				for _, m := range plan.Mappings {
-					if m.Source.Registry == src.Registry && m.Source.Repository == src.Repository &&
-						(m.Source.Tag == src.Tag || m.Source.Digest == root.Descriptor.Digest) {
-						rel = imageset.Reference{Repository: m.Destination.Repository, Tag: m.Destination.Tag}
-					}
-				}
-			}
-			if rel.Tag == "" {
-				rel.Tag = imageset.DigestTag(root.Descriptor.Digest)
-			}
-			dref, err := rel.Under(opts.Registry)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrUsage, err)
-			}
-			d, err := ocistore.ParseReference(dref.String())
-			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrUsage, err)
-			}
-			out = append(out, push{root: root, source: src, dest: d, tag: rel.Tag})
+			refs = append(refs, recorded{root, src})
 		}
 	}
-	if subset != nil {
-		_, missing := subset.Select(selected)
-		if len(missing) > 0 {
-			var names []string
-			for _, m := range missing {
-				names = append(names, m.Raw)
+	if opts.Config == nil {
+		out := make([]push, 0, len(refs))
+		for _, rc := range refs {
+			p, err := newPush(rc.root, rc.src, imageset.Reference{Repository: rc.src.Repository, Tag: rc.src.Tag}, opts.Registry)
+			if err != nil {
+				return nil, err
 			}
-			return nil, fmt.Errorf("%w: the archive does not hold %d images the configuration asks for: %s", ErrPrerequisites, len(missing), strings.Join(names, ", "))
+			out = append(out, p)
 		}
+		return out, nil
+	}
+	in := make([]imageset.Recorded, len(refs))
+	for i, rc := range refs {
+		in[i] = imageset.Recorded{Ref: rc.src, Digest: rc.root.Descriptor.Digest}
+	}
+	allow := imageset.PlanOptions{Allow: []imageset.Section{imageset.SectionPlatform}}
+	picks, missing, err := opts.Config.Match(allow, in)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		var names []string
+		for _, m := range missing {
+			names = append(names, m.Source.String())
+		}
+		return nil, fmt.Errorf("%w: the archive does not hold %d images the configuration asks for: %s", ErrPrerequisites, len(missing), strings.Join(names, ", "))
+	}
+	out := make([]push, 0, len(picks))
+	for _, pk := range picks {
+		// The source is the entry's own (its tag, if any, decides whether
+		// clusters get a tag mirror), with the root's digest.
+		p, err := newPush(refs[pk.Index].root, pk.Mapping.Source, pk.Mapping.Destination, opts.Registry)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }
 
-func withDigest(r imageset.Reference, d digest.Digest) imageset.Reference {
-	r.Digest = d
-	return r
+// newPush places root, read as src, at rel (a repository path and a tag, or
+// none for DigestTag) under the destination registry root.
+func newPush(root format.Root, src, rel imageset.Reference, registry string) (push, error) {
+	rel = imageset.Reference{Repository: rel.Repository, Tag: rel.Tag}
+	if rel.Tag == "" {
+		rel.Tag = imageset.DigestTag(root.Descriptor.Digest)
+	}
+	dref, err := rel.Under(registry)
+	if err != nil {
+		return push{}, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	d, err := ocistore.ParseReference(dref.String())
+	if err != nil {
+		return push{}, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return push{root: root, source: src, dest: d, tag: rel.Tag}, nil
 }
 
 type unpacker struct {
