@@ -11,7 +11,7 @@ TESTFLAGS ?=
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./tools/...
+	$(GO) build -o $(BIN)/ ./tools/enclave-pack ./tools/enclave-unpack ./tools/enclave-demo
 
 # The full suite, race detector on, every test against real in-process registries.
 test:
@@ -38,7 +38,7 @@ vectors:
 	$(GO) test ./format/ -run TestVectors -update
 
 bench:
-	$(GO) run ./internal/bench $(BENCHFLAGS)
+	$(GO) run ./tools/bench $(BENCHFLAGS)
 
 demo:
 	$(GO) run ./tools/enclave-demo

@@ -12,7 +12,7 @@ import (
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
 
 // A backup tool does two things: copy images from a registry into an

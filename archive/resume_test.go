@@ -18,7 +18,7 @@ import (
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
 
 // TestMain doubles as the crashing packer: with ENCLAVE_CRASH_PACK set, the

@@ -12,7 +12,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/enclave-mirror/enclave/archive/archivetest"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
 
 // streamOnly hides the Seek of what a fetcher returns.

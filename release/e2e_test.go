@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 	"github.com/enclave-mirror/enclave/release"
 	"github.com/enclave-mirror/enclave/release/releasetest"
 	"github.com/opencontainers/go-digest"

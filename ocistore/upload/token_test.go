@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enclave-mirror/enclave/internal/faultproxy"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/faultproxy"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 	"github.com/enclave-mirror/enclave/ocistore/retry"
 	"github.com/enclave-mirror/enclave/ocistore/upload"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"

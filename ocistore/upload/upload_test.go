@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enclave-mirror/enclave/internal/faultproxy"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/faultproxy"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 	"github.com/enclave-mirror/enclave/ocistore/retry"
 	"github.com/enclave-mirror/enclave/ocistore/upload"
 	digest "github.com/opencontainers/go-digest"

@@ -30,7 +30,7 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
 	"github.com/enclave-mirror/enclave/format"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 	"github.com/enclave-mirror/enclave/mirror"
 )
 

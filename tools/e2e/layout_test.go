@@ -11,7 +11,7 @@ import (
 	"oras.land/oras-go/v2/content/oci"
 
 	"github.com/enclave-mirror/enclave/archive/archivetest"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 	"github.com/enclave-mirror/enclave/mirror"
 )
 

@@ -16,7 +16,7 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"github.com/enclave-mirror/enclave/archive"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
 
 // pushEvent is content that reached a repository: a blob (uploaded or

@@ -38,9 +38,9 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
 	"github.com/enclave-mirror/enclave/format"
-	"github.com/enclave-mirror/enclave/internal/cli"
-	"github.com/enclave-mirror/enclave/internal/faultproxy"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/tools/internal/cli"
+	"github.com/enclave-mirror/enclave/internal/testing/faultproxy"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 	"github.com/enclave-mirror/enclave/mirror"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/enclave-mirror/enclave/archive/archivetest"
 	"github.com/enclave-mirror/enclave/imageset"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
 
 // TestUnpackSubsetMapping pins issue 22's first bug: unpack -c must place

@@ -12,8 +12,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/enclave-mirror/enclave/archive/archivetest"
-	"github.com/enclave-mirror/enclave/internal/faultproxy"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/faultproxy"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 	"github.com/enclave-mirror/enclave/mirror"
 )
 

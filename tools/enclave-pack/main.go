@@ -7,6 +7,6 @@
 //	enclave-pack -c isc.yaml docker://registry.internal:5000/mirror
 package main
 
-import "github.com/enclave-mirror/enclave/internal/cli"
+import "github.com/enclave-mirror/enclave/tools/internal/cli"
 
 func main() { cli.Main(cli.PackApp()) }

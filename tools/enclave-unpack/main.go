@@ -7,6 +7,6 @@
 //	enclave-unpack verify file:///media/usb/content
 package main
 
-import "github.com/enclave-mirror/enclave/internal/cli"
+import "github.com/enclave-mirror/enclave/tools/internal/cli"
 
 func main() { cli.Main(cli.UnpackApp()) }

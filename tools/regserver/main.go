@@ -1,4 +1,4 @@
-// Command regserver runs internal/regserver as a process of its own, so that
+// Command regserver runs internal/testing/regserver as a process of its own, so that
 // a benchmark does not count the registry's memory and CPU as the tool's.
 //
 //	regserver -root DIR [-addr 127.0.0.1:0]
@@ -18,7 +18,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
 
 func main() {

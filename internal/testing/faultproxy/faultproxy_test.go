@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enclave-mirror/enclave/internal/faultproxy"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/faultproxy"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
 
 func start(t *testing.T) (*faultproxy.Proxy, *regserver.Registry) {

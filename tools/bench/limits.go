@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/registry/remote"
 
-	"github.com/enclave-mirror/enclave/internal/corpus"
+	"github.com/enclave-mirror/enclave/internal/testing/corpus"
 )
 
 // A measurement is bytes moved in a wall time.

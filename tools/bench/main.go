@@ -1,12 +1,12 @@
 // Command bench is `make bench`: it measures enclave-pack and enclave-unpack
 // against the physical limits of the machine, in the same run.
 //
-//	go run ./internal/bench [-scale 1] [-big] [-workdir DIR] [-keep] [-markdown FILE] ...
+//	go run ./tools/bench [-scale 1] [-big] [-workdir DIR] [-keep] [-markdown FILE] ...
 //
 // It builds cmd/regserver and the tools, starts registries as child
 // processes on loopback (filesystem storage in the work directory), seeds
 // the source registry with releases 1 and 2 of the corpus
-// (internal/corpus), measures the limits (parallel GET and PUT of every
+// (internal/testing/corpus), measures the limits (parallel GET and PUT of every
 // unique blob of release 1, sequential disk write with fsync), runs the
 // table of tool runs in runs.go, and prints one table.
 package main
@@ -30,7 +30,7 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry/remote"
 
-	"github.com/enclave-mirror/enclave/internal/corpus"
+	"github.com/enclave-mirror/enclave/internal/testing/corpus"
 )
 
 type config struct {
@@ -131,7 +131,7 @@ func run(ctx context.Context, c config) (err error) {
 
 	// Binaries.
 	regBin := filepath.Join(b.work, "bin", "regserver")
-	if err := build(ctx, root, "./internal/regserver/cmd/regserver", regBin); err != nil {
+	if err := build(ctx, root, "./tools/regserver", regBin); err != nil {
 		return err
 	}
 	b.toolDir = c.tools

@@ -5,7 +5,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/enclave-mirror/enclave/internal/corpus"
+	"github.com/enclave-mirror/enclave/internal/testing/corpus"
 )
 
 // writeISC writes an ImageSetConfiguration (oc-mirror v2 format) that lists

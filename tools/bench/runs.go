@@ -41,7 +41,7 @@ import (
 //
 // Before a run, Archive (expanded) is deleted if it exists, and measured
 // after it. Every run also gets ENCLAVE_CPUPROFILE and ENCLAVE_MEMPROFILE in
-// its environment with -profile: internal/cli honours them.
+// its environment with -profile: tools/internal/cli honours them.
 // ---------------------------------------------------------------------------
 var runs = []runSpec{
 	{

@@ -7,7 +7,7 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content/memory"
 
-	"github.com/enclave-mirror/enclave/internal/corpus"
+	"github.com/enclave-mirror/enclave/internal/testing/corpus"
 )
 
 // The corpus is reproducible: these digests are the same on every machine.

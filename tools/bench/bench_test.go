@@ -13,8 +13,8 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry/remote"
 
-	"github.com/enclave-mirror/enclave/internal/corpus"
-	"github.com/enclave-mirror/enclave/internal/regserver"
+	"github.com/enclave-mirror/enclave/internal/testing/corpus"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
 
 // newTestBench seeds an in-process registry with a tiny corpus and returns a
