@@ -11,11 +11,14 @@ import (
 // Section names a part of mirror: that a planner handles.
 type Section string
 
-// Sections that [Config.Plan] cannot plan yet.
+// Sections of mirror:. [Config.Plan] plans SectionAdditionalImages; the
+// others are planned by their own packages (mirror/platform, ...), and a
+// caller names those it has in [PlanOptions.Allow].
 const (
-	SectionPlatform  Section = "mirror.platform"
-	SectionOperators Section = "mirror.operators"
-	SectionHelm      Section = "mirror.helm"
+	SectionAdditionalImages Section = "mirror.additionalImages"
+	SectionPlatform         Section = "mirror.platform"
+	SectionOperators        Section = "mirror.operators"
+	SectionHelm             Section = "mirror.helm"
 )
 
 // PlanOptions are per-call parameters of [Config.Plan] and [Config.Subset].
@@ -147,6 +150,14 @@ func (c *Config) unplanned(allow []Section) (skipped []Section, err error) {
 		}
 	}
 	return skipped, errors.Join(errs...)
+}
+
+// CheckSections returns an [ErrNotImplemented] error naming each section
+// present in the configuration that allow does not list
+// (SectionAdditionalImages is always allowed), or nil.
+func (c *Config) CheckSections(allow []Section) error {
+	_, err := c.unplanned(allow)
+	return err
 }
 
 // blockedBy returns the blockedImages entry matching src, if any.

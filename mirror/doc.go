@@ -4,8 +4,20 @@
 // writing a receipt of what the destination now holds and the cluster
 // resources that point a cluster at the mirror.
 //
-// It joins the other packages: imageset (what to mirror), ocistore
-// (registries, auth, registries.conf, retries), archive (the archive as
-// oras-go targets) and progress (what a person watching sees). The CLIs in
-// tools/ parse flags, call one function of this package and print.
+// What to mirror is decided by the kinds of content (package section and
+// its kinds: mirror/platform, mirror/additional, listed by mirror/kinds);
+// this package knows none of them by name. It runs their plans and moves
+// the bytes:
+//
+//	pack.go     Pack: plan (each kind), copy every image, deliver (attachments, built images), finish
+//	unpack.go   Unpack: signature, plan (each kind claims its roots), verify, preflight, push, receipt, cluster resources
+//	kinds.go    asking the kinds and handing them their results
+//	copy.go     the graph copy both share: bounded successors, verified referrers, foreign layers
+//	push.go     how a blob reaches a registry: cross-repository mounts, one upload per blob, resumable chunks
+//	dest.go     pack destinations: an archive, a registry; dryrun.go the dry run
+//	receipt.go  what a push put where, and the receipt
+//	meter.go    bytes counted as they are read
+//
+// The CLIs in tools/ parse flags, call one function of this package and
+// print.
 package mirror

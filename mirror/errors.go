@@ -9,6 +9,7 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
 )
 
@@ -23,16 +24,17 @@ const (
 	ExitInterrupted = 130 // interrupted (Ctrl-C)
 )
 
-// Errors that classify a run's failure.
+// Errors that classify a run's failure: the values of package section, so
+// that the kinds of content report the same classes.
 var (
 	// ErrIntegrity: the archive is damaged, foreign or incomplete.
-	ErrIntegrity = errors.New("archive integrity")
+	ErrIntegrity = section.ErrIntegrity
 	// ErrPrerequisites: the destination lacks content the archive leaves out.
-	ErrPrerequisites = errors.New("missing prerequisites")
+	ErrPrerequisites = section.ErrPrerequisites
 	// ErrImagesFailed: some images could not be copied; the others were.
-	ErrImagesFailed = errors.New("some images failed")
+	ErrImagesFailed = section.ErrImagesFailed
 	// ErrUsage: invalid arguments.
-	ErrUsage = errors.New("usage")
+	ErrUsage = section.ErrUsage
 )
 
 // ExitCode maps an error to the documented exit codes.

@@ -6,24 +6,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
-	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/enclave-mirror/enclave/archive"
-	"github.com/enclave-mirror/enclave/clusterres"
 	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/internal/progress"
+	"github.com/enclave-mirror/enclave/mirror/kinds"
+	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
 )
 
@@ -64,8 +61,12 @@ type UnpackOptions struct {
 	AllowRollback bool
 	DryRun        bool
 	Dest          ocistore.Options
-	Progress      *progress.Reporter
-	Log           *slog.Logger
+	// Kinds claim and place the archive's roots (mirror/kinds.All lists
+	// them all, the catch-all last); nil means kinds.All with default
+	// options.
+	Kinds    []section.Kind
+	Progress *progress.Reporter
+	Log      *slog.Logger
 }
 
 func (o *UnpackOptions) defaults() error {
@@ -95,19 +96,11 @@ func (o *UnpackOptions) defaults() error {
 	if o.Progress == nil {
 		o.Progress = progress.New(progress.Options{Out: io.Discard, Verb: "unpack"})
 	}
+	if o.Kinds == nil {
+		o.Kinds = kinds.All(kinds.Options{})
+	}
 	o.Registry = strings.TrimSuffix(o.Registry, "/")
 	return nil
-}
-
-// push is one root to push: where from, where to.
-type push struct {
-	root   format.Root
-	source imageset.Reference
-	dest   ocistore.Reference
-	tag    string
-	// release marks an OpenShift release payload or component (platform.go
-	// writes its cluster resources).
-	release bool
 }
 
 // Unpack pushes an archive into a registry. Before anything is written it
@@ -142,16 +135,11 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		}
 	}
 
-	// What to push, and where.
-	pushes, err := selectPushes(r, opts)
+	// What to push, and where: each kind claims its roots.
+	plans, pushes, err := planUnpack(ctx, r, opts)
 	if err != nil {
 		return res, err
 	}
-	rel, err := planReleaseUnpack(ctx, r, opts)
-	if err != nil {
-		return res, err
-	}
-	pushes = rel.merge(pushes)
 	// The receipt of this destination, if any: rollback check and mount
 	// candidates.
 	receipt, err := loadReceiptFor(opts.Receipt, opts.Registry)
@@ -175,7 +163,7 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		}
 	}
 	for _, p := range pushes {
-		u.candidateRepos = append(u.candidateRepos, p.dest.Repository)
+		u.candidateRepos = append(u.candidateRepos, p.Dest.Repository)
 	}
 	slices.Sort(u.candidateRepos)
 	u.candidateRepos = slices.Compact(u.candidateRepos)
@@ -209,7 +197,7 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	}
 	if opts.DryRun {
 		for _, p := range pushes {
-			res.Plan = append(res.Plan, fmt.Sprintf("%s -> %s:%s  %s", p.source, p.dest.Name(), p.tag, p.root.Descriptor.Digest))
+			res.Plan = append(res.Plan, fmt.Sprintf("%s -> %s:%s  %s", p.Source, p.Dest.Name(), p.Tag, p.Root.Descriptor.Digest))
 		}
 		return res, nil
 	}
@@ -222,13 +210,13 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Parallel)
 	for i, p := range pushes {
-		results[i] = ImageResult{Source: p.source.String(), Destination: p.dest.Name() + ":" + p.tag, Digest: p.root.Descriptor.Digest}
+		results[i] = ImageResult{Source: p.Source.String(), Destination: p.Dest.Name() + ":" + p.Tag, Digest: p.Root.Descriptor.Digest}
 		g.Go(func() error {
-			opts.Progress.ImageStarted(p.source.String())
+			opts.Progress.ImageStarted(p.Source.String())
 			mt := &meter{p: opts.Progress}
 			err := ocistore.RedactURLs(u.pushOne(gctx, p, mt)) // before anything prints it
 			results[i].Err = err
-			opts.Progress.ImageDone(p.source.String(), mt.n.Load(), err)
+			opts.Progress.ImageDone(p.Source.String(), mt.n.Load(), err)
 			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 				return err
 			}
@@ -249,13 +237,8 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		return res, err
 	}
 	res.Receipt = opts.Receipt
-	paths, err := writeClusterResources(opts.ClusterResources, r.Digest(), pushes, results)
-	if err != nil {
-		return res, err
-	}
+	paths, err := u.finish(ctx, plans, results)
 	res.ClusterResources = paths
-	relPaths, err := rel.finish(ctx, u, r.Digest(), pushes, results)
-	res.ClusterResources = append(res.ClusterResources, relPaths...)
 	if err != nil {
 		return res, err
 	}
@@ -272,85 +255,6 @@ func checkSignature(opts UnpackOptions) error {
 	}
 	_, err = archive.VerifySignatureBeforeOpen(opts.Archive, archive.SignatureCheck{Trusted: keys, Required: true})
 	return err
-}
-
-// selectPushes lists the roots to push with their destinations. Without a
-// configuration every reference the archive records goes to its source
-// repository path under the destination. With one (-c), each
-// additionalImages entry picks the one reference it names, by the rule that
-// decided its mapping at pack ([imageset.Config.Match]), and goes where the
-// entry says; the release roots are planned by planReleaseUnpack.
-func selectPushes(r *archive.Reader, opts UnpackOptions) ([]push, error) {
-	type recorded struct {
-		root format.Root
-		src  imageset.Reference
-	}
-	var refs []recorded
-	for _, root := range r.Roots() {
-		for _, ref := range root.References {
-			src, err := imageset.ParseReference(ref)
-			if err != nil {
-				return nil, fmt.Errorf("%w: archive root %s has reference %q: %v", ErrIntegrity, root.Descriptor.Digest, ref, err)
-			}
-			refs = append(refs, recorded{root, src})
-		}
-	}
-	if opts.Config == nil {
-		out := make([]push, 0, len(refs))
-		for _, rc := range refs {
-			p, err := newPush(rc.root, rc.src, imageset.Reference{Repository: rc.src.Repository, Tag: rc.src.Tag}, opts.Registry)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, p)
-		}
-		return out, nil
-	}
-	in := make([]imageset.Recorded, len(refs))
-	for i, rc := range refs {
-		in[i] = imageset.Recorded{Ref: rc.src, Digest: rc.root.Descriptor.Digest}
-	}
-	allow := imageset.PlanOptions{Allow: []imageset.Section{imageset.SectionPlatform}}
-	picks, missing, err := opts.Config.Match(allow, in)
-	if err != nil {
-		return nil, err
-	}
-	if len(missing) > 0 {
-		var names []string
-		for _, m := range missing {
-			names = append(names, m.Source.String())
-		}
-		return nil, fmt.Errorf("%w: the archive does not hold %d images the configuration asks for: %s", ErrPrerequisites, len(missing), strings.Join(names, ", "))
-	}
-	out := make([]push, 0, len(picks))
-	for _, pk := range picks {
-		// The source is the entry's own (its tag, if any, decides whether
-		// clusters get a tag mirror), with the root's digest.
-		p, err := newPush(refs[pk.Index].root, pk.Mapping.Source, pk.Mapping.Destination, opts.Registry)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// newPush places root, read as src, at rel (a repository path and a tag, or
-// none for DigestTag) under the destination registry root.
-func newPush(root format.Root, src, rel imageset.Reference, registry string) (push, error) {
-	rel = imageset.Reference{Repository: rel.Repository, Tag: rel.Tag}
-	if rel.Tag == "" {
-		rel.Tag = imageset.DigestTag(root.Descriptor.Digest)
-	}
-	dref, err := rel.Under(registry)
-	if err != nil {
-		return push{}, fmt.Errorf("%w: %v", ErrUsage, err)
-	}
-	d, err := ocistore.ParseReference(dref.String())
-	if err != nil {
-		return push{}, fmt.Errorf("%w: %v", ErrUsage, err)
-	}
-	return push{root: root, source: src, dest: d, tag: rel.Tag}, nil
 }
 
 type unpacker struct {
@@ -391,21 +295,21 @@ func (u *unpacker) repo(ctx context.Context, name string) (*remote.Repository, e
 // preflight checks, before anything is written, that the destination is
 // reachable and holds every prerequisite the selected roots need, in their
 // repository or one it can be mounted from.
-func (u *unpacker) preflight(ctx context.Context, pushes []push) error {
+func (u *unpacker) preflight(ctx context.Context, pushes []section.Push) error {
 	if len(pushes) == 0 {
 		return nil
 	}
 	// Reachable and authorised: one request that must not fail.
-	first, err := u.repo(ctx, pushes[0].dest.Repository)
+	first, err := u.repo(ctx, pushes[0].Dest.Repository)
 	if err != nil {
 		return err
 	}
-	if _, err := first.Exists(ctx, pushes[0].root.Descriptor); err != nil {
+	if _, err := first.Exists(ctx, pushes[0].Root.Descriptor); err != nil {
 		return fmt.Errorf("destination %s: %w", u.opts.Registry, err)
 	}
 	destOf := map[digest.Digest]string{}
 	for _, p := range pushes {
-		destOf[p.root.Descriptor.Digest] = p.dest.Repository
+		destOf[p.Root.Descriptor.Digest] = p.Dest.Repository
 	}
 	missing, err := archive.Preflight(ctx, u.r, func(ctx context.Context, root format.Root, desc ocispec.Descriptor) (bool, error) {
 		target := destOf[root.Descriptor.Digest]
@@ -451,42 +355,42 @@ func (u *unpacker) preflight(ctx context.Context, pushes []push) error {
 }
 
 // pushOne pushes one root's graph, then tags it.
-func (u *unpacker) pushOne(ctx context.Context, p push, mt *meter) error {
-	dst, err := u.repo(ctx, p.dest.Repository)
+func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error {
+	dst, err := u.repo(ctx, p.Dest.Repository)
 	if err != nil {
 		return err
 	}
 	// Idempotence: a tag already pointing at the root means nothing to do
 	// for the image itself (its graph is complete: registries refuse
 	// manifests with missing children).
-	if cur, err := dst.Resolve(ctx, p.tag); err == nil && cur.Digest == p.root.Descriptor.Digest {
-		u.opts.Progress.Skipped(progress.SkipAtDestination, p.root.Descriptor.Size)
-		u.walkKnown(ctx, p.root.Descriptor, p.dest.Repository)
+	if cur, err := dst.Resolve(ctx, p.Tag); err == nil && cur.Digest == p.Root.Descriptor.Digest {
+		u.opts.Progress.Skipped(progress.SkipAtDestination, p.Root.Descriptor.Size)
+		u.walkKnown(ctx, p.Root.Descriptor, p.Dest.Repository)
 		if !u.opts.NoReferrers {
 			return u.copyReferrers(ctx, p, dst, mt)
 		}
 		return nil
 	}
-	err = copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), p.root.Descriptor, copySettings{
+	err = copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), p.Root.Descriptor, copySettings{
 		concurrency: u.opts.BlobConcurrency,
 		referrers:   !u.opts.NoReferrers,
 		progress:    u.opts.Progress,
 		skipReason:  func(ocispec.Descriptor) progress.SkipReason { return progress.SkipAtDestination },
-		mountFrom:   u.idx.mountFrom(p.dest.Repository),
+		mountFrom:   u.idx.mountFrom(p.Dest.Repository),
 	})
 	if err != nil {
 		return err
 	}
-	if err := dst.Tag(ctx, p.root.Descriptor, p.tag); err != nil {
-		return fmt.Errorf("tag %s:%s: %w", p.dest.Name(), p.tag, err)
+	if err := dst.Tag(ctx, p.Root.Descriptor, p.Tag); err != nil {
+		return fmt.Errorf("tag %s:%s: %w", p.Dest.Name(), p.Tag, err)
 	}
-	u.walkKnown(ctx, p.root.Descriptor, p.dest.Repository)
+	u.walkKnown(ctx, p.Root.Descriptor, p.Dest.Repository)
 	return nil
 }
 
 // target is p's destination repository, blobs reopened from the archive.
-func (u *unpacker) target(dst *remote.Repository, p push, mt *meter) *repoTarget {
-	return &repoTarget{Repository: dst, idx: u.idx, repo: p.dest.Repository, progress: u.opts.Progress,
+func (u *unpacker) target(dst *remote.Repository, p section.Push, mt *meter) *repoTarget {
+	return &repoTarget{Repository: dst, idx: u.idx, repo: p.Dest.Repository, progress: u.opts.Progress,
 		open: func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error) {
 			rc, err := u.r.FetchAt(ctx, desc, off)
 			if err != nil {
@@ -498,8 +402,8 @@ func (u *unpacker) target(dst *remote.Repository, p push, mt *meter) *repoTarget
 
 // copyReferrers makes sure referrers in the archive reach a root that was
 // already at the destination (a second run after new signatures).
-func (u *unpacker) copyReferrers(ctx context.Context, p push, dst *remote.Repository, mt *meter) error {
-	preds, err := u.r.ReferrersOf(ctx, p.root.Descriptor)
+func (u *unpacker) copyReferrers(ctx context.Context, p section.Push, dst *remote.Repository, mt *meter) error {
+	preds, err := u.r.ReferrersOf(ctx, p.Root.Descriptor)
 	if err != nil {
 		return err
 	}
@@ -507,143 +411,10 @@ func (u *unpacker) copyReferrers(ctx context.Context, p push, dst *remote.Reposi
 		if err := copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), pd, copySettings{
 			concurrency: u.opts.BlobConcurrency, referrers: true, progress: u.opts.Progress,
 			skipReason: func(ocispec.Descriptor) progress.SkipReason { return progress.SkipAtDestination },
-			mountFrom:  u.idx.mountFrom(p.dest.Repository),
+			mountFrom:  u.idx.mountFrom(p.Dest.Repository),
 		}); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// walkKnown records every digest a push of root put into repo as held
-// there (mount candidates for the pushes after it, and the receipt).
-func (u *unpacker) walkKnown(ctx context.Context, root ocispec.Descriptor, repo string) {
-	graph := u.graphOf(ctx, root)
-	for _, d := range graph {
-		u.idx.add(d.Digest, repo)
-	}
-	u.mu.Lock()
-	u.pushed[root.Digest.String()+"@"+repo] = graph
-	u.mu.Unlock()
-}
-
-// graphOf is what a push of root puts into its repository, as copyGraph
-// copies it: root's graph and, unless --no-referrers, the graphs of the
-// manifests naming one of its manifests as their subject. Not the images
-// that share a layer with it or the indexes that list it (Predecessors):
-// other pushes, to other repositories, that may have failed. Foreign layers
-// are left out (no registry holds them); a prerequisite's own graph is at
-// the destination already (preflight checked it) and not in the archive.
-func (u *unpacker) graphOf(ctx context.Context, root ocispec.Descriptor) []ocispec.Descriptor {
-	var out []ocispec.Descriptor
-	seen := map[digest.Digest]bool{}
-	var walk func(d ocispec.Descriptor)
-	walk = func(d ocispec.Descriptor) {
-		if seen[d.Digest] || archive.IsForeignLayer(d) {
-			return
-		}
-		seen[d.Digest] = true
-		out = append(out, d)
-		if !isManifest(d.MediaType) {
-			return
-		}
-		if ok, _ := u.r.Exists(ctx, d); ok {
-			succ, _ := content.Successors(ctx, u.r, d)
-			for _, s := range succ {
-				walk(s)
-			}
-		}
-		if !u.opts.NoReferrers {
-			refs, _ := u.r.ReferrersOf(ctx, d)
-			for _, rf := range refs {
-				walk(rf)
-			}
-		}
-	}
-	walk(root)
-	return out
-}
-
-func loadReceiptFor(path, dest string) (*archive.Receipt, error) {
-	rec, _, err := archive.LoadReceipt(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return &archive.Receipt{Destination: dest}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if rec.Destination != dest {
-		return nil, fmt.Errorf("%w: receipt %s is for %s, not %s; give another --receipt", ErrUsage, path, rec.Destination, dest)
-	}
-	return rec, nil
-}
-
-// writeReceipt records what the destination holds now: everything the
-// pushed roots reach, by repository, and this archive as applied.
-func (u *unpacker) writeReceipt(ctx context.Context, pushes []push, results []ImageResult) error {
-	rec := u.receipt
-	rec.Destination = u.opts.Registry
-	rec.Created = time.Now().UTC().Truncate(time.Second)
-	for i, p := range pushes {
-		if results[i].Err != nil {
-			continue
-		}
-		u.mu.Lock()
-		graph, ok := u.pushed[p.root.Descriptor.Digest.String()+"@"+p.dest.Repository]
-		u.mu.Unlock()
-		if !ok {
-			graph = u.graphOf(ctx, p.root.Descriptor)
-		}
-		for _, d := range graph {
-			rec.Add(d.Digest, d.Size, d.MediaType, p.dest.Repository)
-		}
-	}
-	m := u.r.Manifest()
-	applied := archive.AppliedArchive{Archive: u.r.ID().String(), Digest: u.r.Digest(), Lineage: m.Lineage, Sequence: m.Sequence, Applied: rec.Created}
-	dup := false
-	for _, a := range rec.Archives {
-		if a.Archive == applied.Archive {
-			dup = true
-		}
-	}
-	if !dup {
-		rec.Archives = append(rec.Archives, applied)
-	}
-	if dir := filepath.Dir(u.opts.Receipt); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	_, err := archive.WriteReceipt(u.opts.Receipt, rec)
-	return err
-}
-
-// writeClusterResources writes IDMS (every image, by digest) and ITMS
-// (images pushed by tag) for the source -> mirror repositories.
-func writeClusterResources(dir string, archiveDigest digest.Digest, pushes []push, results []ImageResult) ([]string, error) {
-	var byDigest, byTag []clusterres.Mirror
-	for i, p := range pushes {
-		if results[i].Err != nil || p.release {
-			continue
-		}
-		if p.source.Registry == imageset.LayoutRegistry {
-			continue // read from an OCI layout: no registry to redirect from
-		}
-		m := clusterres.Mirror{Source: p.source.Name(), Mirror: p.dest.Name()}
-		byDigest = append(byDigest, m)
-		if p.source.Tag != "" {
-			byTag = append(byTag, m)
-		}
-	}
-	if len(byDigest) == 0 {
-		return nil, nil
-	}
-	rs, err := clusterres.MirrorSets(clusterres.ArchiveName(archiveDigest), byDigest, byTag)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	return clusterres.WriteDir(dir, rs...)
 }

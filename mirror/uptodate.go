@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 
+	"github.com/enclave-mirror/enclave/mirror/section"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote"
 )
@@ -11,20 +12,20 @@ import (
 // pushes under its tag, with the referrers the archive has for it (unless
 // NoReferrers): an unpack that will write nothing, for which reading every
 // byte of the archive first would only cost time. Any error answers false.
-func (u *unpacker) upToDate(ctx context.Context, pushes []push) bool {
+func (u *unpacker) upToDate(ctx context.Context, pushes []section.Push) bool {
 	if len(pushes) == 0 {
 		return false
 	}
 	for _, p := range pushes {
-		dst, err := u.repo(ctx, p.dest.Repository)
+		dst, err := u.repo(ctx, p.Dest.Repository)
 		if err != nil {
 			return false
 		}
-		cur, err := dst.Resolve(ctx, p.tag)
-		if err != nil || cur.Digest != p.root.Descriptor.Digest {
+		cur, err := dst.Resolve(ctx, p.Tag)
+		if err != nil || cur.Digest != p.Root.Descriptor.Digest {
 			return false
 		}
-		if !u.opts.NoReferrers && !u.referrersAt(ctx, dst, p.root.Descriptor) {
+		if !u.opts.NoReferrers && !u.referrersAt(ctx, dst, p.Root.Descriptor) {
 			return false
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror"
+	"github.com/enclave-mirror/enclave/mirror/kinds"
 )
 
 // PackApp returns the enclave-pack application.
@@ -56,7 +57,7 @@ func packAction(c *ucli.Context) error {
 		Compression: c.Int("compression"), Parallel: c.Int(ParallelFlag.Name), BlobConcurrency: c.Int(BlobParallelFlag.Name),
 		NoReferrers: c.Bool(NoReferrersFlag.Name), DryRun: c.Bool(DryRunFlag.Name), SignKey: c.String("sign-key"),
 		Source: RegistryOptions(c, "src", log, rep), Dest: RegistryOptions(c, "dest", log, rep),
-		Platform: platformOptions(c),
+		Kinds:    kinds.All(kinds.Options{Platform: platformOptions(c)}),
 		Progress: rep, Log: log,
 	}
 	if s := c.String("volume-size"); s != "" {

@@ -6,7 +6,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/enclave-mirror/enclave/mirror"
+	"github.com/enclave-mirror/enclave/mirror/platform"
 	"github.com/enclave-mirror/enclave/release"
 )
 
@@ -25,8 +25,8 @@ var (
 )
 
 // platformOptions reads the mirror.platform flags.
-func platformOptions(c *ucli.Context) mirror.PlatformOptions {
-	return mirror.PlatformOptions{
+func platformOptions(c *ucli.Context) platform.Options {
+	return platform.Options{
 		UpdateURL:      c.String(updateURLFlag.Name),
 		GraphDataURL:   c.String(graphDataURLFlag.Name),
 		ReleaseKey:     c.String(releaseKeyFlag.Name),
@@ -59,7 +59,7 @@ func listReleasesAction(c *ucli.Context) error {
 	if c.NArg() != 0 {
 		return Usagef("list releases takes no arguments (got %q)", c.Args().First())
 	}
-	vs, head, err := mirror.ListReleases(c.Context, platformOptions(c), c.String("channel"), c.String("type"), c.String("arch"))
+	vs, head, err := platform.ListReleases(c.Context, platformOptions(c), c.String("channel"), c.String("type"), c.String("arch"))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,147 @@
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/enclave-mirror/enclave/archive"
+	"github.com/enclave-mirror/enclave/internal/progress"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+)
+
+// maxManifestBytes bounds a manifest read whole (oras-go's
+// MaxMetadataBytes).
+const maxManifestBytes = 4 << 20
+
+type copySettings struct {
+	concurrency int
+	referrers   bool
+	progress    *progress.Reporter
+	skipReason  func(ocispec.Descriptor) progress.SkipReason
+	mountFrom   func(ctx context.Context, desc ocispec.Descriptor) ([]string, error)
+}
+
+// copyGraph copies desc's graph (and its referrers) from src to dst, blobs
+// before the manifests that name them.
+func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Target, desc ocispec.Descriptor, s copySettings) error {
+	cg := oras.CopyGraphOptions{
+		Concurrency:      s.concurrency,
+		MaxMetadataBytes: maxManifestBytes,
+		FindSuccessors:   boundedSuccessors(desc, s.progress),
+		MountFrom:        s.mountFrom,
+		PostCopy: func(ctx context.Context, d ocispec.Descriptor) error {
+			s.progress.BlobDone(d.Size)
+			return nil
+		},
+		OnCopySkipped: func(ctx context.Context, d ocispec.Descriptor) error {
+			s.progress.Skipped(s.skipReason(d), d.Size)
+			return nil
+		},
+		OnMounted: func(ctx context.Context, d ocispec.Descriptor) error {
+			s.progress.Skipped(progress.SkipMounted, d.Size)
+			return nil
+		},
+	}
+	if t, ok := dst.(*repoTarget); ok && t.open != nil {
+		cg.PreCopy = t.pushBlob
+	}
+	if !s.referrers {
+		return oras.CopyGraph(ctx, src, dst, desc, cg)
+	}
+	return oras.ExtendedCopyGraph(ctx, src, dst, desc, oras.ExtendedCopyGraphOptions{CopyGraphOptions: cg, Depth: 4, FindPredecessors: verifiedPredecessors})
+}
+
+// verifiedPredecessors returns the referrers of desc among the predecessors
+// src lists: those whose content names desc as its subject. A registry
+// without the referrers API answers from a tag (sha256-<hex>, the fallback
+// schema) that whoever can push may set to anything: a cycle of such tags
+// left oras-go no root to copy from, so the image itself was never copied,
+// and a tag listing unrelated images would pull them in. An archive lists
+// the indexes that name desc as well, which are other roots, pushed on their
+// own (and perhaps elsewhere). Subjects are content addresses, which cannot
+// make a cycle. Each predecessor costs one manifest read.
+func verifiedPredecessors(ctx context.Context, src content.ReadOnlyGraphStorage, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	preds, err := src.Predecessors(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	var out []ocispec.Descriptor
+	for _, p := range preds {
+		if !isManifest(p.MediaType) || p.Size > maxManifestBytes {
+			continue
+		}
+		b, err := content.FetchAll(ctx, src, p)
+		if err != nil {
+			return nil, fmt.Errorf("read %s, listed as referring to %s: %w", p.Digest, desc.Digest, err)
+		}
+		var m struct {
+			Subject *ocispec.Descriptor `json:"subject"`
+		}
+		if json.Unmarshal(b, &m) == nil && m.Subject != nil && m.Subject.Digest == desc.Digest {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// boundedSuccessors finds a node's successors as oras-go does by default,
+// refusing manifests nested more than archive.MaxGraphDepth below root (a
+// hostile source's index nested 1,000 deep costs 17 manifest reads, and an
+// archive that unpack would refuse is never written), and reporting the
+// foreign layers oras-go leaves out of every copy. Their urls are never
+// fetched: only their hosts are named, since a url may carry a signature.
+func boundedSuccessors(root ocispec.Descriptor, p *progress.Reporter) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	var mu sync.Mutex
+	depth := map[digest.Digest]int{root.Digest: 0}
+	return func(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		mu.Lock()
+		d := depth[desc.Digest] // 0 for roots oras-go finds itself (referrers)
+		mu.Unlock()
+		if d > archive.MaxGraphDepth && isManifest(desc.MediaType) {
+			return nil, fmt.Errorf("%w: manifests nested more than %d deep below %s (at %s)", archive.ErrGraphTooDeep, archive.MaxGraphDepth, root.Digest, desc.Digest)
+		}
+		succ, err := content.Successors(ctx, f, desc)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range succ {
+			if archive.IsForeignLayer(s) {
+				p.Skipped(progress.SkipForeign, s.Size)
+				p.Logf("layer %s of %s is non-distributable (%s): not carried; nodes pull it from %s", s.Digest, desc.Digest, s.MediaType, urlHosts(s.URLs))
+				continue
+			}
+			if _, seen := depth[s.Digest]; !seen {
+				depth[s.Digest] = d + 1
+			}
+		}
+		return succ, nil
+	}
+}
+
+// urlHosts names the hosts of urls, nothing else of them.
+func urlHosts(urls []string) string {
+	var hosts []string
+	for _, u := range urls {
+		if pu, err := url.Parse(u); err == nil && pu.Host != "" && !slices.Contains(hosts, pu.Host) {
+			hosts = append(hosts, pu.Host)
+		}
+	}
+	if len(hosts) == 0 {
+		return "no url (the image cannot be pulled where its registry is unreachable)"
+	}
+	return strings.Join(hosts, ", ")
+}
+
+func isManifest(mt string) bool {
+	return strings.Contains(mt, "manifest") || strings.Contains(mt, "image.index")
+}

@@ -1,0 +1,39 @@
+package mirror
+
+import (
+	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/internal/progress"
+	"github.com/enclave-mirror/enclave/mirror/section"
+	"github.com/opencontainers/go-digest"
+)
+
+// ImageResult is what happened to one image.
+type ImageResult = section.Result
+
+// Result is what a run did.
+type Result struct {
+	Images  []ImageResult
+	Blocked []imageset.Blocked
+	// Archive is set for runs that wrote or read an archive.
+	ArchiveDir    string
+	ArchiveID     string
+	ArchiveDigest digest.Digest
+	Volumes       int
+	// Receipt and ClusterResources are files an unpack wrote.
+	Receipt          string
+	ClusterResources []string
+	Summary          progress.Summary
+	// Plan lines of a dry run.
+	Plan []string
+}
+
+// Failed returns the images that failed.
+func (r *Result) Failed() []ImageResult {
+	var out []ImageResult
+	for _, im := range r.Images {
+		if im.Err != nil {
+			out = append(out, im)
+		}
+	}
+	return out
+}
