@@ -102,7 +102,7 @@ func (t *repoTarget) pushBlob(ctx context.Context, desc ocispec.Descriptor) erro
 	}
 	defer end()
 	if from != "" {
-		if ok, err := mountOrPush(ctx, t.Repository, desc, from, nil); ok && err == nil {
+		if err := mount(ctx, t.Repository, desc, from); err == nil {
 			t.idx.add(desc.Digest, t.repo)
 			t.progress.Skipped(progress.SkipMounted, desc.Size)
 			return oras.SkipNode
@@ -149,23 +149,9 @@ func openAt(src content.Fetcher) func(context.Context, ocispec.Descriptor, int64
 	}
 }
 
-// Push uploads desc, or mounts it from another repository of the index.
+// Push uploads a manifest and records it in the index. Blobs never come
+// here: copyGraph sends them through pushBlob (every repoTarget has open).
 func (t *repoTarget) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
-	if !isManifest(desc.MediaType) {
-		from, end, err := t.idx.flights.begin(ctx, desc.Digest, t.idx.holder(t.repo))
-		if err != nil {
-			return err
-		}
-		defer end()
-		if from != "" {
-			if done, err := mountOrPush(ctx, t.Repository, desc, from, r); done {
-				if err == nil {
-					t.idx.add(desc.Digest, t.repo)
-				}
-				return err
-			}
-		}
-	}
 	if err := t.Repository.Push(ctx, desc, r); err != nil {
 		return err
 	}
@@ -250,18 +236,9 @@ func (f *blobFlights) begin(ctx context.Context, d digest.Digest, holder func(di
 // uploading.
 var errNoContent = errors.New("mount declined")
 
-// mountOrPush mounts desc into dst from repository from, or pushes r when
-// the registry declines the mount. It reports whether it did either; when
-// it did not (the mount request itself failed, r untouched), the caller
-// pushes as usual.
-func mountOrPush(ctx context.Context, dst *remote.Repository, desc ocispec.Descriptor, from string, r io.Reader) (bool, error) {
-	used := false
-	err := dst.Mount(ctx, desc, from, func() (io.ReadCloser, error) {
-		if r == nil {
-			return nil, errNoContent
-		}
-		used = true
-		return io.NopCloser(r), nil
-	})
-	return err == nil || used, err
+// mount mounts desc into dst from repository from. A registry that
+// declines the mount (and would take the upload instead) makes it fail:
+// the caller then uploads as usual.
+func mount(ctx context.Context, dst *remote.Repository, desc ocispec.Descriptor, from string) error {
+	return dst.Mount(ctx, desc, from, func() (io.ReadCloser, error) { return nil, errNoContent })
 }
