@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/enclave-mirror/enclave/archive"
-	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -24,8 +23,8 @@ const maxManifestBytes = 4 << 20
 type copySettings struct {
 	concurrency int
 	referrers   bool
-	progress    *progress.Reporter
-	skipReason  func(ocispec.Descriptor) progress.SkipReason
+	progress    Observer
+	skipReason  func(ocispec.Descriptor) SkipReason
 	mountFrom   func(ctx context.Context, desc ocispec.Descriptor) ([]string, error)
 }
 
@@ -46,7 +45,7 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 			return nil
 		},
 		OnMounted: func(ctx context.Context, d ocispec.Descriptor) error {
-			s.progress.Skipped(progress.SkipMounted, d.Size)
+			s.progress.Skipped(SkipMounted, d.Size)
 			return nil
 		},
 	}
@@ -98,7 +97,7 @@ func verifiedPredecessors(ctx context.Context, src content.ReadOnlyGraphStorage,
 // archive that unpack would refuse is never written), and reporting the
 // foreign layers oras-go leaves out of every copy. Their urls are never
 // fetched: only their hosts are named, since a url may carry a signature.
-func boundedSuccessors(root ocispec.Descriptor, p *progress.Reporter) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+func boundedSuccessors(root ocispec.Descriptor, p Observer) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	var mu sync.Mutex
 	depth := map[digest.Digest]int{root.Digest: 0}
 	return func(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
@@ -116,7 +115,7 @@ func boundedSuccessors(root ocispec.Descriptor, p *progress.Reporter) func(conte
 		defer mu.Unlock()
 		for _, s := range succ {
 			if archive.IsForeignLayer(s) {
-				p.Skipped(progress.SkipForeign, s.Size)
+				p.Skipped(SkipForeign, s.Size)
 				p.Logf("layer %s of %s is non-distributable (%s): not carried; nodes pull it from %s", s.Digest, desc.Digest, s.MediaType, urlHosts(s.URLs))
 				continue
 			}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/imageset"
-	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -21,7 +20,7 @@ type packDest interface {
 	// from src, and the tag (or reference) to record.
 	target(ctx context.Context, m imageset.Mapping, src content.Fetcher) (oras.Target, string, error)
 	// skipReason says why dst already holds desc.
-	skipReason(desc ocispec.Descriptor) progress.SkipReason
+	skipReason(desc ocispec.Descriptor) SkipReason
 	mountFrom(repo string) func(ctx context.Context, desc ocispec.Descriptor) ([]string, error)
 	// deliver gives the destination what a kind returns besides images.
 	deliver(ctx context.Context, d *section.Delivery) error
@@ -60,11 +59,11 @@ func (a *archiveDest) target(ctx context.Context, m imageset.Mapping, _ content.
 	return a.w, m.Source.String(), nil
 }
 
-func (a *archiveDest) skipReason(desc ocispec.Descriptor) progress.SkipReason {
+func (a *archiveDest) skipReason(desc ocispec.Descriptor) SkipReason {
 	if a.w.InBase(desc.Digest) {
-		return progress.SkipInBase
+		return SkipInBase
 	}
-	return progress.SkipAtDestination
+	return SkipAtDestination
 }
 
 func (a *archiveDest) mountFrom(string) func(context.Context, ocispec.Descriptor) ([]string, error) {
@@ -147,8 +146,8 @@ func (r *registryDest) mountFrom(repo string) func(context.Context, ocispec.Desc
 	return r.idx.mountFrom(repo)
 }
 
-func (r *registryDest) skipReason(ocispec.Descriptor) progress.SkipReason {
-	return progress.SkipAtDestination
+func (r *registryDest) skipReason(ocispec.Descriptor) SkipReason {
+	return SkipAtDestination
 }
 
 // deliver pushes the built images; a registry has no place for

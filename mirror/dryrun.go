@@ -43,7 +43,7 @@ func newDryRunDest(opts PackOptions) (*dryRunDest, error) {
 func (d *dryRunDest) target(ctx context.Context, m imageset.Mapping, _ content.Fetcher) (oras.Target, string, error) {
 	return &planTarget{d: d, m: m, start: time.Now()}, m.Source.String(), nil
 }
-func (d *dryRunDest) skipReason(ocispec.Descriptor) progress.SkipReason { return progress.SkipInBase }
+func (d *dryRunDest) skipReason(ocispec.Descriptor) SkipReason { return SkipInBase }
 func (d *dryRunDest) mountFrom(string) func(context.Context, ocispec.Descriptor) ([]string, error) {
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"sync/atomic"
 
-	"github.com/enclave-mirror/enclave/internal/progress"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 )
@@ -13,7 +12,7 @@ import (
 // meter counts the bytes one image moves and passes them on to the run's
 // reporter: the "done <image> (size)" line.
 type meter struct {
-	p *progress.Reporter
+	p Observer
 	n atomic.Int64
 }
 

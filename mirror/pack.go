@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 
@@ -13,7 +12,6 @@ import (
 	"oras.land/oras-go/v2"
 
 	"github.com/enclave-mirror/enclave/imageset"
-	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror/kinds"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
@@ -55,8 +53,9 @@ type PackOptions struct {
 	// lists them all); nil means kinds.All with default options. A
 	// section present in the configuration that no kind plans is an
 	// imageset.ErrNotImplemented error.
-	Kinds    []section.Kind
-	Progress *progress.Reporter
+	Kinds []section.Kind
+	// Progress is told what the run does (nil: nothing is).
+	Progress Observer
 	Log      *slog.Logger
 }
 
@@ -80,7 +79,7 @@ func (o *PackOptions) defaults() error {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.Progress == nil {
-		o.Progress = progress.New(progress.Options{Out: io.Discard, Verb: "pack"})
+		o.Progress = discard{}
 	}
 	if o.Kinds == nil {
 		o.Kinds = kinds.All(kinds.Options{})
@@ -113,7 +112,7 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 		res.Blocked = append(res.Blocked, p.Blocked...)
 	}
 	for _, b := range res.Blocked {
-		opts.Progress.Skipped(progress.SkipBlocked, 0)
+		opts.Progress.Skipped(SkipBlocked, 0)
 		opts.Progress.Logf("blocked %s (blockedImages %q, line %d)", b.Source, b.Pattern, b.Line)
 	}
 	dst, err := newPackDest(opts)
@@ -133,7 +132,6 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 	if err := dst.finish(ctx, res); err != nil {
 		return res, err
 	}
-	res.Summary = opts.Progress.Summary()
 	if f := res.Failed(); len(f) > 0 {
 		return res, imagesFailed(f, len(results))
 	}

@@ -81,7 +81,7 @@ type repoTarget struct {
 	// (counting what is read): copyGraph then pushes blobs through
 	// pushBlob, not oras-go's push.
 	open     func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error)
-	progress *progress.Reporter
+	progress Observer
 }
 
 // pushBlob is oras-go's PreCopy for copies into t. It pushes every blob
@@ -104,7 +104,7 @@ func (t *repoTarget) pushBlob(ctx context.Context, desc ocispec.Descriptor) erro
 	if from != "" {
 		if err := mount(ctx, t.Repository, desc, from); err == nil {
 			t.idx.add(desc.Digest, t.repo)
-			t.progress.Skipped(progress.SkipMounted, desc.Size)
+			t.progress.Skipped(SkipMounted, desc.Size)
 			return oras.SkipNode
 		}
 	}

@@ -2,7 +2,6 @@ package mirror
 
 import (
 	"github.com/enclave-mirror/enclave/imageset"
-	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/opencontainers/go-digest"
 )
@@ -22,7 +21,6 @@ type Result struct {
 	// Receipt and ClusterResources are files an unpack wrote.
 	Receipt          string
 	ClusterResources []string
-	Summary          progress.Summary
 	// Plan lines of a dry run.
 	Plan []string
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/imageset"
-	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror/kinds"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
@@ -64,8 +63,9 @@ type UnpackOptions struct {
 	// Kinds claim and place the archive's roots (mirror/kinds.All lists
 	// them all, the catch-all last); nil means kinds.All with default
 	// options.
-	Kinds    []section.Kind
-	Progress *progress.Reporter
+	Kinds []section.Kind
+	// Progress is told what the run does (nil: nothing is).
+	Progress Observer
 	Log      *slog.Logger
 }
 
@@ -94,7 +94,7 @@ func (o *UnpackOptions) defaults() error {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.Progress == nil {
-		o.Progress = progress.New(progress.Options{Out: io.Discard, Verb: "unpack"})
+		o.Progress = discard{}
 	}
 	if o.Kinds == nil {
 		o.Kinds = kinds.All(kinds.Options{})
@@ -226,7 +226,6 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	werr := g.Wait()
 	opts.Progress.Stop()
 	res.Images = results
-	res.Summary = opts.Progress.Summary()
 	if werr != nil || ctx.Err() != nil {
 		return res, fmt.Errorf("unpack interrupted: %w", context.Canceled)
 	}
@@ -364,7 +363,7 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 	// for the image itself (its graph is complete: registries refuse
 	// manifests with missing children).
 	if cur, err := dst.Resolve(ctx, p.Tag); err == nil && cur.Digest == p.Root.Descriptor.Digest {
-		u.opts.Progress.Skipped(progress.SkipAtDestination, p.Root.Descriptor.Size)
+		u.opts.Progress.Skipped(SkipAtDestination, p.Root.Descriptor.Size)
 		u.walkKnown(ctx, p.Root.Descriptor, p.Dest.Repository)
 		if !u.opts.NoReferrers {
 			return u.copyReferrers(ctx, p, dst, mt)
@@ -375,7 +374,7 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 		concurrency: u.opts.BlobConcurrency,
 		referrers:   !u.opts.NoReferrers,
 		progress:    u.opts.Progress,
-		skipReason:  func(ocispec.Descriptor) progress.SkipReason { return progress.SkipAtDestination },
+		skipReason:  func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
 		mountFrom:   u.idx.mountFrom(p.Dest.Repository),
 	})
 	if err != nil {
@@ -410,7 +409,7 @@ func (u *unpacker) copyReferrers(ctx context.Context, p section.Push, dst *remot
 	for _, pd := range preds {
 		if err := copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), pd, copySettings{
 			concurrency: u.opts.BlobConcurrency, referrers: true, progress: u.opts.Progress,
-			skipReason: func(ocispec.Descriptor) progress.SkipReason { return progress.SkipAtDestination },
+			skipReason: func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
 			mountFrom:  u.idx.mountFrom(p.Dest.Repository),
 		}); err != nil {
 			return err

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/enclave-mirror/enclave/archive"
-	"github.com/enclave-mirror/enclave/tools/internal/cli"
 	"github.com/enclave-mirror/enclave/internal/testing/regserver"
+	"github.com/enclave-mirror/enclave/tools/internal/cli"
 )
 
 // TestMain lets the test binary act as enclave-pack (ENCLAVE_E2E_AS=pack),

@@ -22,10 +22,10 @@ import (
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
-	"github.com/enclave-mirror/enclave/tools/internal/cli"
 	"github.com/enclave-mirror/enclave/internal/testing/faultproxy"
 	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 	"github.com/enclave-mirror/enclave/mirror"
+	"github.com/enclave-mirror/enclave/tools/internal/cli"
 )
 
 type run struct {

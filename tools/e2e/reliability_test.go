@@ -38,10 +38,10 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
 	"github.com/enclave-mirror/enclave/format"
-	"github.com/enclave-mirror/enclave/tools/internal/cli"
 	"github.com/enclave-mirror/enclave/internal/testing/faultproxy"
 	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 	"github.com/enclave-mirror/enclave/mirror"
+	"github.com/enclave-mirror/enclave/tools/internal/cli"
 )
 
 // runCtx runs a command like runApp, under ctx (cancel it for Ctrl-C).

@@ -23,8 +23,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/enclave-mirror/enclave/archive/archivetest"
-	"github.com/enclave-mirror/enclave/tools/internal/cli"
 	"github.com/enclave-mirror/enclave/internal/testing/regserver"
+	"github.com/enclave-mirror/enclave/tools/internal/cli"
 )
 
 func main() {

@@ -79,7 +79,7 @@ func packAction(c *ucli.Context) error {
 			fmt.Fprintln(out, line)
 		}
 		if !opts.DryRun {
-			res.Summary.WriteTo(out)
+			rep.Summary().WriteTo(out)
 		}
 		if res.ArchiveDir != "" {
 			fmt.Fprintf(out, "archive %s: %d volumes, id %s, digest %s\n", res.ArchiveDir, res.Volumes, res.ArchiveID, res.ArchiveDigest)

@@ -109,7 +109,7 @@ func unpackAction(c *ucli.Context) error {
 			fmt.Fprintln(out, line)
 		}
 		if len(res.Images) > 0 {
-			res.Summary.WriteTo(out)
+			rep.Summary().WriteTo(out)
 		}
 		if res.Receipt != "" {
 			fmt.Fprintf(out, "receipt %s (carry it back: enclave-pack --base %s)\n", res.Receipt, res.Receipt)
