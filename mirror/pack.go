@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
 
@@ -247,27 +248,9 @@ func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst
 	if err != nil {
 		return "", err
 	}
-	var src oras.ReadOnlyGraphTarget
-	if img.From != nil {
-		src = img.From // built in memory by its kind
-	} else if m.Layout != "" {
-		// An oci:// source: an OCI image layout on disk, read only. A
-		// missing directory is a local file problem (exit 5), said so.
-		if _, err := os.Stat(m.Layout); err != nil {
-			return "", fmt.Errorf("OCI layout: %w", err)
-		}
-		if src, err = ocistore.OpenOCILayout(ctx, m.Layout); err != nil {
-			return "", fmt.Errorf("open OCI layout %s: %w", m.Layout, err)
-		}
-	} else if src, err = client.Source(ctx, ref); err != nil {
-		return "", err
-	}
-	desc, err := src.Resolve(ctx, ref.Object())
+	src, desc, err := resolveSource(ctx, client, img, ref)
 	if err != nil {
-		return "", fmt.Errorf("resolve %s: %w", ref, err)
-	}
-	if ref.Digest != "" && desc.Digest != ref.Digest {
-		return "", fmt.Errorf("%w: %s resolved to %s", ErrIntegrity, ref, desc.Digest)
+		return "", err
 	}
 	src = counted(src, mt)
 	target, tag, err := dst.target(ctx, m, src)
@@ -288,4 +271,34 @@ func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst
 		return desc.Digest, fmt.Errorf("tag %s: %w", tag, err)
 	}
 	return desc.Digest, nil
+}
+
+// resolveSource opens where img's content is read from and resolves its
+// root: an image a kind built in memory, an OCI layout on disk (oci://), or
+// the source registry (through registries.conf mirrors).
+func resolveSource(ctx context.Context, client *ocistore.Client, img section.Image, ref ocistore.Reference) (oras.ReadOnlyGraphTarget, ocispec.Descriptor, error) {
+	if img.From != nil {
+		return img.From, img.Root, nil
+	}
+	var src oras.ReadOnlyGraphTarget
+	var err error
+	if img.Layout != "" {
+		// A missing directory is a local file problem (exit 5), said so.
+		if _, err := os.Stat(img.Layout); err != nil {
+			return nil, ocispec.Descriptor{}, fmt.Errorf("OCI layout: %w", err)
+		}
+		if src, err = ocistore.OpenOCILayout(ctx, img.Layout); err != nil {
+			return nil, ocispec.Descriptor{}, fmt.Errorf("open OCI layout %s: %w", img.Layout, err)
+		}
+	} else if src, err = client.Source(ctx, ref); err != nil {
+		return nil, ocispec.Descriptor{}, err
+	}
+	desc, err := src.Resolve(ctx, ref.Object())
+	if err != nil {
+		return nil, ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	if ref.Digest != "" && desc.Digest != ref.Digest {
+		return nil, ocispec.Descriptor{}, fmt.Errorf("%w: %s resolved to %s", ErrIntegrity, ref, desc.Digest)
+	}
+	return src, desc, nil
 }

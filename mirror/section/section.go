@@ -21,6 +21,7 @@ import (
 	"context"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 
 	"github.com/enclave-mirror/enclave/archive"
@@ -66,8 +67,9 @@ type Image struct {
 	imageset.Mapping
 	// From, when set, holds the image's content (an image built in memory
 	// from what the kind read): it is copied from there, not from the
-	// source registry.
+	// source registry, starting at Root (its manifest or index).
 	From oras.ReadOnlyGraphTarget
+	Root ocispec.Descriptor
 }
 
 // PackPlan is what a kind contributes to a pack.
