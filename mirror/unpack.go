@@ -103,11 +103,13 @@ func (o *UnpackOptions) defaults() error {
 	return nil
 }
 
-// Unpack pushes an archive into a registry. Before anything is written it
-// checks every volume (and, unless SkipVerify, every byte), the signature
-// when keys are given, and that the destination holds every prerequisite;
-// on any failure nothing is pushed. A second identical run transfers
-// nothing. It writes the receipt and the cluster resources.
+// Unpack pushes an archive into a registry, in the steps the README lists:
+// check the signature (when keys are given), plan (each kind claims its
+// roots), check the receipt for rollback, read every byte (unless
+// SkipVerify, or nothing will be written), check the graph and the
+// prerequisites, push, then write the receipt and the cluster resources. On
+// any failure before the push nothing is written. A second identical run
+// transfers nothing.
 func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
@@ -125,37 +127,66 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	defer r.Close()
 	res.ArchiveID, res.ArchiveDigest, res.Volumes = r.ID().String(), r.Digest(), len(r.Volumes())
 	if len(opts.VerifyKeys) > 0 {
-		keys, err := archive.LoadPublicKeys(opts.VerifyKeys...)
-		if err != nil {
-			return res, fmt.Errorf("%w: %v", ErrUsage, err)
-		}
-		m := r.Manifest()
-		if _, err := archive.VerifySignature(opts.Archive, r.ID(), r.Digest(), m.Lineage, m.Sequence, archive.SignatureCheck{Trusted: keys, Required: true}); err != nil {
+		if err := checkSignatureOf(r, opts); err != nil {
 			return res, err
 		}
 	}
-
-	// What to push, and where: each kind claims its roots.
 	plans, pushes, err := planUnpack(ctx, r, opts)
 	if err != nil {
 		return res, err
 	}
-	// The receipt of this destination, if any: rollback check and mount
-	// candidates.
-	receipt, err := loadReceiptFor(opts.Receipt, opts.Registry)
+	u, err := newUnpacker(r, opts, pushes)
 	if err != nil {
 		return res, err
+	}
+	defer u.client.Close()
+	if err := u.verifyBeforeWrite(ctx, pushes); err != nil {
+		return res, err
+	}
+	if opts.DryRun {
+		for _, p := range pushes {
+			res.Plan = append(res.Plan, fmt.Sprintf("%s -> %s:%s  %s", p.Source, p.Dest.Name(), p.Tag, p.Root.Descriptor.Digest))
+		}
+		return res, nil
+	}
+	results, err := u.pushAll(ctx, pushes)
+	res.Images = results
+	if err != nil {
+		return res, err
+	}
+	// Receipt and cluster resources describe what is now at the
+	// destination, failures left out.
+	if err := u.writeReceipt(ctx, pushes, results); err != nil {
+		return res, err
+	}
+	res.Receipt = opts.Receipt
+	paths, err := u.finish(ctx, plans, results)
+	res.ClusterResources = paths
+	if err != nil {
+		return res, err
+	}
+	if f := res.Failed(); len(f) > 0 {
+		return res, imagesFailed(f, len(results))
+	}
+	return res, nil
+}
+
+// newUnpacker loads the receipt of this destination (a rollback is refused
+// unless allowed; what it lists is offered for mounts) and opens the
+// destination.
+func newUnpacker(r *archive.Reader, opts UnpackOptions, pushes []section.Push) (*unpacker, error) {
+	receipt, err := loadReceiptFor(opts.Receipt, opts.Registry)
+	if err != nil {
+		return nil, err
 	}
 	thisArchive := archive.AppliedArchive{Archive: r.ID().String(), Digest: r.Digest(), Lineage: r.Manifest().Lineage, Sequence: r.Manifest().Sequence}
 	if err := archive.CheckRollback(receipt, thisArchive, opts.AllowRollback); err != nil {
-		return res, err
+		return nil, err
 	}
-
 	client, err := ocistore.NewClient(opts.Dest)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	defer client.Close()
 	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
 	for _, e := range receipt.Content {
 		for _, repo := range e.Repositories {
@@ -167,43 +198,44 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	}
 	slices.Sort(u.candidateRepos)
 	u.candidateRepos = slices.Compact(u.candidateRepos)
+	return u, nil
+}
 
-	// Read every byte before writing anything, unless nothing will be
-	// written (a second run of the same archive).
+// verifyBeforeWrite reads every byte of the archive before anything is
+// written (unless SkipVerify, or nothing will be written: a second run of
+// the same archive), then checks what the manifests say, whatever made the
+// archive (nothing type-confused or nested without bound reaches the
+// destination), and that the destination holds every prerequisite.
+func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push) error {
+	opts, r := u.opts, u.r
 	if !opts.SkipVerify && u.upToDate(ctx, pushes) {
 		opts.Progress.Logf("the destination holds every image of %s already: nothing to write, skipping the full read", opts.Archive)
 	} else if !opts.SkipVerify {
 		opts.Progress.Logf("verifying %s (%d volumes) before writing anything", opts.Archive, len(r.Volumes()))
 		rep, vr, err := archive.Verify(opts.Archive)
 		if err != nil {
-			return res, fmt.Errorf("%w: %v", ErrIntegrity, err)
+			return fmt.Errorf("%w: %v", ErrIntegrity, err)
 		}
 		vr.Close()
 		if err := readError(rep.Problems); err != nil {
-			return res, fmt.Errorf("cannot read every byte of %s, nothing was pushed (%d problems): %w", opts.Archive, len(rep.Problems), err)
+			return fmt.Errorf("cannot read every byte of %s, nothing was pushed (%d problems): %w", opts.Archive, len(rep.Problems), err)
 		}
 		if !rep.OK() {
-			return res, fmt.Errorf("%w: %d problems, nothing was pushed; first: %v", ErrIntegrity, len(rep.Problems), rep.Problems[0])
+			return fmt.Errorf("%w: %d problems, nothing was pushed; first: %v", ErrIntegrity, len(rep.Problems), rep.Problems[0])
 		}
 	}
-
-	// What the manifests say, whatever made the archive: nothing
-	// type-confused or nested without bound reaches the destination.
 	if err := r.CheckGraph(ctx); err != nil {
-		return res, fmt.Errorf("%w: %v; nothing was pushed", ErrIntegrity, err)
+		return fmt.Errorf("%w: %v; nothing was pushed", ErrIntegrity, err)
 	}
-	if err := u.preflight(ctx, pushes); err != nil {
-		return res, err
-	}
-	if opts.DryRun {
-		for _, p := range pushes {
-			res.Plan = append(res.Plan, fmt.Sprintf("%s -> %s:%s  %s", p.Source, p.Dest.Name(), p.Tag, p.Root.Descriptor.Digest))
-		}
-		return res, nil
-	}
+	return u.preflight(ctx, pushes)
+}
 
+// pushAll pushes every root, Parallel at a time, and returns what happened
+// to each. Only an interruption stops the others (and is the error).
+func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageResult, error) {
+	opts := u.opts
 	var total int64
-	r.Format().Blobs(func(b format.Blob) bool { total += b.Size; return true })
+	u.r.Format().Blobs(func(b format.Blob) bool { total += b.Size; return true })
 	opts.Progress.SetTotals(len(pushes), total)
 	opts.Progress.Start()
 	results := make([]ImageResult, len(pushes))
@@ -225,26 +257,10 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	}
 	werr := g.Wait()
 	opts.Progress.Stop()
-	res.Images = results
 	if werr != nil || ctx.Err() != nil {
-		return res, fmt.Errorf("unpack interrupted: %w", context.Canceled)
+		return results, fmt.Errorf("unpack interrupted: %w", context.Canceled)
 	}
-
-	// Receipt and cluster resources describe what is now at the
-	// destination, failures left out.
-	if err := u.writeReceipt(ctx, pushes, results); err != nil {
-		return res, err
-	}
-	res.Receipt = opts.Receipt
-	paths, err := u.finish(ctx, plans, results)
-	res.ClusterResources = paths
-	if err != nil {
-		return res, err
-	}
-	if f := res.Failed(); len(f) > 0 {
-		return res, imagesFailed(f, len(results))
-	}
-	return res, nil
+	return results, nil
 }
 
 func checkSignature(opts UnpackOptions) error {
@@ -253,6 +269,18 @@ func checkSignature(opts UnpackOptions) error {
 		return fmt.Errorf("%w: %v", ErrUsage, err)
 	}
 	_, err = archive.VerifySignatureBeforeOpen(opts.Archive, archive.SignatureCheck{Trusted: keys, Required: true})
+	return err
+}
+
+// checkSignatureOf checks the signature again against the archive as
+// opened (its identity, digest, lineage and sequence).
+func checkSignatureOf(r *archive.Reader, opts UnpackOptions) error {
+	keys, err := archive.LoadPublicKeys(opts.VerifyKeys...)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	m := r.Manifest()
+	_, err = archive.VerifySignature(opts.Archive, r.ID(), r.Digest(), m.Lineage, m.Sequence, archive.SignatureCheck{Trusted: keys, Required: true})
 	return err
 }
 
