@@ -3,6 +3,8 @@ package imageset
 import (
 	"errors"
 	"fmt"
+
+	"github.com/enclave-mirror/enclave/ref"
 )
 
 // Sentinel errors. Errors returned by this package wrap one of them, so
@@ -19,7 +21,7 @@ var (
 	ErrUnsupportedVersion = errors.New("imageset: unsupported kind or apiVersion")
 	// ErrInvalidReference: an image reference, repository path, tag or
 	// digest does not parse.
-	ErrInvalidReference = errors.New("imageset: invalid image reference")
+	ErrInvalidReference = ref.ErrInvalid
 	// ErrInvalidVersion: a version is not a semantic version.
 	ErrInvalidVersion = errors.New("imageset: invalid version")
 	// ErrNotImplemented: the configuration uses a section this version of

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/enclave-mirror/enclave/ref"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -595,7 +596,7 @@ func (d *decoder) operator(n *yaml.Node, path string) (Operator, bool) {
 		"targetCatalog": func(v *yaml.Node, p string) {
 			s, ok := d.name(v, p)
 			if ok {
-				if err := validateRepository(s); err != nil {
+				if err := ref.ValidateRepository(s); err != nil {
 					d.fail(v, p, ErrInvalidReference, "%v (want a repository path such as org/catalog)", err)
 					return
 				}
@@ -628,7 +629,7 @@ func (d *decoder) tag(n *yaml.Node, path string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if !tagRe.MatchString(s) {
+	if ref.ValidateTag(s) != nil {
 		d.fail(n, path, ErrInvalidReference, "invalid tag %q: want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", s)
 		return "", false
 	}
@@ -682,7 +683,7 @@ func (d *decoder) additionalImage(n *yaml.Node, path string) (AdditionalImage, b
 			if !good {
 				return
 			}
-			if err := validateRepository(s); err != nil {
+			if err := ref.ValidateRepository(s); err != nil {
 				d.fail(v, p, ErrInvalidReference, "%v (want a repository path without host or tag, such as org/app)", err)
 				return
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/enclave-mirror/enclave/ref"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -78,23 +79,8 @@ type Plan struct {
 }
 
 // DigestTag returns the tag given at the destination to an image selected by
-// digest only, so that registries that garbage-collect untagged manifests
-// keep it: "digest-<algorithm>-<first 32 hex characters>", e.g.
-// "digest-sha256-0123456789abcdef0123456789abcdef".
-//
-// The form cannot collide with the referrers tag schema ("sha256-<64 hex>",
-// which oras-go falls back to on registries without the referrers API) nor
-// with cosign's "sha256-<hex>.sig/.att/.sbom" tags, since those begin with
-// the algorithm. 32 hex characters (128 bits) keep tags short and readable
-// while making two digests sharing a tag practically impossible. d must be
-// valid (see [ParseDigest]).
-func DigestTag(d digest.Digest) string {
-	enc := d.Encoded()
-	if len(enc) > 32 {
-		enc = enc[:32]
-	}
-	return "digest-" + string(d.Algorithm()) + "-" + enc
-}
+// digest only (see [ref.DigestTag]).
+func DigestTag(d digest.Digest) string { return ref.DigestTag(d) }
 
 // destination applies the destination rule: drop the source host, keep the
 // repository path (or use targetRepo), keep the tag (or use targetTag, or

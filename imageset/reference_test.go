@@ -138,21 +138,3 @@ func TestValidateTagAndPath(t *testing.T) {
 	}
 }
 
-func FuzzParseReference(f *testing.F) {
-	for _, s := range []string{"nginx", "quay.io/org/app:1.2@" + string(dig256), "[::1]:5000/a:b", "a/../b", "r.io/a@sha256:x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		r, err := ParseReference(s)
-		if err != nil {
-			return
-		}
-		again, err := ParseReference(r.String())
-		if err != nil || again != r {
-			t.Fatalf("%q -> %q -> %+v, %v", s, r, again, err)
-		}
-		if strings.Contains(r.Repository, "..") {
-			t.Fatalf("%q: repository %q contains ..", s, r.Repository)
-		}
-	})
-}

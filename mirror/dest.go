@@ -122,11 +122,7 @@ func newRegistryDest(opts PackOptions) (*registryDest, error) {
 }
 
 func (r *registryDest) target(ctx context.Context, m imageset.Mapping, src content.Fetcher) (oras.Target, string, error) {
-	dref, err := m.Destination.Under(r.root)
-	if err != nil {
-		return nil, "", err
-	}
-	ref, err := ocistore.ParseReference(dref.String())
+	ref, err := m.Destination.Under(r.root)
 	if err != nil {
 		return nil, "", err
 	}

@@ -244,11 +244,7 @@ func imagesFailed(f []ImageResult, total int) error {
 // packOne copies one image's graph (and referrers) to dst and tags it.
 func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst packDest, img section.Image, mt *meter) (digest.Digest, error) {
 	m := img.Mapping
-	ref, err := ocistore.ParseReference(m.Source.String())
-	if err != nil {
-		return "", err
-	}
-	src, desc, err := resolveSource(ctx, client, img, ref)
+	src, desc, err := resolveSource(ctx, client, img, m.Source)
 	if err != nil {
 		return "", err
 	}

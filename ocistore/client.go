@@ -249,8 +249,8 @@ func (c *Client) repository(ctx context.Context, ref Reference, insecure bool) (
 	if err := ref.Validate(); err != nil {
 		return nil, err
 	}
-	if ref.Repository == "" {
-		return nil, fmt.Errorf("%w: %q names no repository", ErrInvalidReference, ref)
+	if ref.Registry == "" || ref.Repository == "" {
+		return nil, fmt.Errorf("%w: %q names no registry and repository", ErrInvalidReference, ref)
 	}
 	repo, err := remote.NewRepository(ref.Name())
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/enclave-mirror/enclave/ocistore/retry"
+	"github.com/enclave-mirror/enclave/ref"
 )
 
 // Sentinel errors. Every error this package returns wraps one of these, an
@@ -22,7 +23,7 @@ import (
 var (
 	// ErrInvalidReference: a reference, digest, tag or location does not
 	// follow the grammar.
-	ErrInvalidReference = errors.New("ocistore: invalid reference")
+	ErrInvalidReference = ref.ErrInvalid
 	// ErrInvalidConfig: an auth file or registries.conf cannot be used
 	// (syntax, unknown key, contradictory settings).
 	ErrInvalidConfig = errors.New("ocistore: invalid configuration")

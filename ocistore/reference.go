@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/enclave-mirror/enclave/ref"
 )
 
 // Limits and names from the distribution reference grammar
@@ -36,91 +38,34 @@ var (
 )
 
 // Reference names an image (or, without Tag and Digest, a repository or a
-// destination prefix) in a registry. Registry is host[:port]; Repository is
-// the slash-separated path. A reference may carry a Tag, a Digest, both
-// (the digest then wins when fetching) or neither.
-type Reference struct {
-	Registry   string
-	Repository string
-	Tag        string
-	Digest     digest.Digest
-}
+// destination prefix) in a registry: package ref's, the one every package
+// uses. Registry is host[:port]; Repository is the slash-separated path.
+type Reference = ref.Reference
 
 // ParseReference parses a plain image reference such as quay.io/org/app:1.2,
 // quay.io/org/app@sha256:... or quay.io/org/app:1.2@sha256:..., with Docker
-// Hub normalisation (alpine -> docker.io/library/alpine). Errors wrap
-// ErrInvalidReference.
+// Hub normalisation (alpine -> docker.io/library/alpine); see [ref.Parse].
+// Errors wrap ErrInvalidReference.
 func ParseReference(s string) (Reference, error) {
-	if err := checkInput(s); err != nil {
-		return Reference{}, err
+	r, err := ref.Parse(s)
+	if err != nil {
+		return Reference{}, fmt.Errorf("%w: %w", ErrInvalidReference, err)
 	}
-	var ref Reference
-	rest := s
-	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
-		d, err := ParseDigest(rest[i+1:])
-		if err != nil {
-			return Reference{}, fmt.Errorf("%w %q: %w", ErrInvalidReference, s, err)
-		}
-		ref.Digest = d
-		rest = rest[:i]
-	}
-	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.Contains(rest[i+1:], "/") {
-		ref.Tag = rest[i+1:]
-		rest = rest[:i]
-		if !tagRE.MatchString(ref.Tag) {
-			return Reference{}, fmt.Errorf("%w %q: tag %q does not match %s", ErrInvalidReference, s, ref.Tag, tagRE)
-		}
-	}
-	ref.Registry, ref.Repository = splitDomain(rest)
-	if ref.Repository == "" {
-		return Reference{}, fmt.Errorf("%w %q: no repository", ErrInvalidReference, s)
-	}
-	if err := ref.validateName(); err != nil {
-		return Reference{}, fmt.Errorf("%w %q: %w", ErrInvalidReference, s, err)
-	}
-	return ref, nil
-}
-
-// splitDomain separates the registry from the repository the way docker
-// does: the first component is a registry only if it contains '.' or ':',
-// is "localhost", or has an upper-case letter.
-func splitDomain(name string) (registry, repository string) {
-	i := strings.IndexByte(name, '/')
-	if i < 0 || (!strings.ContainsAny(name[:i], ".:") && name[:i] != "localhost" && strings.ToLower(name[:i]) == name[:i]) {
-		registry, repository = DockerHub, name
-	} else {
-		registry, repository = name[:i], name[i+1:]
-	}
-	if registry == dockerHubLegacy {
-		registry = DockerHub
-	}
-	if registry == DockerHub && repository != "" && !strings.Contains(repository, "/") {
-		repository = "library/" + repository
-	}
-	return registry, repository
+	return r, nil
 }
 
 // ParseDigest parses and validates a digest. Only sha256 and sha512 are
 // accepted, in lower-case hex of the exact length; anything else (sha1,
 // upper case, path tricks like sha256:../../x) wraps ErrInvalidReference.
 func ParseDigest(s string) (digest.Digest, error) {
-	d := digest.Digest(s)
-	alg, _, ok := strings.Cut(s, ":")
-	if !ok {
-		return "", fmt.Errorf("%w: digest %q: no algorithm", ErrInvalidReference, s)
-	}
-	switch digest.Algorithm(alg) {
-	case digest.SHA256, digest.SHA512:
-	default:
-		return "", fmt.Errorf("%w: digest %q: algorithm must be sha256 or sha512", ErrInvalidReference, s)
-	}
-	if err := d.Validate(); err != nil {
-		return "", fmt.Errorf("%w: digest %q: %w", ErrInvalidReference, s, err)
+	d, err := ref.ParseDigest(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidReference, err)
 	}
 	return d, nil
 }
 
-// checkInput refuses input no reference may contain, before any parsing.
+// checkInput refuses input no location may contain, before any parsing.
 func checkInput(s string) error {
 	if s == "" {
 		return fmt.Errorf("%w: empty", ErrInvalidReference)
@@ -134,94 +79,6 @@ func checkInput(s string) error {
 		}
 	}
 	return nil
-}
-
-// validateName checks Registry and Repository against the grammar.
-func (r Reference) validateName() error {
-	if !domainRE.MatchString(r.Registry) {
-		return fmt.Errorf("registry %q is not a valid host[:port]", r.Registry)
-	}
-	if len(r.Registry)+1+len(r.Repository) > maxNameLength {
-		return fmt.Errorf("name longer than %d characters", maxNameLength)
-	}
-	if r.Repository == "" {
-		return nil // a registry-only destination prefix
-	}
-	for _, c := range strings.Split(r.Repository, "/") {
-		if !pathRE.MatchString(c) {
-			return fmt.Errorf("repository component %q must match %s", c, pathRE)
-		}
-	}
-	return nil
-}
-
-// Validate checks every field of r against the reference grammar, so a
-// Reference built by hand (or read from an archive) is as safe to put in a
-// URL or a path as one from ParseReference.
-func (r Reference) Validate() error {
-	if err := r.validateName(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidReference, err)
-	}
-	if r.Tag != "" && !tagRE.MatchString(r.Tag) {
-		return fmt.Errorf("%w: tag %q does not match %s", ErrInvalidReference, r.Tag, tagRE)
-	}
-	if r.Digest != "" {
-		if _, err := ParseDigest(string(r.Digest)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Name returns registry/repository (just the registry when there is no
-// repository).
-func (r Reference) Name() string {
-	if r.Repository == "" {
-		return r.Registry
-	}
-	return r.Registry + "/" + r.Repository
-}
-
-// String returns the reference in its canonical form, name[:tag][@digest].
-func (r Reference) String() string {
-	s := r.Name()
-	if r.Tag != "" {
-		s += ":" + r.Tag
-	}
-	if r.Digest != "" {
-		s += "@" + string(r.Digest)
-	}
-	return s
-}
-
-// Object returns what to resolve in the repository: the digest when there is
-// one, otherwise the tag (empty when there is neither).
-func (r Reference) Object() string {
-	if r.Digest != "" {
-		return string(r.Digest)
-	}
-	return r.Tag
-}
-
-// Rebase moves r under the destination prefix dst (registry[/path], no tag or
-// digest): the source registry is dropped and its repository appended, tag
-// and digest are kept. quay.io/org/app:1.2 onto host:5000/mirror gives
-// host:5000/mirror/org/app:1.2.
-func (r Reference) Rebase(dst Reference) (Reference, error) {
-	if dst.Tag != "" || dst.Digest != "" {
-		return Reference{}, fmt.Errorf("%w: destination prefix %q must not have a tag or digest", ErrInvalidReference, dst)
-	}
-	if r.Repository == "" {
-		return Reference{}, fmt.Errorf("%w: %q has no repository to rebase", ErrInvalidReference, r)
-	}
-	out := Reference{Registry: dst.Registry, Repository: r.Repository, Tag: r.Tag, Digest: r.Digest}
-	if dst.Repository != "" {
-		out.Repository = dst.Repository + "/" + r.Repository
-	}
-	if err := out.Validate(); err != nil {
-		return Reference{}, err
-	}
-	return out, nil
 }
 
 // Transport says how a Location is reached.
@@ -279,45 +136,45 @@ func ParseLocation(s string) (Location, error) {
 		// A bare host is a registry-only destination; ParseReference would
 		// read it as a Docker Hub short name.
 		if !strings.ContainsAny(rest, "/@") {
-			ref := Reference{Registry: rest}
+			r := Reference{Registry: rest}
 			if strings.Contains(rest, ".") || strings.Contains(rest, ":") || rest == "localhost" {
-				if err := ref.Validate(); err != nil {
+				if err := ref.ValidateHost(rest); err != nil {
 					return Location{}, fmt.Errorf("location %q: %w", s, err)
 				}
-				return Location{Transport: TransportDocker, Reference: ref}, nil
+				return Location{Transport: TransportDocker, Reference: r}, nil
 			}
 		}
-		ref, err := ParseReference(rest)
+		r, err := ParseReference(rest)
 		if err != nil {
 			return Location{}, err
 		}
-		return Location{Transport: TransportDocker, Reference: ref}, nil
+		return Location{Transport: TransportDocker, Reference: r}, nil
 	case strings.Contains(s, "://"):
 		return Location{}, fmt.Errorf("%w %q: unknown transport (want docker:// or oci://)", ErrInvalidReference, s)
 	default:
-		ref, err := ParseReference(s)
+		r, err := ParseReference(s)
 		if err != nil {
 			return Location{}, err
 		}
-		return Location{Transport: TransportDocker, Reference: ref}, nil
+		return Location{Transport: TransportDocker, Reference: r}, nil
 	}
 }
 
 func parseOCILocation(s string) (Location, error) {
 	rest := strings.TrimPrefix(s, "oci://")
-	var ref Reference
+	var r Reference
 	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
 		d, err := ParseDigest(rest[i+1:])
 		if err != nil {
 			return Location{}, fmt.Errorf("%w %q: %w", ErrInvalidReference, s, err)
 		}
-		ref.Digest = d
+		r.Digest = d
 		rest = rest[:i]
 	} else if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.ContainsAny(rest[i+1:], `/\`) {
-		ref.Tag = rest[i+1:]
+		r.Tag = rest[i+1:]
 		rest = rest[:i]
-		if !tagRE.MatchString(ref.Tag) {
-			return Location{}, fmt.Errorf("%w %q: tag %q does not match %s", ErrInvalidReference, s, ref.Tag, tagRE)
+		if !tagRE.MatchString(r.Tag) {
+			return Location{}, fmt.Errorf("%w %q: tag %q does not match %s", ErrInvalidReference, s, r.Tag, tagRE)
 		}
 	}
 	if rest == "" {
@@ -328,5 +185,5 @@ func parseOCILocation(s string) (Location, error) {
 			return Location{}, fmt.Errorf("%w %q: layout path must not contain \"..\"", ErrInvalidReference, s)
 		}
 	}
-	return Location{Transport: TransportOCI, Reference: ref, Path: filepath.Clean(rest)}, nil
+	return Location{Transport: TransportOCI, Reference: r, Path: filepath.Clean(rest)}, nil
 }

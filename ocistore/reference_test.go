@@ -1,6 +1,7 @@
 package ocistore
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -85,7 +86,11 @@ func TestReferenceValidate(t *testing.T) {
 		{Registry: "quay.io", Repository: "a", Digest: digest.Digest("sha256:" + hexA[:63])},
 		{Registry: "quay.io", Repository: "a", Tag: "a/b"},
 		{Registry: "quay.io/x", Repository: "a"},
-		{Registry: "", Repository: "a"},
+	}
+	// A relative reference is valid (ref.Reference.Under places it); the
+	// client refuses one without a registry.
+	if _, err := (&Client{}).repository(context.Background(), Reference{Repository: "a"}, false); !errors.Is(err, ErrInvalidReference) {
+		t.Errorf("repository of a relative reference: %v, want ErrInvalidReference", err)
 	}
 	for _, r := range bad {
 		if err := r.Validate(); !errors.Is(err, ErrInvalidReference) {

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/enclave-mirror/enclave/ref"
 	"github.com/opencontainers/go-digest"
-	"oras.land/oras-go/v2/registry"
 )
 
 // Node is one release in an update graph.
@@ -138,27 +138,20 @@ func (g *Graph) Head() int {
 
 // DigestOf checks that ref is an image reference pinned by digest
 // (registry/repository@sha256:<64 hex>, no tag) and returns the digest.
-func DigestOf(ref string) (digest.Digest, error) {
-	if strings.ContainsAny(ref, " \t\r\n") {
-		return "", fmt.Errorf("%w: reference %q contains white space", ErrInvalidArgument, ref)
-	}
-	r, err := registry.ParseReference(ref)
+func DigestOf(s string) (digest.Digest, error) {
+	r, err := ref.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: reference %q: %w", ErrInvalidArgument, ref, err)
+		return "", fmt.Errorf("%w: reference %w", ErrInvalidArgument, err)
 	}
-	d, err := r.Digest()
-	if err != nil {
-		return "", fmt.Errorf("%w: reference %q is not pinned by digest", ErrInvalidArgument, ref)
+	switch {
+	case r.Digest == "":
+		return "", fmt.Errorf("%w: reference %q is not pinned by digest", ErrInvalidArgument, s)
+	case r.Digest.Algorithm() != digest.SHA256:
+		return "", fmt.Errorf("%w: reference %q: digest algorithm %s, want sha256", ErrInvalidArgument, s, r.Digest.Algorithm())
+	case r.Tag != "":
+		return "", fmt.Errorf("%w: reference %q carries both a tag and a digest", ErrInvalidArgument, s)
 	}
-	if d.Algorithm() != digest.SHA256 {
-		return "", fmt.Errorf("%w: reference %q: digest algorithm %s, want sha256", ErrInvalidArgument, ref, d.Algorithm())
-	}
-	// registry.ParseReference accepts repo:tag@digest and drops the tag;
-	// a payload must name the digest alone.
-	if strings.Contains(ref[strings.LastIndex(ref, "/")+1:strings.LastIndex(ref, "@")], ":") {
-		return "", fmt.Errorf("%w: reference %q carries both a tag and a digest", ErrInvalidArgument, ref)
-	}
-	return d, nil
+	return r.Digest, nil
 }
 
 // RepositoryOf returns the registry/repository part of a digest reference.

@@ -15,7 +15,6 @@ import (
 	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/mirror/section"
-	"github.com/enclave-mirror/enclave/ocistore"
 )
 
 // Kind is mirror.additionalImages as a [section.Kind].
@@ -117,11 +116,7 @@ func newPush(root format.Root, src, rel imageset.Reference, registry string) (se
 	if rel.Tag == "" {
 		rel.Tag = imageset.DigestTag(root.Descriptor.Digest)
 	}
-	dref, err := rel.Under(registry)
-	if err != nil {
-		return section.Push{}, fmt.Errorf("%w: %v", section.ErrUsage, err)
-	}
-	d, err := ocistore.ParseReference(dref.String())
+	d, err := rel.Under(registry)
 	if err != nil {
 		return section.Push{}, fmt.Errorf("%w: %v", section.ErrUsage, err)
 	}
