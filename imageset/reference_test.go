@@ -137,4 +137,3 @@ func TestValidateTagAndPath(t *testing.T) {
 		t.Fatalf("ValidateRepositoryPath = %v", err)
 	}
 }
-
