@@ -709,32 +709,18 @@ func (d *decoder) additionalImage(n *yaml.Node, path string) (AdditionalImage, b
 // layoutSource parses "oci://DIR:tag" or "oci://DIR@sha256:...": the
 // directory of an OCI image layout and the image in it.
 func (d *decoder) layoutSource(v *yaml.Node, p string) (string, Reference, bool) {
-	s := strings.TrimPrefix(v.Value, "oci://")
-	ref := Reference{Registry: LayoutRegistry}
-	dir := s
-	if i := strings.LastIndex(s, "@"); i >= 0 {
-		dg, err := ParseDigest(s[i+1:])
-		if err != nil {
-			d.fail(v, p, ErrInvalidReference, "%q: %v", v.Value, err)
-			return "", ref, false
-		}
-		dir, ref.Digest = s[:i], dg
-	} else if i := strings.LastIndex(s, ":"); i > strings.LastIndex(s, "/") {
-		if err := ValidateTag(s[i+1:]); err != nil {
-			d.fail(v, p, ErrInvalidReference, "%q: %v", v.Value, err)
-			return "", ref, false
-		}
-		dir, ref.Tag = s[:i], s[i+1:]
+	r := Reference{Registry: LayoutRegistry}
+	loc, err := ref.ParseLocation(v.Value)
+	if err != nil {
+		d.fail(v, p, ErrInvalidReference, "%v", err)
+		return "", r, false
 	}
-	if ref.Tag == "" && ref.Digest == "" {
+	r.Tag, r.Digest = loc.Reference.Tag, loc.Reference.Digest
+	if !r.HasVersion() {
 		d.fail(v, p, ErrInvalidReference, "%q names no image in the layout: add :tag or @sha256:... (write :latest if that is what you mean)", v.Value)
-		return "", ref, false
+		return "", r, false
 	}
-	if dir == "" || strings.ContainsRune(dir, 0) || strings.Contains("/"+dir+"/", "/../") {
-		d.fail(v, p, ErrInvalidReference, "%q: want oci://DIRECTORY:tag, with no .. in the path", v.Value)
-		return "", ref, false
-	}
-	return dir, ref, true
+	return loc.Path, r, true
 }
 
 func (d *decoder) helm(n *yaml.Node, path string) *Helm {

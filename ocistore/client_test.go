@@ -463,19 +463,11 @@ func TestOCILayout(t *testing.T) {
 	if err := w.Tag(ctx, md, "v1"); err != nil {
 		t.Fatal(err)
 	}
-	loc, err := ParseLocation("oci://" + dir + ":v1")
+	r, err := OpenOCILayout(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewClient(Options{Registries: &RegistriesConf{}, Keychain: &Keychain{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := c.Open(ctx, loc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := r.Resolve(ctx, loc.Reference.Tag)
+	got, err := r.Resolve(ctx, "v1")
 	if err != nil || got.Digest != md.Digest {
 		t.Fatalf("Resolve = %v, %v", got.Digest, err)
 	}

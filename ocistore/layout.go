@@ -43,16 +43,3 @@ func CreateOCILayout(ctx context.Context, path string) (oras.GraphTarget, error)
 	}
 	return store, nil
 }
-
-// Open returns a read target for a location: an OCI layout for oci://, a
-// Source (following registries.conf) for docker://.
-func (c *Client) Open(ctx context.Context, loc Location) (oras.ReadOnlyGraphTarget, error) {
-	switch loc.Transport {
-	case TransportOCI:
-		return OpenOCILayout(ctx, loc.Path)
-	case TransportDocker:
-		return c.Source(ctx, loc.Reference)
-	default:
-		return nil, fmt.Errorf("%w: unknown transport %q", ErrInvalidReference, loc.Transport)
-	}
-}

@@ -116,11 +116,12 @@ func TestRebase(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			loc, err := ParseLocation("docker://" + tt.dst)
-			if err != nil {
-				t.Fatal(err)
+			host, prefix, _ := strings.Cut(tt.dst, "/")
+			dst := Reference{Registry: host, Repository: prefix}
+			if name, tag, ok := strings.Cut(prefix, ":"); ok {
+				dst.Repository, dst.Tag = name, tag
 			}
-			got, err := src.Rebase(loc.Reference)
+			got, err := src.Rebase(dst)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
@@ -129,43 +130,6 @@ func TestRebase(t *testing.T) {
 			}
 			if err != nil || got.String() != tt.want {
 				t.Fatalf("Rebase = %q, %v; want %q", got, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestParseLocation(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    Location
-		wantErr bool
-	}{
-		{name: "docker image", in: "docker://quay.io/org/app:1.2", want: Location{Transport: TransportDocker, Reference: Reference{Registry: "quay.io", Repository: "org/app", Tag: "1.2"}}},
-		{name: "docker dest prefix", in: "docker://host:5000/prefix", want: Location{Transport: TransportDocker, Reference: Reference{Registry: "host:5000", Repository: "prefix"}}},
-		{name: "docker dest host", in: "docker://registry.internal:5000/", want: Location{Transport: TransportDocker, Reference: Reference{Registry: "registry.internal:5000"}}},
-		{name: "docker dest host no port", in: "docker://registry.internal", want: Location{Transport: TransportDocker, Reference: Reference{Registry: "registry.internal"}}},
-		{name: "plain", in: "quay.io/org/app@" + dgstA, want: Location{Transport: TransportDocker, Reference: Reference{Registry: "quay.io", Repository: "org/app", Digest: dgstA}}},
-		{name: "oci abs tag", in: "oci:///abs/path:v1", want: Location{Transport: TransportOCI, Path: "/abs/path", Reference: Reference{Tag: "v1"}}},
-		{name: "oci abs digest", in: "oci:///abs/path@" + dgstA, want: Location{Transport: TransportOCI, Path: "/abs/path", Reference: Reference{Digest: dgstA}}},
-		{name: "oci rel", in: "oci://rel/path", want: Location{Transport: TransportOCI, Path: "rel/path"}},
-		{name: "oci dotdot", in: "oci://../x", wantErr: true},
-		{name: "oci bad digest", in: "oci:///x@sha256:../../etc/passwd", wantErr: true},
-		{name: "oci empty", in: "oci://", wantErr: true},
-		{name: "unknown transport", in: "file:///x", wantErr: true},
-		{name: "docker newline", in: "docker://quay.io/a\nb", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseLocation(tt.in)
-			if tt.wantErr {
-				if !errors.Is(err, ErrInvalidReference) {
-					t.Fatalf("ParseLocation(%q) = %+v, %v; want ErrInvalidReference", tt.in, got, err)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("ParseLocation(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
 			}
 		})
 	}

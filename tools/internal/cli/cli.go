@@ -23,6 +23,7 @@ import (
 	"github.com/enclave-mirror/enclave/mirror"
 	"github.com/enclave-mirror/enclave/ocistore"
 	"github.com/enclave-mirror/enclave/ocistore/retry"
+	"github.com/enclave-mirror/enclave/ref"
 )
 
 // Main runs app with the process's arguments and exits with its code. The
@@ -92,33 +93,20 @@ type Location struct {
 	Registry string // docker://, "host[:port][/prefix]"
 }
 
-// ParseLocation parses file:///abs/dir, file://rel/dir and docker://host/prefix.
+// ParseLocation parses file:///abs/dir, file://rel/dir and docker://host/prefix
+// (ref.ParseLocation's rules).
 func ParseLocation(s string) (Location, error) {
-	switch {
-	case strings.HasPrefix(s, "file://"):
-		dir := strings.TrimPrefix(s, "file://")
-		if dir == "" {
-			return Location{}, Usagef("%q names no directory", s)
-		}
-		if strings.ContainsRune(dir, 0) {
-			return Location{}, Usagef("%q: NUL in path", s)
-		}
-		return Location{Dir: dir}, nil
-	case strings.HasPrefix(s, "docker://"):
-		reg := strings.TrimSuffix(strings.TrimPrefix(s, "docker://"), "/")
-		host, _, _ := strings.Cut(reg, "/")
-		if host == "" || strings.ContainsAny(reg, " \t\n@") || strings.Contains(reg, "..") {
-			return Location{}, Usagef("%q is not docker://HOST[:PORT][/PREFIX]", s)
-		}
-		if !strings.ContainsAny(host, ".:") && host != "localhost" {
-			return Location{}, Usagef("%q: %q is not a registry host (it needs a dot, a port, or to be localhost)", s, host)
-		}
-		if _, err := (imageset.Reference{Repository: "x", Tag: "t"}).Under(reg); err != nil {
-			return Location{}, Usagef("%q: %v", s, err)
-		}
-		return Location{Registry: reg}, nil
+	if !strings.HasPrefix(s, "file://") && !strings.HasPrefix(s, "docker://") {
+		return Location{}, Usagef("%q: destinations are file://DIR or docker://HOST/PREFIX", s)
 	}
-	return Location{}, Usagef("%q: destinations are file://DIR or docker://HOST/PREFIX", s)
+	l, err := ref.ParseLocation(s)
+	if err != nil {
+		return Location{}, Usagef("%v", err)
+	}
+	if l.Transport == ref.File {
+		return Location{Dir: l.Path}, nil
+	}
+	return Location{Registry: l.Root()}, nil
 }
 
 // Common flags.
