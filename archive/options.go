@@ -25,7 +25,10 @@ type options struct {
 	lineage     string
 	sequence    uint64
 	indexOnly   bool
-	logger      *slog.Logger
+	// report: Open returns a reader whose other volumes have problems,
+	// with the problems (OpenForInspection).
+	report bool
+	logger *slog.Logger
 }
 
 func defaultOptions() options {

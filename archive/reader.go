@@ -42,6 +42,8 @@ type Reader struct {
 	arch *format.Archive
 	vols *dirVolumes
 	opts options
+	// problems are what OpenForInspection found wrong with the volumes.
+	problems error
 
 	graphOnce sync.Once
 	graphErr  error
@@ -96,7 +98,10 @@ func Open(path string, opts ...Option) (*Reader, error) {
 				if arch, err = format.Open(vs.files[final.number], final.size, format.ReaderOptions{Limits: o.limits}); err == nil {
 					r := &Reader{dir: dir, arch: arch, vols: vs, opts: o}
 					if err := r.checkVolumes(files, odd); err != nil {
-						return fail(err)
+						if !o.report {
+							return fail(err)
+						}
+						r.problems = err
 					}
 					return r, nil
 				}
@@ -115,9 +120,26 @@ func Open(path string, opts ...Option) (*Reader, error) {
 	}
 	r := &Reader{dir: dir, arch: arch, vols: vs, opts: o}
 	if err := r.checkVolumes(files, odd); err != nil {
-		return fail(err)
+		if !o.report {
+			return fail(err)
+		}
+		r.problems = err
 	}
 	return r, nil
+}
+
+// OpenForInspection opens the archive in dir as far as its final volume
+// allows (its index and manifest), and returns what is wrong with the other
+// volumes (missing, extra, swapped, foreign, truncated: a *VolumeError) as
+// problems instead of failing on them, so that a listing can show what the
+// archive holds and say what is wrong. Reading a blob of a missing or
+// foreign volume fails. err is set when not even the index can be read.
+func OpenForInspection(dir string) (r *Reader, problems error, err error) {
+	r, err = Open(dir, func(o *options) error { o.report = true; return nil })
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, r.problems, nil
 }
 
 // findFinal returns the last of files whose footer says it is the final

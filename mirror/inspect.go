@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // prerequisites and sizes. Only the final volume's index and manifest are
 // read, plus every volume's header and footer.
 func Inspect(w io.Writer, dir string) error {
-	r, err := archive.Open(dir, archive.WithIndexOnly())
+	r, problems, err := archive.OpenForInspection(dir)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrIntegrity, err)
 	}
@@ -66,6 +67,17 @@ func Inspect(w io.Writer, dir string) error {
 	}
 	for _, a := range m.Attachments {
 		fmt.Fprintf(w, "attached  %s  %s  %s\n", a.Name, a.MediaType, progress.HumanBytes(a.Size))
+	}
+	if problems != nil {
+		// What is listed above comes from the final volume; the others
+		// cannot all be read.
+		var ve *archive.VolumeError
+		if errors.As(problems, &ve) {
+			for _, p := range ve.Problems {
+				fmt.Fprintf(w, "PROBLEM   %s\n", p)
+			}
+		}
+		return fmt.Errorf("%w: the archive in %s is incomplete or inconsistent: %v", ErrIntegrity, dir, problems)
 	}
 	return nil
 }

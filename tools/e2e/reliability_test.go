@@ -1144,12 +1144,24 @@ func TestReliabilitySignatures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tc.dir(t)
-			r := unpack(t, "verify", "--verify-key", tc.key, "file://"+dir)
-			mustCode(t, r, mirror.ExitIntegrity)
-			mustSay(t, r, tc.want...)
+			// --verify-key means the same wherever it is typed (issue
+			// 20: before "verify" it once checked nothing and said OK).
+			for _, args := range [][]string{
+				{"verify", "--verify-key", tc.key, "file://" + dir},
+				{"--verify-key", tc.key, "verify", "file://" + dir},
+				{"verify", "file://" + dir, "--verify-key", tc.key},
+			} {
+				r := unpack(t, args...)
+				mustCode(t, r, mirror.ExitIntegrity)
+				mustSay(t, r, tc.want...)
+			}
 			var w writeCounter
 			dst := regserver.New(t, regserver.Options{Wrap: w.wrap})
-			r = unpack(t, unpackArgs(t, dir, dst.Host, "--verify-key", tc.key)...)
+			r := unpack(t, unpackArgs(t, dir, dst.Host, "--verify-key", tc.key)...)
+			mustCode(t, r, mirror.ExitIntegrity)
+			mustSay(t, r, tc.want...)
+			// After the destination too.
+			r = unpack(t, append(unpackArgs(t, dir, dst.Host), "--verify-key", tc.key)...)
 			mustCode(t, r, mirror.ExitIntegrity)
 			mustSay(t, r, tc.want...)
 			// --skip-verify would push blobs before a changed byte in a

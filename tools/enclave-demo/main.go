@@ -15,6 +15,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,11 +28,35 @@ import (
 	"github.com/enclave-mirror/enclave/tools/internal/cli"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
-		os.Exit(1)
+const usage = `usage: enclave-demo
+
+Runs the enclave workflow end to end on this machine, with nothing but Go:
+two registries in-process on loopback, sample images, pack into a
+several-volume archive, verify, unpack, a delta cut against the receipt,
+and a second unpack that moves nothing. It takes no arguments.
+ENCLAVE_DEMO_KEEP=1 keeps the work directory.
+`
+
+func main() { os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr, run)) }
+
+// realMain prints help for -h or --help and does nothing else, refuses
+// any other argument, and otherwise runs the demo.
+func realMain(args []string, stdout, stderr io.Writer, demo func() error) int {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		default:
+			fmt.Fprintf(stderr, "enclave-demo: unknown argument %q\n%s", a, usage)
+			return 2
+		}
 	}
+	if err := demo(); err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+		return 1
+	}
+	return 0
 }
 
 func run() error {

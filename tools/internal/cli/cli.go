@@ -48,7 +48,11 @@ func Run(ctx context.Context, app *cli.App, args []string, stdout, stderr io.Wri
 	app.Writer, app.ErrWriter = stdout, stderr
 	// urfave/cli calls os.Exit from cli.Exit errors unless this is set.
 	app.ExitErrHandler = func(*cli.Context, error) {}
-	err := app.RunContext(ctx, args)
+	quietUsageErrors(app)
+	args, err := normalizeArgs(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	if err == nil {
 		return mirror.ExitOK
 	}
@@ -58,10 +62,47 @@ func Run(ctx context.Context, app *cli.App, args []string, stdout, stderr io.Wri
 		code = mirror.ExitUsage
 	}
 	fmt.Fprintf(stderr, "%s: error: %v\n", app.Name, err)
+	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
+		if s := suggest(allFlags(app), strings.TrimLeft(name, "-")); s != "" {
+			fmt.Fprintf(stderr, "%s: did you mean %s?\n", app.Name, s)
+		}
+	}
+	if code == mirror.ExitUsage && app.UsageText != "" {
+		fmt.Fprintf(stderr, "usage:\n   %s\n", app.UsageText)
+	}
 	if hint := hintFor(code); hint != "" {
 		fmt.Fprintf(stderr, "%s: %s\n", app.Name, hint)
 	}
 	return code
+}
+
+// quietUsageErrors makes a flag error one line (printed by Run) instead of
+// the whole help text on stdout.
+func quietUsageErrors(app *cli.App) {
+	quiet := func(_ *cli.Context, err error, _ bool) error { return err }
+	app.OnUsageError = quiet
+	var walk func([]*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			c.OnUsageError = quiet
+			walk(c.Subcommands)
+		}
+	}
+	walk(app.Commands)
+}
+
+// allFlags returns the flags of app and of all its commands.
+func allFlags(app *cli.App) []cli.Flag {
+	out := append([]cli.Flag(nil), app.Flags...)
+	var walk func([]*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			out = append(out, c.Flags...)
+			walk(c.Subcommands)
+		}
+	}
+	walk(app.Commands)
+	return out
 }
 
 func hintFor(code int) string {
