@@ -1,12 +1,8 @@
 package archive
 
 import (
-	"errors"
 	"fmt"
 )
-
-// ErrVolumeTooLarge: the volume size does not fit the output file system.
-var ErrVolumeTooLarge = errors.New("archive: volume size too large for the file system")
 
 // File systems whose files stop short of what a volume may need.
 const (

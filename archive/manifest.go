@@ -2,7 +2,6 @@ package archive
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
@@ -14,9 +13,6 @@ import (
 // refuses a deeper graph and a reader an archive holding one, so a hostile
 // source (an index nested 1,000 deep) costs a bounded walk, never a stack.
 const MaxGraphDepth = 16
-
-// ErrGraphTooDeep: manifests nest deeper than MaxGraphDepth.
-var ErrGraphTooDeep = errors.New("archive: graph too deep")
 
 func tooDeep(d digest.Digest) error {
 	return fmt.Errorf("%w: manifests nested more than %d deep at %s", ErrGraphTooDeep, MaxGraphDepth, d)

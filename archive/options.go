@@ -50,7 +50,7 @@ func applyOptions(opts []Option) (options, error) {
 func WithVolumeSize(n int64) Option {
 	return func(o *options) error {
 		if n < 0 {
-			return fmt.Errorf("archive: negative volume size %d", n)
+			return fmt.Errorf("%w: negative volume size %d", ErrInvalidOption, n)
 		}
 		o.volumeSize = n
 		return nil
@@ -62,7 +62,7 @@ func WithVolumeSize(n int64) Option {
 func WithChunkSize(n int) Option {
 	return func(o *options) error {
 		if n < format.MinChunkSize || n > format.MaxChunkSize {
-			return fmt.Errorf("archive: chunk size %d outside %d..%d", n, format.MinChunkSize, format.MaxChunkSize)
+			return fmt.Errorf("%w: chunk size %d outside %d..%d", ErrInvalidOption, n, format.MinChunkSize, format.MaxChunkSize)
 		}
 		o.chunkSize = n
 		return nil
@@ -74,7 +74,7 @@ func WithChunkSize(n int) Option {
 func WithCompression(level int) Option {
 	return func(o *options) error {
 		if level < format.CompressionFastest || level > format.CompressionBest {
-			return fmt.Errorf("archive: compression level %d outside %d..%d", level, format.CompressionFastest, format.CompressionBest)
+			return fmt.Errorf("%w: compression level %d outside %d..%d", ErrInvalidOption, level, format.CompressionFastest, format.CompressionBest)
 		}
 		o.compression = level
 		return nil
@@ -111,7 +111,7 @@ func WithBasePath(path string) Option {
 func WithLineage(lineage string, sequence uint64) Option {
 	return func(o *options) error {
 		if _, err := format.ParseArchiveID(lineage); err != nil {
-			return fmt.Errorf("archive: lineage: %w", err)
+			return fmt.Errorf("%w: lineage: %w", ErrInvalidOption, err)
 		}
 		o.lineage, o.sequence = lineage, sequence
 		return nil

@@ -56,24 +56,6 @@ const (
 	maxKeyFileSize = 1 << 20
 )
 
-var (
-	// ErrUnsigned: signatures are required and the archive has none.
-	ErrUnsigned = errors.New("archive: archive is not signed")
-	// ErrUntrustedKey: the archive is signed, but by none of the trusted
-	// keys. The *UntrustedKeyError names the keys it is signed by.
-	ErrUntrustedKey = errors.New("archive: archive is not signed by a trusted key")
-	// ErrBadSignature: a signature does not verify, the signature file is
-	// malformed, or the signed statement does not describe this archive
-	// (archive id, digest, lineage or sequence differ).
-	ErrBadSignature = errors.New("archive: bad signature")
-	// ErrRollback: the destination has applied a newer (or another equal)
-	// archive of the same lineage. The *RollbackError says which.
-	ErrRollback = errors.New("archive: rollback")
-	// ErrKey: a key file is not a usable Ed25519 key in the expected PEM
-	// form.
-	ErrKey = errors.New("archive: unusable key")
-)
-
 // UntrustedKeyError is returned when no signature is by a trusted key.
 type UntrustedKeyError struct {
 	// KeyIDs are the key ids the archive is signed by, sorted.

@@ -22,6 +22,23 @@ import (
 // not only the first. The error is for failures to even start (no archive,
 // unreadable index); problems with content are in the report.
 func Verify(dir string, opts ...Option) (*format.VerifyReport, *Reader, error) {
+	return VerifyContext(context.Background(), dir, opts...)
+}
+
+// VerifyContext is Verify that stops as soon as ctx is done: the reads
+// fail, and ctx's error is returned (with no report).
+func VerifyContext(ctx context.Context, dir string, opts ...Option) (*format.VerifyReport, *Reader, error) {
+	rep, r, err := verifyDir(ctx, dir, opts...)
+	if ctx.Err() != nil {
+		if r != nil {
+			r.Close()
+		}
+		return nil, nil, fmt.Errorf("archive: verify %s: %w", dir, ctx.Err())
+	}
+	return rep, r, err
+}
+
+func verifyDir(ctx context.Context, dir string, opts ...Option) (*format.VerifyReport, *Reader, error) {
 	r, err := Open(dir, opts...)
 	if err != nil {
 		var ve *VolumeError
@@ -34,16 +51,30 @@ func Verify(dir string, opts ...Option) (*format.VerifyReport, *Reader, error) {
 		if err2 != nil {
 			return nil, nil, err
 		}
-		rep := verifyReader(r2)
+		rep := verifyReader(ctx, r2)
 		for _, p := range ve.Problems {
 			rep.Problems = append([]error{fmt.Errorf("%w: %s", ve.Err, p)}, rep.Problems...)
 		}
 		return rep, r2, nil
 	}
-	return verifyReader(r), r, nil
+	return verifyReader(ctx, r), r, nil
 }
 
-func verifyReader(r *Reader) *format.VerifyReport {
+// ctxFile fails its reads once ctx is done, so that a verify of hundreds of
+// GB stops at the first Ctrl-C.
+type ctxFile struct {
+	ctx context.Context
+	*os.File
+}
+
+func (f ctxFile) Read(b []byte) (int, error) {
+	if err := f.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return f.File.Read(b)
+}
+
+func verifyReader(ctx context.Context, r *Reader) *format.VerifyReport {
 	rep := r.arch.Verify(func(n uint32) (io.ReadCloser, int64, error) {
 		p := filepath.Join(r.dir, VolumeName(n))
 		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
@@ -55,11 +86,11 @@ func verifyReader(r *Reader) *format.VerifyReport {
 			f.Close()
 			return nil, 0, err
 		}
-		return f, info.Size(), nil
+		return ctxFile{ctx, f}, info.Size(), nil
 	})
 	if rep.OK() {
 		// Every byte is sound: now what the manifests say.
-		if err := r.CheckGraph(context.Background()); err != nil {
+		if err := r.CheckGraph(ctx); err != nil {
 			rep.Problems = append(rep.Problems, err)
 		}
 	}

@@ -29,9 +29,6 @@ import (
 // (the distribution spec's 4 MiB).
 const maxManifestBytes = 4 << 20
 
-// ErrExists: Create was pointed at a directory that already holds an archive.
-var ErrExists = errors.New("archive: directory already holds an archive")
-
 // Writer is an archive being written. It is an oras.Target: Push, Exists,
 // Fetch (manifests only), Tag and Resolve; all are safe for concurrent use.
 // Close makes the archive final.

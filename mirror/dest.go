@@ -94,7 +94,7 @@ func (a *archiveDest) finish(ctx context.Context, res *Result) error {
 	if a.opts.SignKey != "" {
 		key, err := archive.LoadPrivateKey(a.opts.SignKey)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrUsage, err)
+			return classed(ErrUsage, err)
 		}
 		if err := archive.Sign(a.opts.Archive, r, key); err != nil {
 			return err

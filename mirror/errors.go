@@ -11,6 +11,7 @@ import (
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
+	"github.com/enclave-mirror/enclave/ref"
 )
 
 // Exit codes, documented in the README and kept stable.
@@ -45,6 +46,7 @@ func ExitCode(err error) int {
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	case errors.Is(err, ErrUsage), errors.Is(err, imageset.ErrInvalidConfig), errors.Is(err, imageset.ErrNotImplemented),
+		errors.Is(err, ref.ErrInvalid), errors.Is(err, archive.ErrInvalidOption), errors.Is(err, archive.ErrKey),
 		errors.Is(err, imageset.ErrInvalidReference), errors.Is(err, ocistore.ErrInvalidReference), errors.Is(err, ocistore.ErrInvalidConfig):
 		return ExitUsage
 	case errors.Is(err, ErrIntegrity), errors.Is(err, ErrPrerequisites), errors.Is(err, archive.ErrUnsigned),
@@ -83,3 +85,7 @@ func readError(problems []error) error {
 	}
 	return nil
 }
+
+// classed is section.Classed: err in class, unless err is a local file
+// error.
+func classed(class, err error) error { return section.Classed(class, err) }

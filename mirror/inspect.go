@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +18,7 @@ import (
 func Inspect(w io.Writer, dir string) error {
 	r, problems, err := archive.OpenForInspection(dir)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrIntegrity, err)
+		return classed(ErrIntegrity, err)
 	}
 	defer r.Close()
 	m := r.Manifest()
@@ -77,28 +78,31 @@ func Inspect(w io.Writer, dir string) error {
 				fmt.Fprintf(w, "PROBLEM   %s\n", p)
 			}
 		}
-		return fmt.Errorf("%w: the archive in %s is incomplete or inconsistent: %v", ErrIntegrity, dir, problems)
+		return fmt.Errorf("%w: the archive in %s is incomplete or inconsistent: %w", ErrIntegrity, dir, problems)
 	}
 	return nil
 }
 
 // Verify reads every byte of the archive in dir and prints what it found;
 // it returns an ErrIntegrity error when anything is wrong.
-func Verify(w io.Writer, dir string, keys []string) error {
+func Verify(ctx context.Context, w io.Writer, dir string, keys []string) error {
 	if len(keys) > 0 {
 		if err := checkSignature(UnpackOptions{Archive: dir, VerifyKeys: keys}); err != nil {
 			return err
 		}
 	}
-	rep, r, err := archive.Verify(dir)
+	rep, r, err := archive.VerifyContext(ctx, dir)
+	if ctx.Err() != nil {
+		return err
+	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrIntegrity, err)
+		return classed(ErrIntegrity, err)
 	}
 	defer r.Close()
 	if len(keys) > 0 {
 		pub, err := archive.LoadPublicKeys(keys...)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrUsage, err)
+			return classed(ErrUsage, err)
 		}
 		m := r.Manifest()
 		res, err := archive.VerifySignature(dir, r.ID(), r.Digest(), m.Lineage, m.Sequence, archive.SignatureCheck{Trusted: pub, Required: true})

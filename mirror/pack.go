@@ -126,6 +126,12 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 		dst.abort()
 		return res, err
 	}
+	if f := res.Failed(); len(f) > 0 && len(f) == len(results) {
+		// Nothing succeeded: no archive that looks complete and would
+		// refuse the obvious rerun.
+		dst.abort()
+		return res, imagesFailed(f, len(results))
+	}
 	if err := deliver(ctx, dst, plans, results); err != nil {
 		dst.abort()
 		return res, err
@@ -134,7 +140,11 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 		return res, err
 	}
 	if f := res.Failed(); len(f) > 0 {
-		return res, imagesFailed(f, len(results))
+		err := imagesFailed(f, len(results))
+		if opts.Archive != "" && !opts.DryRun {
+			err = fmt.Errorf("%w; the archive holds the others: to carry the missing ones, fix the cause and pack again into a new directory with --base %s (a delta of only what this archive lacks)", err, opts.Archive)
+		}
+		return res, err
 	}
 	return res, nil
 }

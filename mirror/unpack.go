@@ -122,7 +122,7 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	}
 	r, err := archive.Open(opts.Archive)
 	if err != nil {
-		return res, fmt.Errorf("%w: %v", ErrIntegrity, err)
+		return res, classed(ErrIntegrity, err)
 	}
 	defer r.Close()
 	res.ArchiveID, res.ArchiveDigest, res.Volumes = r.ID().String(), r.Digest(), len(r.Volumes())
@@ -212,9 +212,12 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 		opts.Progress.Logf("the destination holds every image of %s already: nothing to write, skipping the full read", opts.Archive)
 	} else if !opts.SkipVerify {
 		opts.Progress.Logf("verifying %s (%d volumes) before writing anything", opts.Archive, len(r.Volumes()))
-		rep, vr, err := archive.Verify(opts.Archive)
+		rep, vr, err := archive.VerifyContext(ctx, opts.Archive)
+		if ctx.Err() != nil {
+			return fmt.Errorf("verify interrupted, nothing was pushed: %w", ctx.Err())
+		}
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrIntegrity, err)
+			return classed(ErrIntegrity, err)
 		}
 		vr.Close()
 		if err := readError(rep.Problems); err != nil {
@@ -225,7 +228,7 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 		}
 	}
 	if err := r.CheckGraph(ctx); err != nil {
-		return fmt.Errorf("%w: %v; nothing was pushed", ErrIntegrity, err)
+		return fmt.Errorf("%w: %w; nothing was pushed", ErrIntegrity, err)
 	}
 	return u.preflight(ctx, pushes)
 }
@@ -266,7 +269,7 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 func checkSignature(opts UnpackOptions) error {
 	keys, err := archive.LoadPublicKeys(opts.VerifyKeys...)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+		return classed(ErrUsage, err)
 	}
 	_, err = archive.VerifySignatureBeforeOpen(opts.Archive, archive.SignatureCheck{Trusted: keys, Required: true})
 	return err
@@ -277,7 +280,7 @@ func checkSignature(opts UnpackOptions) error {
 func checkSignatureOf(r *archive.Reader, opts UnpackOptions) error {
 	keys, err := archive.LoadPublicKeys(opts.VerifyKeys...)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+		return classed(ErrUsage, err)
 	}
 	m := r.Manifest()
 	_, err = archive.VerifySignature(opts.Archive, r.ID(), r.Digest(), m.Lineage, m.Sequence, archive.SignatureCheck{Trusted: keys, Required: true})

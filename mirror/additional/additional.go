@@ -118,7 +118,7 @@ func newPush(root format.Root, src, rel imageset.Reference, registry string) (se
 	}
 	d, err := rel.Under(registry)
 	if err != nil {
-		return section.Push{}, fmt.Errorf("%w: %v", section.ErrUsage, err)
+		return section.Push{}, section.Classed(section.ErrUsage, err)
 	}
 	return section.Push{Root: root, Source: src, Dest: d, Tag: rel.Tag}, nil
 }

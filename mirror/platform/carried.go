@@ -13,6 +13,7 @@ import (
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/release"
 )
 
@@ -49,7 +50,7 @@ func readCarried(ctx context.Context, r *archive.Reader) (*carried, error) {
 		}
 		data, err := content.FetchAll(ctx, r, ocispec.Descriptor{MediaType: a.MediaType, Digest: a.Digest, Size: a.Size})
 		if err != nil {
-			return nil, fmt.Errorf("%w: attachment %s: %v", errIntegrity, a.Name, err)
+			return nil, section.Classedf(errIntegrity, err, "attachment %s", a.Name)
 		}
 		switch {
 		case a.Name == release.AttachReleases:
@@ -75,7 +76,7 @@ func readCarried(ctx context.Context, r *archive.Reader) (*carried, error) {
 func loadCarried(ctx context.Context, dir string) (*carried, error) {
 	r, err := archive.Open(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: release data %s: %v", errIntegrity, dir, err)
+		return nil, section.Classedf(errIntegrity, err, "release data %s", dir)
 	}
 	defer r.Close()
 	return readCarried(ctx, r)
@@ -116,7 +117,7 @@ func (f *graphFetcher) graph(ctx context.Context, ch imageset.ReleaseChannel, ar
 		}
 		var err error
 		if c, err = release.NewGraphClient(prod, opts...); err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, section.Classed(errUsage, err)
 		}
 		f.clients[prod] = c
 	}
@@ -129,7 +130,7 @@ func (f *graphFetcher) graph(ctx context.Context, ch imageset.ReleaseChannel, ar
 func ListReleases(ctx context.Context, opts Options, channel string, typ string, arch string) ([]release.Version, int, error) {
 	a, err := release.ParseArch(arch)
 	if err != nil {
-		return nil, -1, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, -1, section.Classed(errUsage, err)
 	}
 	if typ != "" && typ != imageset.ChannelTypeOCP && typ != imageset.ChannelTypeOKD {
 		return nil, -1, fmt.Errorf("%w: --type %q: want ocp or okd", errUsage, typ)

@@ -105,7 +105,7 @@ func (k *Kind) selectReleases(ctx context.Context, env *section.PackEnv, p *imag
 	if len(cgs) > 0 {
 		var err error
 		if rels, err = release.Select(cgs); err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, section.Classed(errUsage, err)
 		}
 	}
 	if p.Release != "" {
@@ -135,7 +135,7 @@ func (k *Kind) readPayloads(ctx context.Context, env *section.PackEnv, rels []re
 		}
 		var err error
 		if sc, err = release.NewSignatureClient(sopts...); err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, nil, section.Classed(errUsage, err)
 		}
 	}
 	payloads := make([]*release.Payload, len(rels))

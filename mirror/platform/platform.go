@@ -22,7 +22,6 @@
 package platform
 
 import (
-	"fmt"
 	"net/http"
 	"os"
 
@@ -99,7 +98,7 @@ func arches(p *imageset.Platform) ([]release.Arch, error) {
 	for _, n := range names {
 		a, err := release.ParseArch(n)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, section.Classed(errUsage, err)
 		}
 		out = append(out, a)
 	}

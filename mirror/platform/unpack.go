@@ -90,7 +90,7 @@ func (up *unpackPlan) pushes(env *section.UnpackEnv, want map[digest.Digest]bool
 		}
 		dref, err := ocistore.ParseReference(dst)
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return section.Classed(errUsage, err)
 		}
 		out = append(out, section.Push{Root: root, Source: src, Dest: dref, Tag: tag})
 		return nil
@@ -164,7 +164,7 @@ func selectCarried(c *carried, cfg *imageset.Config) (map[digest.Digest]bool, er
 	if len(cgs) > 0 {
 		rels, err := release.Select(cgs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, section.Classed(errUsage, err)
 		}
 		for _, r := range rels {
 			want[r.Digest] = true
@@ -173,7 +173,7 @@ func selectCarried(c *carried, cfg *imageset.Config) (map[digest.Digest]bool, er
 	if p.Release != "" {
 		ref, err := imageset.ParseReference(p.Release)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, section.Classed(errUsage, err)
 		}
 		matched := false
 		for _, rec := range c.index.Releases {
@@ -271,7 +271,7 @@ func (up *unpackPlan) graphDataImage(ctx context.Context, env *section.FinishEnv
 	}
 	ref, err := ocistore.ParseReference(release.Join(env.Registry, release.GraphImageRepo) + ":" + release.GraphImageTag)
 	if err != nil {
-		return clusterres.Resource{}, fmt.Errorf("%w: %v", errUsage, err)
+		return clusterres.Resource{}, section.Classed(errUsage, err)
 	}
 	repo, err := env.Repository(ctx, ref.Repository)
 	if err != nil {

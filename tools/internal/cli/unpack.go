@@ -62,7 +62,7 @@ func verifyAction(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	return mirror.Verify(c.App.Writer, dir, c.StringSlice(verifyKeyFlag.Name))
+	return mirror.Verify(c.Context, c.App.Writer, dir, c.StringSlice(verifyKeyFlag.Name))
 }
 
 func unpackAction(c *ucli.Context) error {
