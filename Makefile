@@ -6,7 +6,7 @@ BIN       := bin
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 
-.PHONY: all build test test-short lint fuzz bench demo vectors clean
+.PHONY: all build test test-short cross lint fuzz bench demo vectors clean
 
 all: build
 
@@ -14,9 +14,18 @@ build:
 	$(GO) build -o $(BIN)/ ./tools/enclave-pack ./tools/enclave-unpack ./tools/enclave-demo
 
 # The full suite, race detector on, every test against real in-process registries.
-test:
+test: cross
 	$(GO) vet ./...
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
+
+# The library packages build and vet on Windows and macOS; every command
+# builds there (tools/bench measures Linux only).
+LIBPKGS := ./format/... ./archive/... ./ref/... ./imageset/... ./ocistore/...
+cross:
+	GOOS=windows $(GO) build ./...
+	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) vet $(LIBPKGS)
+	GOOS=darwin $(GO) vet $(LIBPKGS)
 
 test-short:
 	$(GO) test -short ./...

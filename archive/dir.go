@@ -79,13 +79,13 @@ type dirLock struct{ f *os.File }
 var errLocked = errors.New("archive: another enclave process is using this directory")
 
 func lockDir(dir string) (*dirLock, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR|oNoFollow, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("archive: lock %s: %w", dir, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(f); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errWouldBlock) {
 			return nil, fmt.Errorf("%w: %s (wait for it to finish, or stop it)", errLocked, dir)
 		}
 		return nil, fmt.Errorf("archive: lock %s: %w", dir, err)
@@ -95,7 +95,7 @@ func lockDir(dir string) (*dirLock, error) {
 
 func (l *dirLock) unlock() {
 	if l != nil && l.f != nil {
-		syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+		unlockFile(l.f)
 		l.f.Close()
 		l.f = nil
 	}

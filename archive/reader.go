@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -80,7 +79,7 @@ func Open(path string, opts ...Option) (*Reader, error) {
 	vs := &dirVolumes{dir: dir, files: map[uint32]*os.File{}}
 	fail := func(err error) (*Reader, error) { vs.close(); return nil, err }
 	for _, f := range files {
-		fh, err := os.OpenFile(filepath.Join(dir, f.name), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		fh, err := os.OpenFile(filepath.Join(dir, f.name), os.O_RDONLY|oNoFollow, 0)
 		if err != nil {
 			return fail(fmt.Errorf("archive: %w", err))
 		}

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -248,7 +247,7 @@ func validKeyID(s string) bool {
 // readBounded reads at most max bytes of path, refusing a symlink and a
 // longer file.
 func readBounded(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -638,7 +637,7 @@ func VerifySignatureBeforeOpen(dir string, check SignatureCheck) (*SignatureResu
 		return nil, fmt.Errorf("archive: no archive in %s (no %s files)", dir, VolumeName(1))
 	}
 	last := vols[len(vols)-1]
-	f, err := os.OpenFile(filepath.Join(dir, last.name), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(filepath.Join(dir, last.name), os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}

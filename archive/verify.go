@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -77,7 +76,7 @@ func (f ctxFile) Read(b []byte) (int, error) {
 func verifyReader(ctx context.Context, r *Reader) *format.VerifyReport {
 	rep := r.arch.Verify(func(n uint32) (io.ReadCloser, int64, error) {
 		p := filepath.Join(r.dir, VolumeName(n))
-		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		f, err := os.OpenFile(p, os.O_RDONLY|oNoFollow, 0)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -195,7 +194,7 @@ func (w *Writer) resume(fopts format.WriterOptions) (*format.Writer, error) {
 		return nil, nil
 	}
 	rec, err := format.Recover(count, func(n uint32) (io.ReadCloser, error) {
-		return os.OpenFile(filepath.Join(w.dir, partialName(n)), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		return os.OpenFile(filepath.Join(w.dir, partialName(n)), os.O_RDONLY|oNoFollow, 0)
 	}, func(d digest.Digest, size int64) bool { return size <= maxManifestBytes })
 	if err != nil {
 		return nil, err
@@ -269,7 +268,7 @@ func (w *Writer) resume(fopts format.WriterOptions) (*format.Writer, error) {
 // volume, cut to size, for appending.
 func (w *Writer) AppendVolume(n uint32, size int64) (io.WriteCloser, error) {
 	p := filepath.Join(w.dir, partialName(n))
-	f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(p, os.O_WRONLY|oNoFollow, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +296,7 @@ func firstName(vols []volumeFile, odd []string) string {
 // CreateVolume implements format.VolumeSink.
 func (w *Writer) CreateVolume(n uint32) (io.WriteCloser, error) {
 	p := filepath.Join(w.dir, partialName(n))
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY|oNoFollow, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("archive: create volume: %w", err)
 	}

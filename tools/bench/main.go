@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench is `make bench`: it measures enclave-pack and enclave-unpack
 // against the physical limits of the machine, in the same run.
 //
