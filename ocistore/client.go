@@ -63,6 +63,10 @@ type Options struct {
 	// Probes caches, per host, whether an insecure registry speaks plain
 	// HTTP. Default: a cache shared by the whole process.
 	Probes *ProbeCache
+	// Timeouts bound each network operation of one attempt (connect, TLS
+	// handshake, response headers, body stall); zero fields take the
+	// defaults.
+	Timeouts Timeouts
 	// OnServe, when set, is called after a Source resolved or fetched desc
 	// from an endpoint, e.g. to print "pulled via mirror X". It may be called
 	// from several goroutines at once.
@@ -139,8 +143,10 @@ func NewClient(opts Options) (*Client, error) {
 	if base == nil {
 		base = http.DefaultTransport.(*http.Transport)
 	}
+	timeouts := opts.Timeouts.withDefaults()
 	mk := func(skip bool) *http.Transport {
 		t := base.Clone()
+		timeouts.apply(t)
 		t.TLSClientConfig = &tls.Config{
 			MinVersion:         tls.VersionTLS12,
 			RootCAs:            roots,
@@ -156,8 +162,8 @@ func NewClient(opts Options) (*Client, error) {
 		}
 		return t
 	}
-	c.secure = wrap(refusePlainHTTP{mk(false)})
-	c.insecure = wrap(mk(true))
+	c.secure = wrap(StallGuard(refusePlainHTTP{mk(false)}, timeouts.Stall))
+	c.insecure = wrap(StallGuard(mk(true), timeouts.Stall))
 	c.probeRT = mk(true)
 	return c, nil
 }

@@ -26,6 +26,7 @@ func UnpackApp() *ucli.App {
 			&ucli.BoolFlag{Name: "allow-rollback", Usage: "accept an archive older than one already applied from the same lineage"},
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag,
 			TLSFlag("dest"), AuthFileFlag, LogLevelFlag,
+			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
 		},
 		Action: unpackAction,
 		Commands: []*ucli.Command{
