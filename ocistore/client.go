@@ -67,6 +67,9 @@ type Options struct {
 	// handshake, response headers, body stall); zero fields take the
 	// defaults.
 	Timeouts Timeouts
+	// Limits bound lists read from registries (referrers); zero fields
+	// take the defaults.
+	Limits Limits
 	// OnServe, when set, is called after a Source resolved or fetched desc
 	// from an endpoint, e.g. to print "pulled via mirror X". It may be called
 	// from several goroutines at once.
@@ -108,6 +111,7 @@ type Client struct {
 	conf     *RegistriesConf
 	logger   *slog.Logger
 	probes   *ProbeCache
+	limits   Limits
 
 	secure   http.RoundTripper // verifies certificates
 	insecure http.RoundTripper // skips verification
@@ -117,7 +121,8 @@ type Client struct {
 
 // NewClient loads credentials and registries.conf and prepares transports.
 func NewClient(opts Options) (*Client, error) {
-	c := &Client{opts: opts, keychain: opts.Keychain, conf: opts.Registries, logger: opts.Logger, probes: opts.Probes}
+	c := &Client{opts: opts, keychain: opts.Keychain, conf: opts.Registries, logger: opts.Logger, probes: opts.Probes,
+		limits: opts.Limits.withDefaults()}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
@@ -282,6 +287,7 @@ func (c *Client) repository(ctx context.Context, ref Reference, insecure bool) (
 		client.SetUserAgent(c.opts.UserAgent)
 	}
 	repo.Client = client
+	repo.MaxMetadataBytes = c.limits.PageBytes
 	logger := c.logger
 	repo.HandleWarning = func(w remote.Warning) {
 		logger.Warn("registry warning", "registry", ref.Registry, "text", w.Text)

@@ -55,7 +55,8 @@ const (
 	// KindNetwork: connection refused or reset, DNS failure, timeouts.
 	KindNetwork
 	// KindRegistry: any other error the registry answered with (5xx, 413,
-	// MANIFEST_BLOB_UNKNOWN, DIGEST_INVALID, ...).
+	// MANIFEST_BLOB_UNKNOWN, DIGEST_INVALID, ...), or a list it made
+	// longer than Limits allow (ErrLimit).
 	KindRegistry
 )
 
@@ -96,6 +97,9 @@ func Classify(err error) Kind {
 			HasCode(err, errcode.ErrorCodeNameUnknown):
 			return KindNotFound
 		}
+		return KindRegistry
+	}
+	if errors.Is(err, ErrLimit) {
 		return KindRegistry
 	}
 	if isTLSError(err) || errors.Is(err, ErrPlainHTTPRefused) {

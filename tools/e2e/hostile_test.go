@@ -122,3 +122,38 @@ func writeISCRefs(t *testing.T, refs ...string) string {
 	}
 	return writeFile(t, t.TempDir(), "isc.yaml", string(b))
 }
+
+// TestHostileEndlessReferrers: item 3. A source whose referrers listing
+// links to a next page for ever: pack stops at the page limit with a clear
+// error naming the host, instead of following the chain and keeping every
+// page.
+func TestHostileEndlessReferrers(t *testing.T) {
+	for _, tc := range []struct {
+		perPage int
+		say     string
+	}{
+		{10, "more than 64 pages of referrers"},
+		{1000, "more than 10000 entries of referrers"},
+	} {
+		t.Run(tc.say, func(t *testing.T) {
+			loop := &faultproxy.LoopReferrers{PerPage: tc.perPage}
+			src, _, isc := hostileSource(t, faultproxy.Rule{Method: http.MethodGet, Path: `/referrers/`, Fault: loop.Fault()})
+			start := time.Now()
+			r := pack(t, "-c", isc, "--src-tls-verify=false", "file://"+filepath.Join(t.TempDir(), "out"))
+			took := time.Since(start)
+			mustCode(t, r, mirror.ExitRegistry)
+			mustSay(t, r, src.Host, tc.say, "--no-referrers")
+			// Two images, each listing tried twice (the origin by tag and
+			// by digest), each stopped after 65 pages at most.
+			if n := loop.Pages(); n > 2*2*65 {
+				t.Fatalf("%d pages fetched", n)
+			}
+			if took > 60*time.Second {
+				t.Fatalf("pack took %s", took)
+			}
+			t.Logf("failed after %d pages in %s", loop.Pages(), took)
+			// --no-referrers leaves them behind: the images pack.
+			mustCode(t, pack(t, "-c", isc, "--src-tls-verify=false", "--no-referrers", "file://"+filepath.Join(t.TempDir(), "out")), 0)
+		})
+	}
+}
