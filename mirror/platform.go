@@ -14,10 +14,8 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/sync/errgroup"
-	"oras.land/oras-go/v2/content"
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/clusterres"
@@ -170,6 +168,10 @@ type carried struct {
 // verified against its digest.
 func readCarried(ctx context.Context, r *archive.Reader) (*carried, error) {
 	c := &carried{dir: r.Dir(), graphs: map[string][]byte{}, sigs: map[digest.Digest][]release.ReleaseSignature{}}
+	atts, err := r.Attachments(archive.AttachmentLimits{})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrIntegrity, err)
+	}
 	for _, a := range r.Manifest().Attachments {
 		var limit int64
 		m := signatureNameRE.FindStringSubmatch(a.Name)
@@ -185,12 +187,9 @@ func readCarried(ctx context.Context, r *archive.Reader) (*carried, error) {
 		default:
 			continue // not release data
 		}
-		if a.Size < 0 || a.Size > limit {
-			return nil, fmt.Errorf("%w: attachment %s is %d bytes, limit %d", ErrIntegrity, a.Name, a.Size, limit)
-		}
-		data, err := content.FetchAll(ctx, r, ocispec.Descriptor{MediaType: a.MediaType, Digest: a.Digest, Size: a.Size})
+		data, err := atts.Read(ctx, a, limit)
 		if err != nil {
-			return nil, fmt.Errorf("%w: attachment %s: %v", ErrIntegrity, a.Name, err)
+			return nil, fmt.Errorf("%w: %v", ErrIntegrity, err)
 		}
 		switch {
 		case a.Name == AttachReleases:

@@ -1,11 +1,18 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+	"oras.land/oras-go/v2/content/memory"
+
+	"github.com/enclave-mirror/enclave/archive/archivetest"
+	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/internal/faultproxy"
 	"github.com/enclave-mirror/enclave/internal/regserver"
 	"github.com/enclave-mirror/enclave/mirror"
@@ -155,5 +162,44 @@ func TestHostileEndlessReferrers(t *testing.T) {
 			// --no-referrers leaves them behind: the images pack.
 			mustCode(t, pack(t, "-c", isc, "--src-tls-verify=false", "--no-referrers", "file://"+filepath.Join(t.TempDir(), "out")), 0)
 		})
+	}
+}
+
+// TestHostileAttachmentBomb: item 4. A small archive whose manifest lists
+// 40 release graphs, every name pointing at one 64 MiB blob of zeros: each
+// is under its own limit, all together they are not. Unpack, --dry-run
+// included, refuses it with exit 3 before reading any of them, without
+// allocating anything near their size.
+func TestHostileAttachmentBomb(t *testing.T) {
+	mem := memory.New()
+	good, _ := chain(t, mem, 1, 1)
+	zeros := make([]byte, 64<<20)
+	zd := digest.FromBytes(zeros)
+	m := format.Manifest{Roots: []format.Root{{Descriptor: good, References: []string{"example.com/team/good:v1"}}}}
+	for i := range 40 {
+		m.Attachments = append(m.Attachments, format.Attachment{Name: fmt.Sprintf("graph/ocp/stable-4.%d/amd64.json", i),
+			MediaType: "application/json", Digest: zd, Size: int64(len(zeros))})
+	}
+	dir := filepath.Join(t.TempDir(), "content")
+	if _, err := archivetest.HandMade(dir, append(graphBlobs(t, mem, good), zeros), m); err != nil {
+		t.Fatal(err)
+	}
+	zeros = nil
+	dst := regserver.New(t, regserver.Options{})
+	for _, extra := range [][]string{{"--dry-run"}, nil, {"--skip-verify"}} {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		r := unpack(t, unpackArgs(t, dir, dst.Host, extra...)...)
+		took := time.Since(start)
+		runtime.ReadMemStats(&after)
+		mustCode(t, r, mirror.ExitIntegrity)
+		mustSay(t, r, "attachments add up to more than 1073741824 bytes", dir)
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 128<<20 {
+			t.Errorf("%v: unpack allocated %d MiB", extra, alloc>>20)
+		} else {
+			t.Logf("%v: refused in %s, %d MiB allocated", extra, took, alloc>>20)
+		}
 	}
 }
