@@ -167,6 +167,7 @@ func (s *SourceTarget) each(ctx context.Context, what string, sources []PullSour
 				return nil
 			}
 		}
+		err = RedactURLs(err) // before it is logged or wrapped
 		if ctx.Err() != nil {
 			return fmt.Errorf("ocistore: %s: %w", what, ctx.Err())
 		}

@@ -308,3 +308,13 @@ func (b *recvBody) Close() error {
 	b.cancel(nil)
 	return err
 }
+
+// NewHTTPClient returns a client for plain HTTP(S) fetches beside the
+// registries (update graph, release signatures, graph data) with the same
+// bounds: connect, TLS handshake, response header and stall timeouts.
+func NewHTTPClient(to Timeouts) *http.Client {
+	to = to.withDefaults()
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	to.apply(t)
+	return &http.Client{Transport: StallGuard(t, to.Stall)}
+}

@@ -469,6 +469,13 @@ func ErrorCodes(body []byte) []string {
 	return codes
 }
 
+// Redaction: the one rule for every URL that reaches an error, a log
+// record or the screen. A URL is printed as scheme://host/path: its user
+// information (user:password@), query (?token=..., upload _state=...) and
+// fragment are dropped. Redact applies it to a *url.URL, RedactString to a
+// URL held as a string, RedactText to the URLs inside a message, and
+// RedactError to an error's text.
+
 // Redact returns u as scheme://host/path: no user information, query or
 // fragment.
 func Redact(u *url.URL) string {
@@ -478,6 +485,31 @@ func Redact(u *url.URL) string {
 	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
 	return c.String()
 }
+
+// RedactString is Redact for a URL held as a string. What does not parse
+// as a URL with a host goes through RedactText (and is never echoed whole).
+func RedactString(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return Redact(u)
+	}
+	return RedactText(raw)
+}
+
+// RedactError returns err with its text passed through RedactText; it
+// unwraps to err. nil stays nil, and an error without URLs to redact is
+// returned as it is.
+func RedactError(err error) error {
+	if err == nil || RedactText(err.Error()) == err.Error() {
+		return err
+	}
+	return redactedError{err}
+}
+
+// redactedError is an error whose text goes through RedactText.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return RedactText(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }
 
 // ErrBodySource marks an error of a request body's own source (a damaged or
 // unreadable archive, an EIO), which the transport passes on as a network

@@ -203,3 +203,65 @@ func TestHostileAttachmentBomb(t *testing.T) {
 		}
 	}
 }
+
+// planted secrets: a password and a token in URLs given to the tools or
+// sent by a peer. No output of a failing run may hold them.
+const (
+	plantedPassword = "pw-PLANTED-7f3a"
+	plantedToken    = "tok-PLANTED-91c2"
+)
+
+// TestHostileSecretsInURLs: item 5. Failing runs whose URLs carry user
+// information and query tokens print neither, anywhere (stdout, stderr,
+// debug log).
+func TestHostileSecretsInURLs(t *testing.T) {
+	secretURL := func(hostport, path string) string {
+		return "http://admin:" + plantedPassword + "@" + hostport + path + "?token=" + plantedToken + "&x=1"
+	}
+	check := func(t *testing.T, r run, want ...string) {
+		t.Helper()
+		if r.code == 0 {
+			t.Fatalf("exit 0, want a failure\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+		}
+		mustNotSay(t, r, plantedPassword, plantedToken, "admin:", "token=")
+		mustSay(t, r, want...)
+	}
+	// A server that fails every request, and one that is not there.
+	failing := regserver.New(t, regserver.Options{Wrap: func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusInternalServerError) })
+	}})
+	hang, err := faultproxy.NewHangListener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hang.Close)
+	isc := platformISC(t, "4.15.2", "4.15.6", false)
+	out := func() string { return "file://" + filepath.Join(t.TempDir(), "out") }
+
+	t.Run("UPDATE_URL_OVERRIDE answering 500", func(t *testing.T) {
+		t.Setenv("UPDATE_URL_OVERRIDE", secretURL(failing.Host, "/graph"))
+		check(t, pack(t, append([]string{"-c", isc, "--skip-release-signatures", "--log-level", "debug"}, append(shortTimeouts, out())...)...), failing.Host+"/graph")
+	})
+	t.Run("UPDATE_URL_OVERRIDE never answering", func(t *testing.T) {
+		t.Setenv("UPDATE_URL_OVERRIDE", secretURL(hang.Addr(), "/graph"))
+		check(t, pack(t, append([]string{"-c", isc, "--skip-release-signatures", "--log-level", "debug"}, append(shortTimeouts, out())...)...), hang.Addr()+"/graph")
+	})
+	t.Run("UPDATE_URL_OVERRIDE not a URL", func(t *testing.T) {
+		t.Setenv("UPDATE_URL_OVERRIDE", "http://admin:"+plantedPassword+"@[::1/graph?token="+plantedToken)
+		check(t, pack(t, "-c", isc, "--skip-release-signatures", out()), "update graph URL")
+	})
+	t.Run("--update-url", func(t *testing.T) {
+		t.Setenv("UPDATE_URL_OVERRIDE", "")
+		check(t, pack(t, append([]string{"-c", isc, "--skip-release-signatures", "--update-url", secretURL(failing.Host, "/graph")}, append(shortTimeouts, out())...)...), failing.Host)
+	})
+	t.Run("enclave-pack list releases", func(t *testing.T) {
+		check(t, pack(t, "list", "releases", "--channel", "stable-4.15", "--update-url", secretURL(failing.Host, "/g")), failing.Host)
+	})
+	t.Run("a registry redirecting a blob to a signed URL that fails", func(t *testing.T) {
+		// The source redirects every blob to a storage URL with a signed
+		// query, on a server that answers 500.
+		src, _, isc := hostileSource(t, faultproxy.Rule{Method: http.MethodGet, Path: `/blobs/sha256:`,
+			Fault: faultproxy.Redirect(http.StatusTemporaryRedirect, secretURL(failing.Host, "/bucket/blob"))})
+		check(t, pack(t, append([]string{"-c", isc, "--src-tls-verify=false", "--log-level", "debug"}, append(shortTimeouts, out())...)...), src.Host, failing.Host)
+	})
+}
