@@ -56,7 +56,7 @@ func Run(ctx context.Context, app *cli.App, args []string, stdout, stderr io.Wri
 	if errors.As(err, &ue) || isFlagError(err) {
 		code = mirror.ExitUsage
 	}
-	fmt.Fprintf(stderr, "%s: error: %s\n", app.Name, retry.RedactText(err.Error()))
+	fmt.Fprintf(stderr, "%s: error: %s\n", app.Name, progress.Printable(retry.RedactText(err.Error())))
 	if hint := hintFor(code); hint != "" {
 		fmt.Fprintf(stderr, "%s: %s\n", app.Name, hint)
 	}

@@ -5,6 +5,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror"
 )
 
@@ -55,7 +56,7 @@ func inspectAction(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	return mirror.Inspect(c.App.Writer, dir)
+	return mirror.Inspect(progress.PrintableWriter(c.App.Writer), dir)
 }
 
 func verifyAction(c *ucli.Context) error {
@@ -63,7 +64,7 @@ func verifyAction(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	return mirror.Verify(c.App.Writer, dir, c.StringSlice(verifyKeyFlag.Name))
+	return mirror.Verify(progress.PrintableWriter(c.App.Writer), dir, c.StringSlice(verifyKeyFlag.Name))
 }
 
 func unpackAction(c *ucli.Context) error {

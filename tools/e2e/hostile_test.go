@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -264,4 +265,71 @@ func TestHostileSecretsInURLs(t *testing.T) {
 			Fault: faultproxy.Redirect(http.StatusTemporaryRedirect, secretURL(failing.Host, "/bucket/blob"))})
 		check(t, pack(t, append([]string{"-c", isc, "--src-tls-verify=false", "--log-level", "debug"}, append(shortTimeouts, out())...)...), src.Host, failing.Host)
 	})
+}
+
+// TestHostileEscapeSequencesInArchive: item 6. References, media types and
+// attachment names carrying terminal escape sequences: inspect, verify and
+// unpack refuse the archive (exit 3), name the field with the string
+// quoted, and never write a control character.
+func TestHostileEscapeSequencesInArchive(t *testing.T) {
+	mem := memory.New()
+	good, _ := chain(t, mem, 1, 1)
+	blobs := graphBlobs(t, mem, good)
+	note := []byte(`{"note":"x"}`)
+	const evil = "\x1b]0;pwned\x07\x1b[2J\x1b[1A\r"
+	for _, tc := range []struct {
+		name string
+		edit func(m *format.Manifest)
+		say  string
+	}{
+		{"reference", func(m *format.Manifest) { m.Roots[0].References[0] += evil }, `root 0 reference "example.com/team/good:v1\x1b]0;pwned\a`},
+		{"C1 CSI in a reference", func(m *format.Manifest) { m.Roots[0].References[0] += "\u009b2J" }, `\u009b2J`},
+		{"media type", func(m *format.Manifest) { m.Roots[0].Descriptor.MediaType += evil }, `media type "application/vnd.oci.image.index.v1+json\x1b]0;pwned`},
+		{"attachment name", func(m *format.Manifest) {
+			m.Attachments = []format.Attachment{{Name: "graph/" + evil + ".json", MediaType: "application/json", Digest: digest.FromBytes(note), Size: int64(len(note))}}
+		}, `attachment 0 name "graph/\x1b]0;pwned`},
+		{"bidi override in an attachment media type", func(m *format.Manifest) {
+			m.Attachments = []format.Attachment{{Name: "graph/a.json", MediaType: "application/\u202ejson", Digest: digest.FromBytes(note), Size: int64(len(note))}}
+		}, `\u202e`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := format.Manifest{Roots: []format.Root{{Descriptor: good, References: []string{"example.com/team/good:v1"}}}}
+			tc.edit(&m)
+			dir := filepath.Join(t.TempDir(), "content")
+			if _, err := archivetest.HandMade(dir, append(blobs, note), m); err != nil {
+				t.Fatal(err)
+			}
+			var wc writeCounter
+			dst := regserver.New(t, regserver.Options{Wrap: wc.wrap})
+			for _, args := range [][]string{{"inspect", "file://" + dir}, {"verify", "file://" + dir}, unpackArgs(t, dir, dst.Host), unpackArgs(t, dir, dst.Host, "--dry-run")} {
+				r := unpack(t, args...)
+				mustCode(t, r, mirror.ExitIntegrity)
+				mustSay(t, r, tc.say)
+				if i := strings.IndexFunc(r.stdout+r.stderr, func(c rune) bool {
+					return c != '\n' && c != '\t' && (c < 0x20 || c == 0x7f || c >= 0x80 && c < 0xa0 || c == '\u202e')
+				}); i >= 0 {
+					t.Fatalf("%s: a control character in the output at %d: %q", args[0], i, r.stdout+r.stderr)
+				}
+			}
+			if wc.n.Load() != 0 {
+				t.Fatalf("%d writes reached the registry", wc.n.Load())
+			}
+		})
+	}
+}
+
+// TestHostileEscapeSequencesFromRegistry: item 6, registry side. A
+// registry's error message, which cannot be validated, reaches the screen
+// with its control characters replaced.
+func TestHostileEscapeSequencesFromRegistry(t *testing.T) {
+	src, _, isc := hostileSource(t, faultproxy.Rule{Method: http.MethodGet, Path: manifestPath,
+		Fault: faultproxy.OCIError(http.StatusForbidden, "DENIED", "go away\x1b]0;pwned\x07\x1b[2J\u009b1A")})
+	r := pack(t, "-c", isc, "--src-tls-verify=false", "--log-level", "debug", "file://"+filepath.Join(t.TempDir(), "out"))
+	mustCode(t, r, mirror.ExitRegistry)
+	mustSay(t, r, src.Host, "go away")
+	if i := strings.IndexFunc(r.stdout+r.stderr, func(c rune) bool {
+		return c != '\n' && c != '\t' && (c < 0x20 || c == 0x7f || c >= 0x80 && c < 0xa0)
+	}); i >= 0 {
+		t.Fatalf("a control character in the output at %d: %q", i, r.stdout+r.stderr)
+	}
 }
