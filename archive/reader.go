@@ -96,6 +96,9 @@ func Open(path string, opts ...Option) (*Reader, error) {
 			if final, ok := findFinal(vs, files[:len(files)-1]); ok {
 				if arch, err = format.Open(vs.files[final.number], final.size, format.ReaderOptions{Limits: o.limits}); err == nil {
 					r := &Reader{dir: dir, arch: arch, vols: vs, opts: o}
+					if err := checkText(arch.Manifest()); err != nil {
+						return fail(fmt.Errorf("archive %s: %w", dir, err))
+					}
 					if err := r.checkVolumes(files, odd); err != nil {
 						if !o.report {
 							return fail(err)
@@ -118,6 +121,9 @@ func Open(path string, opts ...Option) (*Reader, error) {
 		return fail(ve)
 	}
 	r := &Reader{dir: dir, arch: arch, vols: vs, opts: o}
+	if err := checkText(arch.Manifest()); err != nil {
+		return fail(fmt.Errorf("archive %s: %w", dir, err))
+	}
 	if err := r.checkVolumes(files, odd); err != nil {
 		if !o.report {
 			return fail(err)

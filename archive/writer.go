@@ -484,6 +484,10 @@ func (w *Writer) Tag(ctx context.Context, desc ocispec.Descriptor, ref string) e
 	if ref == "" {
 		return fmt.Errorf("archive: tag %s: empty reference", desc.Digest)
 	}
+	// What readers refuse (checkText) is refused here, for that image.
+	if !printable(ref) || !printable(desc.MediaType) || !printable(desc.ArtifactType) {
+		return fmt.Errorf("%w: archive: tag %s as %q (media type %q): a control or non-printing character", format.ErrMalformed, desc.Digest, ref, desc.MediaType)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.manifests[desc.Digest]; !ok && !w.inBase(desc.Digest) {
@@ -514,6 +518,9 @@ func (w *Writer) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, e
 // Attach adds a named blob that is not OCI content (an update graph, a
 // signature) to the archive.
 func (w *Writer) Attach(ctx context.Context, name, mediaType string, data []byte) error {
+	if !printable(name) || !printable(mediaType) {
+		return fmt.Errorf("%w: archive: attachment %q (media type %q): a control or non-printing character", format.ErrMalformed, name, mediaType)
+	}
 	d := digest.FromBytes(data)
 	if err := w.Push(ctx, ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(data))}, bytes.NewReader(data)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 		return err

@@ -63,6 +63,13 @@ type Options struct {
 	// Probes caches, per host, whether an insecure registry speaks plain
 	// HTTP. Default: a cache shared by the whole process.
 	Probes *ProbeCache
+	// Timeouts bound each network operation of one attempt (connect, TLS
+	// handshake, response headers, body stall); zero fields take the
+	// defaults.
+	Timeouts Timeouts
+	// Limits bound lists read from registries (referrers); zero fields
+	// take the defaults.
+	Limits Limits
 	// OnServe, when set, is called after a Source resolved or fetched desc
 	// from an endpoint, e.g. to print "pulled via mirror X". It may be called
 	// from several goroutines at once.
@@ -104,6 +111,7 @@ type Client struct {
 	conf     *RegistriesConf
 	logger   *slog.Logger
 	probes   *ProbeCache
+	limits   Limits
 
 	secure   http.RoundTripper // verifies certificates
 	insecure http.RoundTripper // skips verification
@@ -113,7 +121,8 @@ type Client struct {
 
 // NewClient loads credentials and registries.conf and prepares transports.
 func NewClient(opts Options) (*Client, error) {
-	c := &Client{opts: opts, keychain: opts.Keychain, conf: opts.Registries, logger: opts.Logger, probes: opts.Probes}
+	c := &Client{opts: opts, keychain: opts.Keychain, conf: opts.Registries, logger: opts.Logger, probes: opts.Probes,
+		limits: opts.Limits.withDefaults()}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
@@ -139,8 +148,10 @@ func NewClient(opts Options) (*Client, error) {
 	if base == nil {
 		base = http.DefaultTransport.(*http.Transport)
 	}
+	timeouts := opts.Timeouts.withDefaults()
 	mk := func(skip bool) *http.Transport {
 		t := base.Clone()
+		timeouts.apply(t)
 		t.TLSClientConfig = &tls.Config{
 			MinVersion:         tls.VersionTLS12,
 			RootCAs:            roots,
@@ -156,8 +167,8 @@ func NewClient(opts Options) (*Client, error) {
 		}
 		return t
 	}
-	c.secure = wrap(refusePlainHTTP{mk(false)})
-	c.insecure = wrap(mk(true))
+	c.secure = wrap(StallGuard(refusePlainHTTP{mk(false)}, timeouts.Stall))
+	c.insecure = wrap(StallGuard(mk(true), timeouts.Stall))
 	c.probeRT = mk(true)
 	return c, nil
 }
@@ -276,6 +287,7 @@ func (c *Client) repository(ctx context.Context, ref Reference, insecure bool) (
 		client.SetUserAgent(c.opts.UserAgent)
 	}
 	repo.Client = client
+	repo.MaxMetadataBytes = c.limits.PageBytes
 	logger := c.logger
 	repo.HandleWarning = func(w remote.Warning) {
 		logger.Warn("registry warning", "registry", ref.Registry, "text", w.Text)

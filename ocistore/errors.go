@@ -56,7 +56,8 @@ const (
 	// KindNetwork: connection refused or reset, DNS failure, timeouts.
 	KindNetwork
 	// KindRegistry: any other error the registry answered with (5xx, 413,
-	// MANIFEST_BLOB_UNKNOWN, DIGEST_INVALID, ...).
+	// MANIFEST_BLOB_UNKNOWN, DIGEST_INVALID, ...), or a list it made
+	// longer than Limits allow (ErrLimit).
 	KindRegistry
 )
 
@@ -99,6 +100,9 @@ func Classify(err error) Kind {
 		}
 		return KindRegistry
 	}
+	if errors.Is(err, ErrLimit) {
+		return KindRegistry
+	}
 	if isTLSError(err) || errors.Is(err, ErrPlainHTTPRefused) {
 		return KindTLS
 	}
@@ -133,19 +137,11 @@ func HasCode(err error, code string) bool {
 // text (oras-go's auth client writes the request URL into its message)
 // are dropped from the text of the error it returns, which unwraps to err.
 // Call it before err is printed or wrapped into a message.
+// The rule is retry's (see retry.Redact): one rule for every URL printed.
 func RedactURLs(err error) error {
 	redactInPlace(err)
-	if err != nil && retry.RedactText(err.Error()) != err.Error() {
-		return redactedError{err}
-	}
-	return err
+	return retry.RedactError(err)
 }
-
-// redactedError is an error whose text goes through retry.RedactText.
-type redactedError struct{ err error }
-
-func (e redactedError) Error() string { return retry.RedactText(e.err.Error()) }
-func (e redactedError) Unwrap() error { return e.err }
 
 func redactInPlace(err error) {
 	switch e := err.(type) {
@@ -173,7 +169,11 @@ func redactInPlace(err error) {
 }
 
 func redactURL(u *url.URL) *url.URL {
-	return &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	r, err := url.Parse(retry.Redact(u))
+	if err != nil {
+		return &url.URL{Scheme: u.Scheme, Host: u.Host}
+	}
+	return r
 }
 
 func isTLSError(err error) bool {

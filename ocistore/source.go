@@ -167,6 +167,7 @@ func (s *SourceTarget) each(ctx context.Context, what string, sources []PullSour
 				return nil
 			}
 		}
+		err = RedactURLs(err) // before it is logged or wrapped
 		if ctx.Err() != nil {
 			return fmt.Errorf("ocistore: %s: %w", what, ctx.Err())
 		}
@@ -263,29 +264,33 @@ func (s *SourceTarget) Exists(ctx context.Context, target ocispec.Descriptor) (b
 var errNotHere = fmt.Errorf("ocistore: content not at this endpoint: %w", errdef.ErrNotFound)
 
 // Predecessors returns the manifests that refer to node, from the first
-// endpoint that answers.
+// endpoint that answers, within the client's Limits (ErrLimit beyond).
 func (s *SourceTarget) Predecessors(ctx context.Context, node ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	sources, err := s.contentSources(node.Digest)
 	if err != nil {
 		return nil, err
 	}
 	var out []ocispec.Descriptor
-	err = s.each(ctx, "predecessors "+node.Digest.String(), sources, func(r *remote.Repository, _ PullSource) error {
-		var err error
-		out, err = r.Predecessors(ctx, node)
-		return err
+	err = s.each(ctx, "predecessors "+node.Digest.String(), sources, func(r *remote.Repository, ps PullSource) error {
+		out = nil
+		return r.Referrers(ctx, node, "", boundReferrers(s.client.limits, ps.Reference.Registry, node, func(page []ocispec.Descriptor) error {
+			out = append(out, page...)
+			return nil
+		}))
 	})
 	return out, err
 }
 
 // Referrers lists the referrers of desc (by the referrers API or the tag
-// schema), from the first endpoint that answers.
+// schema), from the first endpoint that answers, within the client's
+// Limits: a listing that goes on beyond them (an endless Link: rel="next"
+// chain) ends with ErrLimit.
 func (s *SourceTarget) Referrers(ctx context.Context, desc ocispec.Descriptor, artifactType string, fn func(referrers []ocispec.Descriptor) error) error {
 	sources, err := s.contentSources(desc.Digest)
 	if err != nil {
 		return err
 	}
-	return s.each(ctx, "referrers "+desc.Digest.String(), sources, func(r *remote.Repository, _ PullSource) error {
-		return r.Referrers(ctx, desc, artifactType, fn)
+	return s.each(ctx, "referrers "+desc.Digest.String(), sources, func(r *remote.Repository, ps PullSource) error {
+		return r.Referrers(ctx, desc, artifactType, boundReferrers(s.client.limits, ps.Reference.Registry, desc, fn))
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/enclave-mirror/enclave/ocistore/retry"
 )
 
 // Product is the flavour of OpenShift a channel belongs to (the `type` of an
@@ -145,7 +147,7 @@ func NewGraphClient(product Product, opts ...GraphOption) (*GraphClient, error) 
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: update graph URL %q is not an http(s) URL", ErrInvalidArgument, raw)
+		return nil, fmt.Errorf("%w: update graph URL %q is not an http(s) URL", ErrInvalidArgument, retry.RedactString(raw))
 	}
 	c := o.client
 	if c == nil {
@@ -155,8 +157,9 @@ func NewGraphClient(product Product, opts ...GraphOption) (*GraphClient, error) 
 		retries: o.retries, backoff: o.backoff, sleep: sleepCtx}, nil
 }
 
-// URL returns the update graph URL in use, without query.
-func (c *GraphClient) URL() string { return c.url.String() }
+// URL returns the update graph URL in use, redacted (retry.Redact: no user
+// information, query or fragment), as every message prints it.
+func (c *GraphClient) URL() string { return retry.Redact(c.url) }
 
 // Graph fetches and validates the graph of channel for arch.
 func (c *GraphClient) Graph(ctx context.Context, channel string, arch Arch) (*Graph, error) {
@@ -175,13 +178,13 @@ func (c *GraphClient) Graph(ctx context.Context, channel string, arch Arch) (*Gr
 	if err != nil {
 		var se *statusError
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("release: update service at %s: channel %s, arch %s: %w", c.url, channel, arch, err)
+			return nil, fmt.Errorf("release: update service at %s: channel %s, arch %s: %w", c.URL(), channel, arch, err)
 		}
-		return nil, fmt.Errorf("release: update service at %s unreachable: %w; inside an air gap set %s to your OpenShift Update Service", c.url, err, EnvUpdateURL)
+		return nil, fmt.Errorf("release: update service at %s unreachable: %w; inside an air gap set %s to your OpenShift Update Service", c.URL(), err, EnvUpdateURL)
 	}
 	g, err := ParseGraph(body)
 	if err != nil {
-		return nil, fmt.Errorf("release: update service at %s: channel %s, arch %s: %w", c.url, channel, arch, err)
+		return nil, fmt.Errorf("release: update service at %s: channel %s, arch %s: %w", c.URL(), channel, arch, err)
 	}
 	return g, nil
 }
@@ -243,14 +246,14 @@ func getOnce(ctx context.Context, client *http.Client, rawURL, accept string, ma
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, retry.RedactError(err)
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, retry.RedactError(err) // the *url.Error holds the whole URL
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -268,7 +271,7 @@ func getOnce(ctx context.Context, client *http.Client, rawURL, accept string, ma
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, retry.RedactError(err)
 	}
 	if int64(len(body)) > max {
 		return nil, 0, fmt.Errorf("%w: answer over %d bytes", ErrTooLarge, max)

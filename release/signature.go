@@ -18,6 +18,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/enclave-mirror/enclave/ocistore/retry"
 )
 
 // Signature sources and settings, as oc-mirror names them.
@@ -126,7 +128,7 @@ func NewSignatureClient(opts ...SignatureOption) (*SignatureClient, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: signature URL %q is not an http(s) URL", ErrInvalidArgument, raw)
+		return nil, fmt.Errorf("%w: signature URL %q is not an http(s) URL", ErrInvalidArgument, retry.RedactString(raw))
 	}
 	c := o.client
 	if c == nil {
@@ -136,8 +138,9 @@ func NewSignatureClient(opts ...SignatureOption) (*SignatureClient, error) {
 		retries: o.retries, backoff: o.backoff, sleep: sleepCtx}, nil
 }
 
-// URL returns the base URL in use.
-func (c *SignatureClient) URL() string { return c.base.String() }
+// URL returns the base URL in use, redacted (retry.Redact), as every
+// message prints it.
+func (c *SignatureClient) URL() string { return retry.Redact(c.base) }
 
 // Fetch returns signature-1, signature-2, ... for payload d, stopping at the
 // first 404 or after the client's maximum. No signature at all is
@@ -158,14 +161,14 @@ func (c *SignatureClient) Fetch(ctx context.Context, d digest.Digest) ([][]byte,
 				break
 			}
 			if errors.As(err, &se) {
-				return nil, fmt.Errorf("release: signature server %s: %s signature-%d: %w", c.base, d, n, err)
+				return nil, fmt.Errorf("release: signature server %s: %s signature-%d: %w", c.URL(), d, n, err)
 			}
-			return nil, fmt.Errorf("release: signature server %s unreachable: %w; inside an air gap carry signatures in the archive or set %s", c.base, err, EnvSignatureURL)
+			return nil, fmt.Errorf("release: signature server %s unreachable: %w; inside an air gap carry signatures in the archive or set %s", c.URL(), err, EnvSignatureURL)
 		}
 		sigs = append(sigs, body)
 	}
 	if len(sigs) == 0 {
-		return nil, fmt.Errorf("%w: %s has no signature at %s", ErrNoSignature, d, c.base)
+		return nil, fmt.Errorf("%w: %s has no signature at %s", ErrNoSignature, d, c.URL())
 	}
 	return sigs, nil
 }

@@ -554,3 +554,29 @@ func oneLine(s string) string {
 		return c
 	}, s)
 }
+
+// Printable returns s with every control character but line feed and tab
+// (escape sequences, carriage returns, C1 controls) replaced by '?': for
+// text that comes from an archive or a registry and cannot be validated
+// (a registry's error message) on its way to a terminal.
+func Printable(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c == '\n' || c == '\t' || !isControl(c) {
+			return c
+		}
+		return '?'
+	}, s)
+}
+
+// PrintableWriter returns a writer that passes what is written through
+// Printable: for output that is never a live progress line.
+func PrintableWriter(w io.Writer) io.Writer { return printableWriter{w} }
+
+type printableWriter struct{ w io.Writer }
+
+func (p printableWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, Printable(string(b))); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

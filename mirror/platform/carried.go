@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content"
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/imageset"
@@ -30,6 +28,12 @@ type carried struct {
 // verified against its digest.
 func readCarried(ctx context.Context, r *archive.Reader) (*carried, error) {
 	c := &carried{dir: r.Dir(), graphs: map[string][]byte{}, sigs: map[digest.Digest][]release.ReleaseSignature{}}
+	// Every attachment counted, by number and added-up size, before any
+	// is read (many names may point at one blob).
+	atts, err := r.Attachments(archive.AttachmentLimits{})
+	if err != nil {
+		return nil, section.Classed(errIntegrity, err)
+	}
 	for _, a := range r.Manifest().Attachments {
 		var limit int64
 		sigDigest, sigN, isSig := release.ParseSignatureAttachment(a.Name)
@@ -45,12 +49,9 @@ func readCarried(ctx context.Context, r *archive.Reader) (*carried, error) {
 		default:
 			continue // not release data
 		}
-		if a.Size < 0 || a.Size > limit {
-			return nil, fmt.Errorf("%w: attachment %s is %d bytes, limit %d", errIntegrity, a.Name, a.Size, limit)
-		}
-		data, err := content.FetchAll(ctx, r, ocispec.Descriptor{MediaType: a.MediaType, Digest: a.Digest, Size: a.Size})
+		data, err := atts.Read(ctx, a, limit)
 		if err != nil {
-			return nil, section.Classedf(errIntegrity, err, "attachment %s", a.Name)
+			return nil, section.Classed(errIntegrity, err)
 		}
 		switch {
 		case a.Name == release.AttachReleases:

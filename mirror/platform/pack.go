@@ -16,6 +16,7 @@ import (
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
+	"github.com/enclave-mirror/enclave/ocistore/retry"
 	"github.com/enclave-mirror/enclave/release"
 )
 
@@ -329,12 +330,13 @@ func fetchGraphData(ctx context.Context, po Options) ([]byte, error) {
 		c = http.DefaultClient
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	u = retry.RedactString(u) // as every message prints it
 	if err != nil {
-		return nil, fmt.Errorf("%w: --graph-data-url %q: %v", errUsage, u, err)
+		return nil, fmt.Errorf("%w: --graph-data-url %q: %v", errUsage, u, retry.RedactError(err))
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("graph data %s: %w", u, err)
+		return nil, fmt.Errorf("graph data %s: %w", u, retry.RedactError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -343,7 +345,7 @@ func fetchGraphData(ctx context.Context, po Options) ([]byte, error) {
 	const limit = release.DefaultMaxGraphDataBytes
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("graph data %s: %w", u, err)
+		return nil, fmt.Errorf("graph data %s: %w", u, retry.RedactError(err))
 	}
 	if len(data) > limit {
 		return nil, fmt.Errorf("graph data %s: over %d bytes", u, limit)

@@ -60,8 +60,11 @@ type Options struct {
 	// MaxDelay caps the bound of a computed wait. 0 means DefaultMaxDelay.
 	MaxDelay time.Duration
 	// Budget bounds the total time of one request, attempts and waits
-	// together; no attempt starts, and no wait is begun, that would end
-	// after it. 0 means DefaultBudget.
+	// together; no wait is begun that would end after it, and an attempt
+	// of a request without a body that still has no response headers when
+	// it is spent is cut (a request with a body, an upload, is bounded by
+	// the timeouts of the transport below instead: it may rightly take
+	// longer). 0 means DefaultBudget.
 	Budget time.Duration
 	// OnRetry, when set, is called before each wait. req is a copy of the
 	// request without credentials headers, URL query or user information,
@@ -166,7 +169,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	deadline := start.Add(t.opts.Budget)
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	if !replayable || req.Method == http.MethodPatch || t.opts.MaxAttempts == 1 {
-		return t.base.RoundTrip(req)
+		resp, err, overBudget := t.attempt(req, deadline)
+		if overBudget {
+			return nil, &GiveUpError{Method: req.Method, URL: Redact(req.URL), Elapsed: time.Since(start), Err: errBudget,
+				Attempts: []Attempt{{Reason: "no answer within the retry budget of " + t.opts.Budget.String()}}}
+		}
+		return resp, err
 	}
 
 	var attempts []Attempt
@@ -182,7 +190,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				r.Body = body
 			}
 		}
-		resp, err := t.base.RoundTrip(r)
+		resp, err, overBudget := t.attempt(r, deadline)
+		if overBudget {
+			attempts = append(attempts, Attempt{Reason: "no answer within the retry budget of " + t.opts.Budget.String()})
+			return nil, &GiveUpError{Method: req.Method, URL: Redact(req.URL), Attempts: attempts,
+				Elapsed: time.Since(start), Err: errBudget}
+		}
 		d := t.classify(ctx, resp, err, n)
 		if !d.retry {
 			return resp, err
@@ -223,6 +236,52 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				req.Method, Redact(req.URL), n, d.reason, err)
 		}
 	}
+}
+
+// errBudget ends an attempt still without an answer when the budget is
+// spent. It is a net.Error timeout.
+var errBudget error = budgetError{}
+
+type budgetError struct{}
+
+func (budgetError) Error() string   { return "retry budget exhausted" }
+func (budgetError) Timeout() bool   { return true }
+func (budgetError) Temporary() bool { return false }
+
+// attempt sends r once. A request without a body is cut at deadline if its
+// response headers have not arrived by then (overBudget); one with a body
+// is bounded by the timeouts of the transport below (a large upload may
+// rightly take longer than the budget).
+func (t *Transport) attempt(r *http.Request, deadline time.Time) (resp *http.Response, err error, overBudget bool) {
+	if r.Body != nil && r.Body != http.NoBody {
+		resp, err = t.base.RoundTrip(r)
+		return resp, err, false
+	}
+	ctx, cancel := context.WithCancelCause(r.Context())
+	timer := time.AfterFunc(time.Until(deadline), func() { cancel(errBudget) })
+	resp, err = t.base.RoundTrip(r.WithContext(ctx))
+	if !timer.Stop() && err != nil && r.Context().Err() == nil {
+		cancel(nil)
+		return nil, err, true
+	}
+	if err != nil {
+		cancel(nil)
+		return nil, err, false
+	}
+	resp.Body = cancelOnClose{resp.Body, cancel}
+	return resp, nil, false
+}
+
+// cancelOnClose releases an attempt's context with its body.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel(nil)
+	return err
 }
 
 // backoff returns the full-jitter wait after attempt n (1-based).
@@ -285,7 +344,7 @@ func (t *Transport) classify(ctx context.Context, resp *http.Response, err error
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return decision{retry: true, reason: "timeout"}
+			return decision{retry: true, reason: "timeout (" + timeoutText(err) + ")"}
 		}
 		var oe *net.OpError
 		if errors.As(err, &oe) {
@@ -317,6 +376,20 @@ func (t *Transport) classify(ctx context.Context, resp *http.Response, err error
 		}
 	}
 	return d
+}
+
+// timeoutText says which timeout ended an attempt: the text of the error
+// below the *url.Error (which repeats the URL), redacted and short.
+func timeoutText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
+	}
+	s := RedactText(err.Error())
+	if len(s) > 160 {
+		s = s[:160] + "..."
+	}
+	return s
 }
 
 func isTLSError(err error) bool {
@@ -396,6 +469,13 @@ func ErrorCodes(body []byte) []string {
 	return codes
 }
 
+// Redaction: the one rule for every URL that reaches an error, a log
+// record or the screen. A URL is printed as scheme://host/path: its user
+// information (user:password@), query (?token=..., upload _state=...) and
+// fragment are dropped. Redact applies it to a *url.URL, RedactString to a
+// URL held as a string, RedactText to the URLs inside a message, and
+// RedactError to an error's text.
+
 // Redact returns u as scheme://host/path: no user information, query or
 // fragment.
 func Redact(u *url.URL) string {
@@ -405,6 +485,31 @@ func Redact(u *url.URL) string {
 	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
 	return c.String()
 }
+
+// RedactString is Redact for a URL held as a string. What does not parse
+// as a URL with a host goes through RedactText (and is never echoed whole).
+func RedactString(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return Redact(u)
+	}
+	return RedactText(raw)
+}
+
+// RedactError returns err with its text passed through RedactText; it
+// unwraps to err. nil stays nil, and an error without URLs to redact is
+// returned as it is.
+func RedactError(err error) error {
+	if err == nil || RedactText(err.Error()) == err.Error() {
+		return err
+	}
+	return redactedError{err}
+}
+
+// redactedError is an error whose text goes through RedactText.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return RedactText(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }
 
 // ErrBodySource marks an error of a request body's own source (a damaged or
 // unreadable archive, an EIO), which the transport passes on as a network

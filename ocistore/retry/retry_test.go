@@ -485,3 +485,24 @@ func TestRedactText(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactStringAndError(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://u:p@h:1/g?token=t#f":        "http://h:1/g",
+		"https://h/g":                       "https://h/g",
+		"http://u:p@[::1/graph?token=t":     "http://[::1/graph",
+		"not a url, but ?token=t is no URL": "not a url, but ?token=t is no URL",
+	} {
+		if got := retry.RedactString(in); got != want {
+			t.Errorf("RedactString(%q) = %q, want %q", in, got, want)
+		}
+	}
+	base := errors.New(`Get "http://u:secret@h/x?sig=s": boom`)
+	err := retry.RedactError(base)
+	if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "sig=") || !errors.Is(err, base) {
+		t.Fatalf("RedactError = %q (unwraps to base: %v)", err, errors.Is(err, base))
+	}
+	if retry.RedactError(nil) != nil {
+		t.Fatal("RedactError(nil) != nil")
+	}
+}

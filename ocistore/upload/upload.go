@@ -543,8 +543,8 @@ func (p *pusher) chunks(ctx context.Context, loc *url.URL, chunk int64) (*url.UR
 
 		failures++
 		if failures > p.opts.MaxFailures {
-			return nil, fmt.Errorf("%w: %s at offset %d of %d after %d failures in a row (last: %s)",
-				ErrGaveUp, p.desc.Digest, offset, size, failures, reason)
+			return nil, fmt.Errorf("%w: %s at offset %d of %d after %d failures in a row (last: %s)%w",
+				ErrGaveUp, p.desc.Digest, offset, size, failures, reason, cause(err))
 		}
 		if err := p.wait(ctx, failures); err != nil {
 			return nil, fmt.Errorf("upload: %s: %w", op, err)
@@ -793,7 +793,7 @@ func (p *pusher) monolithic(ctx context.Context) error {
 		// the upload above; a dropped connection starts a new session,
 		// since the old one may hold part of the body.
 		if failures > p.opts.MaxFailures {
-			return fmt.Errorf("%w: %s after %d failed uploads (last: %s)", ErrGaveUp, p.desc.Digest, failures, reason)
+			return fmt.Errorf("%w: %s after %d failed uploads (last: %s)%w", ErrGaveUp, p.desc.Digest, failures, reason, cause(err))
 		}
 		p.opts.Logf("upload: %s: %s; starting again in a new session", p.desc.Digest, reason)
 		cancelSession(ctx, p.client, loc)
@@ -859,6 +859,22 @@ func (e textRedacted) Error() string { return e.msg }
 func (e textRedacted) Unwrap() error { return e.err }
 
 // errText describes a client error without its URL.
+// cause keeps err (the last connection error of an upload that gave up)
+// in the chain without repeating its text, which the message already
+// gives shortened: errors.Is and errors.As still find a timeout or a
+// refused connection in it, so it is classified as a network failure.
+func cause(err error) error {
+	if err == nil {
+		return silent{}
+	}
+	return silent{err}
+}
+
+type silent struct{ err error }
+
+func (silent) Error() string   { return "" }
+func (s silent) Unwrap() error { return s.err }
+
 func errText(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -41,6 +41,13 @@ const (
 	// KindStall waits Fault.Stall (or until the client goes away), then
 	// passes the request to the registry.
 	KindStall
+	// KindTrickle passes the request to the registry and sends its
+	// response body Fault.After bytes at a time, one piece every
+	// Fault.Stall.
+	KindTrickle
+	// KindServe answers with Fault.Handler; the registry never sees the
+	// request.
+	KindServe
 )
 
 func (k Kind) String() string {
@@ -53,6 +60,10 @@ func (k Kind) String() string {
 		return "drop-response"
 	case KindStall:
 		return "stall"
+	case KindTrickle:
+		return "trickle"
+	case KindServe:
+		return "serve"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -65,7 +76,9 @@ type Fault struct {
 	Header http.Header   // KindStatus: extra response headers
 	Body   []byte        // KindStatus: response body
 	After  int64         // KindDropRequest, KindDropResponse: bytes let through
-	Stall  time.Duration // KindStall: the delay
+	Stall  time.Duration // KindStall: the delay; KindTrickle: between pieces
+	// Handler answers the request (KindServe).
+	Handler http.Handler
 }
 
 // Status answers with code and an empty body.
@@ -220,6 +233,14 @@ func (p *Proxy) Add(r Rule) error {
 			return fmt.Errorf("faultproxy: rule %s %s: negative byte count", r.Method, r.Path)
 		}
 	case KindStall:
+	case KindTrickle:
+		if r.Fault.After <= 0 || r.Fault.Stall < 0 {
+			return fmt.Errorf("faultproxy: rule %s %s: trickle needs a positive byte count", r.Method, r.Path)
+		}
+	case KindServe:
+		if r.Fault.Handler == nil {
+			return fmt.Errorf("faultproxy: rule %s %s: no handler", r.Method, r.Path)
+		}
 	default:
 		return fmt.Errorf("faultproxy: rule %s %s: unknown fault kind %d", r.Method, r.Path, r.Fault.Kind)
 	}
@@ -364,13 +385,31 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rw.Write(f.Body)
 			return
 		case KindStall:
+			// A hang reads the request body meanwhile: the server notices
+			// that the client went away only once the body is read.
+			gone := make(chan struct{})
+			if f.Stall >= hangFor && r.Body != nil && r.Body != http.NoBody {
+				go func() {
+					if _, err := io.Copy(io.Discard, r.Body); err != nil {
+						close(gone)
+					}
+				}()
+			}
 			t := time.NewTimer(f.Stall)
 			select {
 			case <-t.C:
 			case <-r.Context().Done():
 				t.Stop()
 				return
+			case <-gone:
+				t.Stop()
+				return
 			}
+		case KindServe:
+			f.Handler.ServeHTTP(rw, r)
+			return
+		case KindTrickle:
+			rw.trickle, rw.every, rw.done = f.After, f.Stall, r.Context().Done()
 		case KindDropRequest:
 			if r.Body == nil || r.Body == http.NoBody || f.After == 0 {
 				rw.drop()
@@ -423,6 +462,11 @@ type recorder struct {
 	n         int64
 	dropAfter int64
 	dropped   bool
+	// trickle > 0 sends the body trickle bytes per every (KindTrickle),
+	// until done.
+	trickle int64
+	every   time.Duration
+	done    <-chan struct{}
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -447,9 +491,40 @@ func (w *recorder) Write(p []byte) (int, error) {
 		w.drop()
 		return n, http.ErrHijacked
 	}
+	if w.trickle > 0 {
+		return w.writeSlowly(p)
+	}
 	n, err := w.ResponseWriter.Write(p)
 	w.n += int64(n)
 	return n, err
+}
+
+// writeSlowly writes p w.trickle bytes at a time, flushing each piece and
+// waiting w.every before the next one (never after the last); it stops
+// when the client goes away.
+func (w *recorder) writeSlowly(p []byte) (int, error) {
+	var sent int
+	for len(p) > 0 {
+		if w.n > 0 {
+			t := time.NewTimer(w.every)
+			select {
+			case <-t.C:
+			case <-w.done:
+				t.Stop()
+				return sent, http.ErrHandlerTimeout
+			}
+		}
+		k := min(int64(len(p)), w.trickle)
+		n, err := w.ResponseWriter.Write(p[:k])
+		sent += n
+		w.n += int64(n)
+		if err != nil {
+			return sent, err
+		}
+		w.Flush()
+		p = p[k:]
+	}
+	return sent, nil
 }
 
 // Flush lets streaming backends (the reverse proxy) flush.

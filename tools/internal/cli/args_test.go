@@ -24,6 +24,8 @@ func sample(f ucli.Flag) (typed []string, want string) {
 		return []string{name}, "true"
 	case *ucli.IntFlag:
 		return []string{name, "3"}, "3"
+	case *ucli.DurationFlag:
+		return []string{name, "7s"}, "7s"
 	case *ucli.StringSliceFlag:
 		return []string{name, "v-typed"}, "[v-typed]"
 	default:

@@ -61,7 +61,7 @@ func Run(ctx context.Context, app *cli.App, args []string, stdout, stderr io.Wri
 	if errors.As(err, &ue) || isFlagError(err) {
 		code = mirror.ExitUsage
 	}
-	fmt.Fprintf(stderr, "%s: error: %v\n", app.Name, err)
+	fmt.Fprintf(stderr, "%s: error: %s\n", app.Name, progress.Printable(retry.RedactText(err.Error())))
 	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
 		if s := suggest(allFlags(app), strings.TrimLeft(name, "-")); s != "" {
 			fmt.Fprintf(stderr, "%s: did you mean %s?\n", app.Name, s)
@@ -162,6 +162,15 @@ var (
 	ConfigFlag         = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "ImageSetConfiguration (isc.yaml)"}
 )
 
+// Network timeout flags, common to both tools (see README "Timeouts and
+// limits").
+var (
+	ConnectTimeoutFlag  = &cli.DurationFlag{Name: "connect-timeout", Value: ocistore.DefaultConnectTimeout, Usage: "bound on a TCP connect, and on a TLS handshake"}
+	ResponseTimeoutFlag = &cli.DurationFlag{Name: "response-timeout", Value: ocistore.DefaultResponseTimeout, Usage: "bound on the wait for a registry's response headers once a request is sent"}
+	StallTimeoutFlag    = &cli.DurationFlag{Name: "stall-timeout", Value: ocistore.DefaultStallTimeout, Usage: "fail a transfer that moves less than 1 KiB in this long while waiting on the registry"}
+	RetryBudgetFlag     = &cli.DurationFlag{Name: "retry-budget", Value: retry.DefaultBudget, Usage: "bound on one request's attempts and the waits between them"}
+)
+
 // TLSFlag is --src-tls-verify or --dest-tls-verify.
 func TLSFlag(side string) *cli.BoolFlag {
 	return &cli.BoolFlag{Name: side + "-tls-verify", Value: true,
@@ -187,8 +196,10 @@ func RegistryOptions(c *cli.Context, side string, log *slog.Logger, rep *progres
 		SkipTLSVerify:  !c.Bool(side + "-tls-verify"),
 		UserAgent:      "enclave",
 		Logger:         log,
+		Timeouts: ocistore.Timeouts{Connect: c.Duration(ConnectTimeoutFlag.Name),
+			Response: c.Duration(ResponseTimeoutFlag.Name), Stall: c.Duration(StallTimeoutFlag.Name)},
 		WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
-			return retry.NewTransport(rt, retry.Options{OnRetry: func(req *http.Request, attempt int, wait time.Duration, reason string) {
+			return retry.NewTransport(rt, retry.Options{Budget: c.Duration(RetryBudgetFlag.Name), OnRetry: func(req *http.Request, attempt int, wait time.Duration, reason string) {
 				rep.Logf("retry %d of %s %s in %s: %s", attempt, req.Method, req.URL.Host+req.URL.Path, wait.Round(time.Millisecond), reason)
 			}})
 		},

@@ -26,6 +26,7 @@ func PackApp() *ucli.App {
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag,
 			TLSFlag("src"), TLSFlag("dest"), AuthFileFlag, RegistriesConfFlag, LogLevelFlag,
 			updateURLFlag, releaseDataFlag, releaseKeyFlag, skipReleaseSignaturesFlag, graphDataURLFlag,
+			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
 		},
 		Action:   packAction,
 		Commands: []*ucli.Command{listCommand()},

@@ -7,6 +7,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/enclave-mirror/enclave/mirror/platform"
+	"github.com/enclave-mirror/enclave/ocistore"
 	"github.com/enclave-mirror/enclave/release"
 )
 
@@ -32,6 +33,8 @@ func platformOptions(c *ucli.Context) platform.Options {
 		ReleaseKey:     c.String(releaseKeyFlag.Name),
 		SkipSignatures: c.Bool(skipReleaseSignaturesFlag.Name),
 		ReleaseData:    strings.TrimPrefix(c.String(releaseDataFlag.Name), "file://"),
+		HTTPClient: ocistore.NewHTTPClient(ocistore.Timeouts{Connect: c.Duration(ConnectTimeoutFlag.Name),
+			Response: c.Duration(ResponseTimeoutFlag.Name), Stall: c.Duration(StallTimeoutFlag.Name)}),
 	}
 }
 

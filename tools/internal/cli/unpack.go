@@ -5,6 +5,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror"
 )
 
@@ -26,6 +27,7 @@ func UnpackApp() *ucli.App {
 			&ucli.BoolFlag{Name: "allow-rollback", Usage: "accept an archive older than one already applied from the same lineage"},
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag,
 			TLSFlag("dest"), AuthFileFlag, LogLevelFlag,
+			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
 		},
 		Action: unpackAction,
 		Commands: []*ucli.Command{
@@ -54,7 +56,7 @@ func inspectAction(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	return mirror.Inspect(c.App.Writer, dir)
+	return mirror.Inspect(progress.PrintableWriter(c.App.Writer), dir)
 }
 
 func verifyAction(c *ucli.Context) error {
@@ -62,7 +64,7 @@ func verifyAction(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	return mirror.Verify(c.Context, c.App.Writer, dir, c.StringSlice(verifyKeyFlag.Name))
+	return mirror.Verify(c.Context, progress.PrintableWriter(c.App.Writer), dir, c.StringSlice(verifyKeyFlag.Name))
 }
 
 func unpackAction(c *ucli.Context) error {
