@@ -51,6 +51,9 @@ func TestUnpackFromBarePathAndWarnings(t *testing.T) {
 	if code == 0 || strings.Contains(stderr, "destinations are") || strings.Contains(stderr, "--from takes") {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
+	if !strings.Contains(stderr, "archive: stat "+filepath.Join(dir, "local-disk")) {
+		t.Errorf("want the run to reach the archive:\n%s", stderr)
+	}
 	if !strings.HasPrefix(stderr, "warning: imageset: "+isc+":3: storageConfig is ignored") || strings.Count(stderr, "warning:") != 1 {
 		t.Fatalf("want one storageConfig warning first:\n%s", stderr)
 	}
