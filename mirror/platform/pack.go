@@ -314,7 +314,8 @@ func releaseSignatures(ctx context.Context, sc *release.SignatureClient, prev *c
 		good = append(good, s)
 	}
 	if len(good) == 0 {
-		return nil, fmt.Errorf("%w: none of %d signatures of %s verifies: %v", errIntegrity, len(raw), r.Digest, firstErr)
+		return nil, fmt.Errorf("%w: none of %d signatures of %s verifies against %s: %v (name the key that signs these releases with --release-key or %s)",
+			errIntegrity, len(raw), r.Digest, ver.Source(), firstErr, release.EnvSignatureKey)
 	}
 	return good, nil
 }

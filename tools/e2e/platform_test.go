@@ -346,7 +346,11 @@ insecure = true
 	}
 }
 
-func TestPlatformRefusesWithoutKey(t *testing.T) {
+// TestPlatformDefaultKeyringRefusesOtherKey packs with no key named: the
+// release signatures are checked against Red Hat's release keys (built in,
+// as oc-mirror does), so signatures made with the test key are refused, and
+// the message says which keyring and how to name another.
+func TestPlatformDefaultKeyringRefusesOtherKey(t *testing.T) {
 	w := newReleaseWorld(t)
 	t.Setenv(release.EnvSignatureKey, "")
 	t.Setenv(release.EnvSignatureURL, w.sigs.URL)
@@ -355,9 +359,11 @@ func TestPlatformRefusesWithoutKey(t *testing.T) {
 		"[[registry]]\nprefix = \"quay.io/openshift-release-dev\"\nlocation = \"%s/openshift-release-dev\"\ninsecure = true\n", w.inet.Host))
 	isc := platformISC(t, "4.15.5", "4.15.6", false)
 	r := pack(t, "-c", isc, "--registries-conf", conf, "--update-url", w.graph.URL, "file://"+filepath.Join(work, "a"))
-	mustCode(t, r, mirror.ExitUsage)
-	if !strings.Contains(r.stderr, "--skip-release-signatures") {
-		t.Fatalf("the refusal does not name the way out:\n%s", r.stderr)
+	mustCode(t, r, mirror.ExitIntegrity)
+	for _, s := range []string{release.DefaultKeyringName, "which is not in the keyring", "--release-key"} {
+		if !strings.Contains(r.stderr, s) {
+			t.Fatalf("the refusal does not say %q:\n%s", s, r.stderr)
+		}
 	}
 	// Explicitly without signatures: packed, and no ConfigMap at unpack.
 	a := filepath.Join(work, "b")
