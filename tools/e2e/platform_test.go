@@ -392,3 +392,37 @@ func TestListReleases(t *testing.T) {
 	}
 	mustCode(t, pack(t, "list", "releases", "--update-url", gs.URL), mirror.ExitUsage)
 }
+
+// TestOCMirrorConfigAsWritten runs a configuration written for oc-mirror
+// v2 unchanged (v1alpha2 with storageConfig, mirror.platform with
+// architectures and no channels, a docker:// image) through pack and unpack,
+// --from given as a bare path as the enclave document writes it: the image
+// arrives, no release is selected, and the two warnings are printed.
+func TestOCMirrorConfigAsWritten(t *testing.T) {
+	w := newReleaseWorld(t)
+	t.Setenv(release.EnvSignatureKey, "")
+	t.Setenv(release.EnvUpdateURL, "")
+	work := t.TempDir()
+	conf := writeFile(t, work, "registries.conf", fmt.Sprintf(
+		"[[registry]]\nprefix = \"quay.io/openshift-release-dev\"\nlocation = \"%s/openshift-release-dev\"\ninsecure = true\n", w.inet.Host))
+	p := w.pushed["4.15.5"]
+	isc := writeFile(t, work, "isc.yaml", "apiVersion: mirror.openshift.io/v1alpha2\nkind: ImageSetConfiguration\nstorageConfig:\n  local:\n    path: /tmp/metadata\nmirror:\n  platform:\n    architectures:\n      - \"amd64\"\n  additionalImages:\n    - name: docker://"+release.OCPReleaseRepo+":"+p.Tag+"\n")
+	a := filepath.Join(work, "local-disk")
+	r := pack(t, "-c", isc, "--registries-conf", conf, "file://"+a)
+	mustCode(t, r, 0)
+	for _, s := range []string{"warning: imageset: " + isc + ":3: storageConfig is ignored", "warning: imageset: " + isc + ":7: mirror.platform selects no release"} {
+		if !strings.Contains(r.stderr, s) {
+			t.Fatalf("pack did not warn %q:\n%s", s, r.stderr)
+		}
+	}
+	dst := regserver.New(t, regserver.Options{})
+	mustCode(t, unpack(t, "-c", isc, "--from", a, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"),
+		"--cluster-resources", filepath.Join(work, "cr"), "docker://"+dst.Host+"/enc1"), 0)
+	ocp := strings.TrimPrefix(release.OCPReleaseRepo, "quay.io/")
+	if got, err := repo(t, dst.Host, "enc1/"+ocp).Resolve(context.Background(), p.Tag); err != nil || got.Digest != p.Descriptor.Digest {
+		t.Fatalf("additional image at the destination: %v %v, want %s", got.Digest, err, p.Descriptor.Digest)
+	}
+	if _, err := repo(t, dst.Host, "enc1/"+release.ReleaseImagesRepo).Resolve(context.Background(), p.Tag); err == nil {
+		t.Fatal("a release was mirrored; the configuration selects none")
+	}
+}
