@@ -191,9 +191,6 @@ func (d *decoder) platformCompat(key, n *yaml.Node, path string, p *Platform) {
 	if len(p.Platforms) > 0 {
 		d.warn(at("platforms"), "%s.platforms: enclave does not filter release payloads by platform yet; it carries every platform of the selected payloads", path)
 	}
-	if p.KubeVirtContainer {
-		d.warn(at("kubeVirtContainer"), "%s.kubeVirtContainer: enclave does not carry the KubeVirt container image yet; list it in mirror.additionalImages (the release's coreos-bootimages ConfigMap names it)", path)
-	}
 	if len(p.Channels) == 0 && p.Release == "" {
 		d.warn(key, "%s selects no release (no channels, no release); the other sections are mirrored", path)
 	}

@@ -142,9 +142,8 @@ func TestOCMirrorCompat(t *testing.T) {
 			wantErr: ErrInvalidConfig, line: 5, path: "mirror.platform", msg: "platforms and architectures cannot be used together",
 		},
 		{
-			name:  "kubeVirtContainer is accepted with a warning that it is not carried yet",
+			name:  "kubeVirtContainer is read (mirror/platform carries the image; tools/e2e TestPlatformKubeVirtContainer)",
 			yaml:  v2 + "mirror:\n  platform:\n    channels:\n      - name: stable-4.16\n    kubeVirtContainer: true\n",
-			warns: []string{"kubevirt.yaml:7: mirror.platform.kubeVirtContainer: enclave does not carry the KubeVirt container image yet"},
 			check: func(c *Config) string { return want(fmt.Sprint(c.Mirror.Platform.KubeVirtContainer), "true") },
 		},
 		{

@@ -75,7 +75,8 @@ type Platform struct {
 	// platform of the selected architectures (see Config.Warnings).
 	Platforms []PlatformFilter
 	// KubeVirtContainer asks for the KubeVirt RHCOS container image of each
-	// release. Enclave reads it and warns that the image is not carried yet.
+	// release, named in the payload's boot-image metadata; it is carried as
+	// a release component (kube-virt-container), as oc-mirror does.
 	KubeVirtContainer bool
 	// Line is the line of the platform: key (0 if built in code).
 	Line int

@@ -46,7 +46,7 @@ func newReleaseWorld(t *testing.T) *releaseWorld {
 	gen := &releasetest.Generator{
 		Payloads: repo(t, w.inet.Host, "openshift-release-dev/ocp-release"), PayloadRepo: release.OCPReleaseRepo,
 		Components: repo(t, w.inet.Host, "openshift-release-dev/ocp-v4.0-art-dev"), ComponentRepo: release.OCPComponentRepo,
-		Seed: 7,
+		Seed: 7, KubeVirt: true,
 	}
 	var versions []string
 	for _, ch := range releasetest.RealisticChannels("amd64") {
@@ -425,4 +425,31 @@ func TestOCMirrorConfigAsWritten(t *testing.T) {
 	if _, err := repo(t, dst.Host, "enc1/"+release.ReleaseImagesRepo).Resolve(context.Background(), p.Tag); err == nil {
 		t.Fatal("a release was mirrored; the configuration selects none")
 	}
+}
+
+// TestPlatformKubeVirtContainer packs a release with kubeVirtContainer:
+// true. The KubeVirt RHCOS container image its boot-image metadata names is
+// carried as the release component kube-virt-container and placed with the
+// components at openshift/release:<version>-<arch>-kube-virt-container.
+func TestPlatformKubeVirtContainer(t *testing.T) {
+	w := newReleaseWorld(t)
+	t.Setenv(release.EnvSignatureKey, "")
+	t.Setenv(release.EnvUpdateURL, "")
+	t.Setenv(release.EnvSignatureURL, w.sigs.URL)
+	work := t.TempDir()
+	conf := writeFile(t, work, "registries.conf", fmt.Sprintf(
+		"[[registry]]\nprefix = \"quay.io/openshift-release-dev\"\nlocation = \"%s/openshift-release-dev\"\ninsecure = true\n", w.inet.Host))
+	isc := writeFile(t, work, "isc.yaml", "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  platform:\n    kubeVirtContainer: true\n    channels:\n    - name: stable-4.15\n      minVersion: 4.15.6\n      maxVersion: 4.15.6\n")
+	a := filepath.Join(work, "a")
+	mustCode(t, pack(t, "-c", isc, "--registries-conf", conf, "--update-url", w.graph.URL, "--release-key", w.keyFile, "file://"+a), 0)
+	dst := regserver.New(t, regserver.Options{})
+	mustCode(t, unpack(t, "--from", "file://"+a, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"),
+		"--cluster-resources", filepath.Join(work, "cr"), "docker://"+dst.Host+"/m"), 0)
+	p := w.pushed["4.15.6"]
+	kv := digest.Digest(p.KubeVirt[strings.LastIndex(p.KubeVirt, "@")+1:])
+	got, err := repo(t, dst.Host, "m/"+release.ComponentsRepo).Resolve(context.Background(), p.Tag+"-"+release.KubeVirtName)
+	if err != nil || got.Digest != kv {
+		t.Fatalf("kube-virt-container at the destination: %v %v, want %s", got.Digest, err, kv)
+	}
+	checkReleases(t, w, dst.Host, "m", []string{"4.15.6"}, nil)
 }
