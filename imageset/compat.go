@@ -256,3 +256,19 @@ func (d *decoder) additionalImageCompat(n *yaml.Node, path string, img Additiona
 		d.warn(&yaml.Node{Line: keyLine(n, "platforms")}, "%s.platforms: enclave does not make sparse copies yet; it copies every platform of the image", path)
 	}
 }
+
+// yaml11Bool reads the plain (unquoted) YAML 1.1 booleans that oc-mirror's
+// YAML decoder accepts and YAML 1.2 reads as strings: y, yes, on, n, no,
+// off, in the spellings YAML 1.1 lists.
+func yaml11Bool(n *yaml.Node) (bool, bool) {
+	if n.Kind != yaml.ScalarNode || n.Style != 0 || n.ShortTag() != "!!str" {
+		return false, false
+	}
+	switch n.Value {
+	case "y", "Y", "yes", "Yes", "YES", "on", "On", "ON":
+		return true, true
+	case "n", "N", "no", "No", "NO", "off", "Off", "OFF":
+		return false, true
+	}
+	return false, false
+}

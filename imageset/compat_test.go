@@ -172,6 +172,24 @@ func TestOCMirrorCompat(t *testing.T) {
 			wantErr: ErrUnknownField, line: 3, path: "storageConfig", msg: "not supported by v2alpha1",
 		},
 		{
+			name: "YAML 1.1 booleans (yes, on, no) mean what they mean to oc-mirror's decoder",
+			yaml: v2 + "mirror:\n  platform:\n    graph: yes\n    channels:\n      - name: stable-4.15\n        shortestPath: on\n        full: no\n",
+			check: func(c *Config) string {
+				ch := c.Mirror.Platform.Channels[0]
+				return want(fmt.Sprint(c.Mirror.Platform.Graph, ch.ShortestPath, ch.Full), "true true false")
+			},
+		},
+		{
+			name:    "a quoted \"yes\" is a string, refused where a boolean goes (as oc-mirror)",
+			yaml:    v2 + "mirror:\n  platform:\n    graph: \"yes\"\n    channels: [{name: stable-4.15}]\n",
+			wantErr: ErrInvalidConfig, line: 5, path: "mirror.platform.graph", msg: "want true or false",
+		},
+		{
+			name:    "oc-mirror v1 operator fields oc-mirror v2 refuses get a hint",
+			yaml:    v1 + "mirror:\n  operators:\n    - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.14\n      targetName: my-index\n",
+			wantErr: ErrUnknownField, line: 6, path: "mirror.operators[0].targetName", msg: "oc-mirror v2 reads targetCatalog",
+		},
+		{
 			name:    "a file without mirror is refused, as oc-mirror does",
 			yaml:    v2 + "archiveSize: 4\n",
 			wantErr: ErrInvalidConfig, line: 1, path: "", msg: "missing mirror",

@@ -235,6 +235,10 @@ func (d *decoder) hint(key string, fs fields) string {
 		return " (an oc-mirror field enclave does not support yet; remove it)"
 	case "originalRef":
 		return " (an oc-mirror v1 field that oc-mirror v2 does not read either; remove it)"
+	case "targetName":
+		return " (oc-mirror v1's name for targetCatalog; oc-mirror v2 reads targetCatalog)"
+	case "minBundle":
+		return " (an oc-mirror v1 field that oc-mirror v2 does not read; use minVersion)"
 	}
 	return didYouMean(key, fs)
 }
@@ -298,6 +302,9 @@ func (d *decoder) boolean(n *yaml.Node, path string) bool {
 	}
 	var b bool
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" && n.Decode(&b) == nil {
+		return b
+	}
+	if b, ok := yaml11Bool(n); ok {
 		return b
 	}
 	d.fail(n, path, ErrInvalidConfig, "want true or false, got %s", describe(n))
