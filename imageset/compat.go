@@ -250,10 +250,10 @@ func editDistance(a, b string) int {
 }
 
 // additionalImageCompat warns about what enclave reads on an
-// additionalImages entry but does not act on yet.
+// additionalImages entry but applies only in part.
 func (d *decoder) additionalImageCompat(n *yaml.Node, path string, img AdditionalImage) {
 	if len(img.Platforms) > 0 {
-		d.warn(&yaml.Node{Line: keyLine(n, "platforms")}, "%s.platforms: enclave does not make sparse copies yet; it copies every platform of the image", path)
+		d.warn(&yaml.Node{Line: keyLine(n, "platforms")}, "%s.platforms: enclave makes sparse copies mirror to mirror only; into an archive it carries every platform of the image", path)
 	}
 }
 

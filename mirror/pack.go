@@ -267,11 +267,12 @@ func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst
 	if m.Destination.Repository != "" {
 		repo = m.Destination.Repository
 	}
+	platforms := sparsePlatforms(opts, m, desc)
 	if err := copyGraph(ctx, src, target, desc, copySettings{
 		concurrency: opts.BlobConcurrency, referrers: !opts.NoReferrers, progress: opts.Progress,
-		skipReason: dst.skipReason, mountFrom: dst.mountFrom(repo),
+		skipReason: dst.skipReason, mountFrom: dst.mountFrom(repo), platforms: platforms,
 	}); err != nil {
-		return desc.Digest, err
+		return desc.Digest, sparseRefused(err, desc, platforms)
 	}
 	if err := target.Tag(ctx, desc, tag); err != nil {
 		return desc.Digest, fmt.Errorf("tag %s: %w", tag, err)
