@@ -20,13 +20,13 @@ import (
 // blob digest, the index and the manifest. It reports all problems it finds,
 // not only the first. The error is for failures to even start (no archive,
 // unreadable index); problems with content are in the report.
-func Verify(dir string, opts ...Option) (*format.VerifyReport, *Reader, error) {
+func Verify(dir string, opts ...OpenOption) (*format.VerifyReport, *Reader, error) {
 	return VerifyContext(context.Background(), dir, opts...)
 }
 
 // VerifyContext is Verify that stops as soon as ctx is done: the reads
 // fail, and ctx's error is returned (with no report).
-func VerifyContext(ctx context.Context, dir string, opts ...Option) (*format.VerifyReport, *Reader, error) {
+func VerifyContext(ctx context.Context, dir string, opts ...OpenOption) (*format.VerifyReport, *Reader, error) {
 	rep, r, err := verifyDir(ctx, dir, opts...)
 	if ctx.Err() != nil {
 		if r != nil {
@@ -37,7 +37,7 @@ func VerifyContext(ctx context.Context, dir string, opts ...Option) (*format.Ver
 	return rep, r, err
 }
 
-func verifyDir(ctx context.Context, dir string, opts ...Option) (*format.VerifyReport, *Reader, error) {
+func verifyDir(ctx context.Context, dir string, opts ...OpenOption) (*format.VerifyReport, *Reader, error) {
 	r, err := Open(dir, opts...)
 	if err != nil {
 		var ve *VolumeError

@@ -35,7 +35,7 @@ type archiveDest struct {
 }
 
 func newArchiveDest(opts PackOptions) (*archiveDest, error) {
-	aopts := []archive.Option{archive.WithLogger(opts.Log)}
+	aopts := []archive.CreateOption{archive.WithLogger(opts.Log)}
 	if opts.VolumeSize != 0 {
 		aopts = append(aopts, archive.WithVolumeSize(opts.VolumeSize))
 	}

@@ -86,10 +86,16 @@ func Inspect(w io.Writer, dir string) error {
 // Verify reads every byte of the archive in dir and prints what it found;
 // it returns an ErrIntegrity error when anything is wrong.
 func Verify(ctx context.Context, w io.Writer, dir string, keys []string) error {
+	var sig *archive.SignatureResult
 	if len(keys) > 0 {
-		if err := checkSignature(UnpackOptions{Archive: dir, VerifyKeys: keys}); err != nil {
+		// The signature first, against the final volume: the full read
+		// below reports every problem of the others.
+		sr, res, err := openArchive(dir, keys, archive.WithIndexOnly())
+		if err != nil {
 			return err
 		}
+		sr.Close()
+		sig = res
 	}
 	rep, r, err := archive.VerifyContext(ctx, dir)
 	if ctx.Err() != nil {
@@ -99,17 +105,11 @@ func Verify(ctx context.Context, w io.Writer, dir string, keys []string) error {
 		return classed(ErrIntegrity, err)
 	}
 	defer r.Close()
-	if len(keys) > 0 {
-		pub, err := archive.LoadPublicKeys(keys...)
-		if err != nil {
-			return classed(ErrUsage, err)
+	if sig != nil {
+		if r.Digest() != sig.Statement.ArchiveDigest {
+			return fmt.Errorf("%w: the archive changed while it was verified (digest %s, signed %s)", archive.ErrBadSignature, r.Digest(), sig.Statement.ArchiveDigest)
 		}
-		m := r.Manifest()
-		res, err := archive.VerifySignature(dir, r.ID(), r.Digest(), m.Lineage, m.Sequence, archive.SignatureCheck{Trusted: pub, Required: true})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "signature by %s: good\n", res.KeyID)
+		fmt.Fprintf(w, "signature by %s: good\n", sig.KeyID)
 	}
 	fmt.Fprintf(w, "archive %s (%s)\n", r.ID(), r.Digest())
 	fmt.Fprintf(w, "read %d volumes, verified %d blobs, %s (%s stored)\n", rep.Volumes, rep.Blobs, progress.HumanBytes(rep.Bytes), progress.HumanBytes(rep.StoredBytes))

@@ -115,22 +115,12 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{ArchiveDir: opts.Archive}
-	if len(opts.VerifyKeys) > 0 {
-		if err := checkSignature(opts); err != nil {
-			return res, err
-		}
-	}
-	r, err := archive.Open(opts.Archive)
+	r, _, err := openArchive(opts.Archive, opts.VerifyKeys)
 	if err != nil {
-		return res, classed(ErrIntegrity, err)
+		return res, err
 	}
 	defer r.Close()
 	res.ArchiveID, res.ArchiveDigest, res.Volumes = r.ID().String(), r.Digest(), len(r.Volumes())
-	if len(opts.VerifyKeys) > 0 {
-		if err := checkSignatureOf(r, opts); err != nil {
-			return res, err
-		}
-	}
 	plans, pushes, err := planUnpack(ctx, r, opts)
 	if err != nil {
 		return res, err
@@ -266,25 +256,26 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 	return results, nil
 }
 
-func checkSignature(opts UnpackOptions) error {
-	keys, err := archive.LoadPublicKeys(opts.VerifyKeys...)
-	if err != nil {
-		return classed(ErrUsage, err)
+// openArchive opens the archive in dir; with keys, through
+// archive.OpenSigned (the signature checked before anything is parsed, and
+// again against what was opened), signed by one of them or refused.
+func openArchive(dir string, keys []string, opts ...archive.OpenOption) (*archive.Reader, *archive.SignatureResult, error) {
+	if len(keys) == 0 {
+		r, err := archive.Open(dir, opts...)
+		if err != nil {
+			return nil, nil, classed(ErrIntegrity, err)
+		}
+		return r, nil, nil
 	}
-	_, err = archive.VerifySignatureBeforeOpen(opts.Archive, archive.SignatureCheck{Trusted: keys, Required: true})
-	return err
-}
-
-// checkSignatureOf checks the signature again against the archive as
-// opened (its identity, digest, lineage and sequence).
-func checkSignatureOf(r *archive.Reader, opts UnpackOptions) error {
-	keys, err := archive.LoadPublicKeys(opts.VerifyKeys...)
+	pub, err := archive.LoadPublicKeys(keys...)
 	if err != nil {
-		return classed(ErrUsage, err)
+		return nil, nil, classed(ErrUsage, err)
 	}
-	m := r.Manifest()
-	_, err = archive.VerifySignature(opts.Archive, r.ID(), r.Digest(), m.Lineage, m.Sequence, archive.SignatureCheck{Trusted: keys, Required: true})
-	return err
+	r, res, err := archive.OpenSigned(dir, archive.SignatureCheck{Trusted: pub, Required: true}, opts...)
+	if err != nil {
+		return nil, nil, classed(ErrIntegrity, err)
+	}
+	return r, res, nil
 }
 
 type unpacker struct {
