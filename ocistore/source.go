@@ -217,6 +217,49 @@ func (s *SourceTarget) Resolve(ctx context.Context, reference string) (ocispec.D
 	return desc, err
 }
 
+// ResolveTagOf resolves tag, a tag named after subject (a cosign signature,
+// attestation or SBOM: "sha256-<hex>.sig"), in the source's repository. Such
+// a tag belongs to the content subject names, not to a version of the
+// repository, so it is looked up where content by digest is: at the
+// endpoint that served subject first, then at every mirror of the matched
+// prefix (mirror-by-digest-only and pull-from-mirror do not exclude them,
+// as for Fetch) and the origin, under the source's original name.
+//
+// The answer is the first endpoint's that has the tag. When none has it and
+// at least one said so, the error wraps errdef.ErrNotFound, even if others
+// could not be reached: inside an enclave the origin never can, and a
+// mirror's "not found" is the answer. When no endpoint answered at all, the
+// last error is returned, as by Resolve.
+func (s *SourceTarget) ResolveTagOf(ctx context.Context, subject digest.Digest, tag string) (ocispec.Descriptor, error) {
+	ref := s.ref
+	ref.Tag, ref.Digest = tag, ""
+	if err := ref.Validate(); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	sources, err := s.contentSources(subject)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	var desc ocispec.Descriptor
+	answered := false
+	err = s.each(ctx, "resolve "+ref.String(), sources, func(r *remote.Repository, ps PullSource) error {
+		d, err := r.Resolve(ctx, tag)
+		if err != nil {
+			if Classify(err) == KindNotFound {
+				answered = true
+			}
+			return err
+		}
+		desc = d
+		s.record("resolve", d, ps)
+		return nil
+	})
+	if err != nil && answered && ctx.Err() == nil {
+		return ocispec.Descriptor{}, fmt.Errorf("ocistore: %s: %w", ref, errdef.ErrNotFound)
+	}
+	return desc, err
+}
+
 // Fetch fetches content by descriptor from the first endpoint that has it.
 // The caller verifies what it reads (oras.Copy does).
 func (s *SourceTarget) Fetch(ctx context.Context, target ocispec.Descriptor) (io.ReadCloser, error) {

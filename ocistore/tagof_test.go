@@ -1,0 +1,81 @@
+package ocistore
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"oras.land/oras-go/v2"
+
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
+)
+
+// TestResolveTagOfThroughDigestOnlyMirror: inside an enclave the origin
+// cannot be reached and the mirror is mirror-by-digest-only (as clusters'
+// IDMS-derived configurations are). A cosign tag of a digest is found at
+// the mirror under the original name; its absence there is "not found",
+// not the origin's network error; without any endpoint answering, the
+// error is the network's.
+func TestResolveTagOfThroughDigestOnlyMirror(t *testing.T) {
+	isolateEnv(t)
+	ctx := context.Background()
+	mirror := regserver.New(t, regserver.Options{})
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadHost := strings.TrimPrefix(dead.URL, "http://")
+	dead.Close() // connection refused from now on
+
+	store, md := makeImage(t, "signed layer")
+	c0, err := NewClient(Options{Registries: insecureConf(t, "", mirror.Host)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mrepo, err := c0.Repository(ctx, mustRef(t, mirror.Host+"/mirror/org/app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oras.CopyGraph(ctx, store, mrepo, md, oras.DefaultCopyGraphOptions); err != nil {
+		t.Fatal(err)
+	}
+	sigSrc, sigDesc := makeImage(t, "a signature manifest")
+	if err := oras.CopyGraph(ctx, sigSrc, mrepo, sigDesc, oras.DefaultCopyGraphOptions); err != nil {
+		t.Fatal(err)
+	}
+	sigTag := "sha256-" + md.Digest.Encoded() + ".sig"
+	if err := mrepo.Tag(ctx, sigDesc, sigTag); err != nil {
+		t.Fatal(err)
+	}
+
+	conf := "[[registry]]\nprefix = \"" + deadHost + "/org\"\ninsecure = true\nmirror-by-digest-only = true\n" +
+		"[[registry.mirror]]\nlocation = \"" + mirror.Host + "/mirror/org\"\ninsecure = true\n"
+	rc, err := ParseRegistriesConf("mirrors.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Source(ctx, mustRef(t, deadHost+"/org/app@"+md.Digest.String()), Options{Registries: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := src.ResolveTagOf(ctx, md.Digest, sigTag)
+	if err != nil || got.Digest != sigDesc.Digest {
+		t.Fatalf("ResolveTagOf(%s) = %v, %v; want %s from the mirror", sigTag, got.Digest, err, sigDesc.Digest)
+	}
+	if from, ok := src.ServedBy(sigDesc.Digest); !ok || !from.Mirror {
+		t.Fatalf("served by %v, want the mirror", from)
+	}
+
+	_, err = src.ResolveTagOf(ctx, md.Digest, "sha256-"+md.Digest.Encoded()+".att")
+	if Classify(err) != KindNotFound {
+		t.Fatalf("absent tag: %v (kind %v), want not found although the origin is down", err, Classify(err))
+	}
+
+	// No mirror: the origin alone, unreachable, is an error, not absence.
+	alone, err := Source(ctx, mustRef(t, deadHost+"/org/app@"+md.Digest.String()), Options{Registries: insecureConf(t, "", deadHost)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = alone.ResolveTagOf(ctx, md.Digest, sigTag); err == nil || Classify(err) == KindNotFound {
+		t.Fatalf("unreachable origin: %v (kind %v), want a network error", err, Classify(err))
+	}
+}
