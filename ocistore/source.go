@@ -220,16 +220,17 @@ func (s *SourceTarget) Resolve(ctx context.Context, reference string) (ocispec.D
 // ResolveTagOf resolves tag, a tag named after subject (a cosign signature,
 // attestation or SBOM: "sha256-<hex>.sig"), in the source's repository. Such
 // a tag belongs to the content subject names, not to a version of the
-// repository, so it is looked up where content by digest is: at the
-// endpoint that served subject first, then at every mirror of the matched
+// repository, so it is looked up where content by digest is: first at the
+// endpoint that served subject, then at the other mirrors of the matched
 // prefix (mirror-by-digest-only and pull-from-mirror do not exclude them,
 // as for Fetch) and the origin, under the source's original name.
 //
-// The answer is the first endpoint's that has the tag. When none has it and
-// at least one said so, the error wraps errdef.ErrNotFound, even if others
-// could not be reached: inside an enclave the origin never can, and a
-// mirror's "not found" is the answer. When no endpoint answered at all, the
-// last error is returned, as by Resolve.
+// The first endpoint that answers decides: what it has, or a "not found"
+// (the error wraps errdef.ErrNotFound). Only failures to answer (network,
+// TLS, auth, registry errors) move on to the next endpoint: inside an
+// enclave the origin cannot be reached, and asking it about every absent
+// signature would cost its retries each time. As containers/image does,
+// the endpoint that holds the image is taken to hold its signatures.
 func (s *SourceTarget) ResolveTagOf(ctx context.Context, subject digest.Digest, tag string) (ocispec.Descriptor, error) {
 	ref := s.ref
 	ref.Tag, ref.Digest = tag, ""
@@ -240,24 +241,29 @@ func (s *SourceTarget) ResolveTagOf(ctx context.Context, subject digest.Digest, 
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	var desc ocispec.Descriptor
-	answered := false
-	err = s.each(ctx, "resolve "+ref.String(), sources, func(r *remote.Repository, ps PullSource) error {
-		d, err := r.Resolve(ctx, tag)
-		if err != nil {
-			if Classify(err) == KindNotFound {
-				answered = true
+	var errs []error
+	var tried []string
+	for _, ps := range sources {
+		r, err := s.repo(ctx, ps)
+		if err == nil {
+			var d ocispec.Descriptor
+			if d, err = r.Resolve(ctx, tag); err == nil {
+				s.record("resolve", d, ps)
+				return d, nil
 			}
-			return err
+			if Classify(err) == KindNotFound {
+				return ocispec.Descriptor{}, fmt.Errorf("ocistore: resolve %s via %s: %w", ref, ps, err)
+			}
 		}
-		desc = d
-		s.record("resolve", d, ps)
-		return nil
-	})
-	if err != nil && answered && ctx.Err() == nil {
-		return ocispec.Descriptor{}, fmt.Errorf("ocistore: %s: %w", ref, errdef.ErrNotFound)
+		if ctx.Err() != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("ocistore: resolve %s: %w", ref, ctx.Err())
+		}
+		errs, tried = append(errs, err), append(tried, ps.String())
+		if !fallsThrough(err) {
+			break
+		}
 	}
-	return desc, err
+	return ocispec.Descriptor{}, lastErrorWithOthers("resolve "+ref.String(), tried, errs)
 }
 
 // Fetch fetches content by descriptor from the first endpoint that has it.
