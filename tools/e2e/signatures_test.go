@@ -164,7 +164,6 @@ type signedSet struct {
 	sigReferrer ocispec.Descriptor
 }
 
-
 func newSignedSet(t *testing.T, variant uint64) *signedSet {
 	t.Helper()
 	ctx := context.Background()
