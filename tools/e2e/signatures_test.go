@@ -32,6 +32,7 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
 	"github.com/enclave-mirror/enclave/internal/testing/regserver"
+	"github.com/enclave-mirror/enclave/release"
 )
 
 // Cosign's media types and annotations.
@@ -521,5 +522,48 @@ func TestSignatureTagNotAManifest(t *testing.T) {
 	}
 	if _, err := d.Resolve(ctx, cosignTagOf(img.Digest, ".att")); err == nil {
 		t.Fatal("the tag naming a blob reached the destination")
+	}
+}
+
+// TestSignaturesOfReleases: the cosign tags of a release payload and of a
+// component travel with them to the oc-mirror destinations
+// (openshift/release-images, openshift/release), under the same tags.
+func TestSignaturesOfReleases(t *testing.T) {
+	w := newReleaseWorld(t)
+	t.Setenv(release.EnvUpdateURL, "")
+	t.Setenv(release.EnvSignatureKey, "")
+	t.Setenv(release.EnvSignatureURL, w.sigs.URL)
+	c := newCosigner(t)
+	p := w.pushed["4.15.5"]
+	payloadSig := c.sign(t, repo(t, w.inet.Host, "openshift-release-dev/ocp-release"), release.OCPReleaseRepo, p.Descriptor.Digest)
+	var name, comp string
+	for name, comp = range p.Components {
+		break
+	}
+	compDigest := digest.Digest(comp[strings.LastIndex(comp, "@")+1:])
+	compAtt := c.attest(t, repo(t, w.inet.Host, "openshift-release-dev/ocp-v4.0-art-dev"), release.OCPComponentRepo, compDigest, "https://example.com/builder")
+
+	work := t.TempDir()
+	conf := writeFile(t, work, "registries.conf", fmt.Sprintf(
+		"[[registry]]\nprefix = \"quay.io/openshift-release-dev\"\nlocation = \"%s/openshift-release-dev\"\ninsecure = true\n", w.inet.Host))
+	dir := filepath.Join(work, "content")
+	mustCode(t, pack(t, "-c", platformISC(t, "4.15.5", "4.15.5", false), "--registries-conf", conf, "--update-url", w.graph.URL,
+		"--release-key", w.keyFile, "file://"+dir), 0)
+	dst := regserver.New(t, regserver.Options{})
+	mustCode(t, unpack(t, "--from", "file://"+dir, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"),
+		"--cluster-resources", filepath.Join(work, "cr"), "docker://"+dst.Host+"/mirror"), 0)
+	checkReleases(t, w, dst.Host, "mirror", []string{"4.15.5"}, nil)
+	ctx := context.Background()
+	for _, c := range []struct {
+		repo, tag string
+		want      ocispec.Descriptor
+	}{
+		{"mirror/" + release.ReleaseImagesRepo, cosignTagOf(p.Descriptor.Digest, ".sig"), payloadSig},
+		{"mirror/" + release.ComponentsRepo, cosignTagOf(compDigest, ".att"), compAtt},
+	} {
+		got, err := repo(t, dst.Host, c.repo).Resolve(ctx, c.tag)
+		if err != nil || got.Digest != c.want.Digest {
+			t.Errorf("%s:%s (component %s) = %v, %v; want %s", c.repo, c.tag, name, got.Digest, err, c.want.Digest)
+		}
 	}
 }
