@@ -465,9 +465,6 @@ func TestSignaturesOfDigestOnlySource(t *testing.T) {
 	isc := filepath.Join(work, "isc.yaml")
 	os.WriteFile(isc, []byte(fmt.Sprintf("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n  - name: %s/library/app@%s\n", set.src.Host, app.Digest)), 0o644)
 	dir := filepath.Join(work, "content")
-	mustCode(t, pack(t, "-c", isc, "--src-tls-verify=false", "file://"+dir), 0)
-	dst := regserver.New(t, regserver.Options{})
-	mustCode(t, unpack(t, "--from", "file://"+dir, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"), "--cluster-resources", filepath.Join(work, "cr"), "docker://"+dst.Host+"/mirror"), 0)
 	appTags := map[string]ocispec.Descriptor{}
 	for ref, d := range set.tags {
 		if strings.HasPrefix(ref, "library/app:") {
@@ -477,6 +474,23 @@ func TestSignaturesOfDigestOnlySource(t *testing.T) {
 	if len(appTags) != 4 {
 		t.Fatalf("fixture: %d cosign tags of library/app, want 4", len(appTags))
 	}
+	// Dry runs name each cosign tag, source -> destination.
+	r := pack(t, "-c", isc, "--src-tls-verify=false", "--dry-run", "file://"+dir)
+	mustCode(t, r, 0)
+	for ref, d := range appTags {
+		mustSay(t, r, set.src.Host+"/"+ref+" -> "+ref+"  "+d.Digest.String())
+	}
+	mustCode(t, pack(t, "-c", isc, "--src-tls-verify=false", "file://"+dir), 0)
+	dst := regserver.New(t, regserver.Options{})
+	args := []string{"--from", "file://" + dir, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"), "--cluster-resources", filepath.Join(work, "cr"), "docker://" + dst.Host + "/mirror"}
+	r = unpack(t, append([]string{"--dry-run"}, args...)...)
+	mustCode(t, r, 0)
+	for ref, d := range appTags {
+		_, tag, _ := strings.Cut(ref, ":")
+		mustSay(t, r, set.src.Host+"/"+ref+" -> "+dst.Host+"/mirror/library/app:"+tag+"  "+d.Digest.String())
+	}
+	checkNoCosignTags(t, appTags, dst, "mirror")
+	mustCode(t, unpack(t, args...), 0)
 	checkCosignTags(t, set.src, appTags, dst, "mirror")
 }
 
