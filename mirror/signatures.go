@@ -185,7 +185,7 @@ func packSignatures(ctx context.Context, lookup, src oras.ReadOnlyGraphTarget, d
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("look up %s %s: %w", cosignKind(tag), tag, err)
+				return fmt.Errorf("look up %s %s: %w (--remove-signatures leaves signatures behind)", cosignKind(tag), tag, err)
 			}
 			if !isManifest(desc.MediaType) || desc.Size > maxManifestBytes {
 				s.progress.Logf("%s:%s is %s (%d bytes), not a manifest: skipped", m.Source.Name(), tag, desc.MediaType, desc.Size)

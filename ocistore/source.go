@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -44,6 +45,7 @@ type SourceTarget struct {
 	mu     sync.Mutex
 	repos  map[string]*remote.Repository // endpoint key -> repository
 	served map[digest.Digest]PullSource
+	own    *PullSource // the endpoint that resolved the source's own reference
 }
 
 var (
@@ -212,6 +214,11 @@ func (s *SourceTarget) Resolve(ctx context.Context, reference string) (ocispec.D
 		}
 		desc = d
 		s.record("resolve", d, ps)
+		if ref == s.ref {
+			s.mu.Lock()
+			s.own = &ps
+			s.mu.Unlock()
+		}
 		return nil
 	})
 	return desc, err
@@ -225,7 +232,9 @@ func (s *SourceTarget) Resolve(ctx context.Context, reference string) (ocispec.D
 // prefix (mirror-by-digest-only and pull-from-mirror do not exclude them,
 // as for Fetch) and the origin, under the source's original name.
 //
-// The first endpoint that answers decides: what it has, or a "not found"
+// Where subject was never read through this source, the endpoint that
+// resolved the source's own reference comes first. The first endpoint that
+// answers decides: what it has, or a "not found"
 // (the error wraps errdef.ErrNotFound). Only failures to answer (network,
 // TLS, auth, registry errors) move on to the next endpoint: inside an
 // enclave the origin cannot be reached, and asking it about every absent
@@ -240,6 +249,15 @@ func (s *SourceTarget) ResolveTagOf(ctx context.Context, subject digest.Digest, 
 	sources, err := s.contentSources(subject)
 	if err != nil {
 		return ocispec.Descriptor{}, err
+	}
+	// A manifest of the image that was never fetched (a copy that found
+	// it at the destination): the endpoint that resolved the image holds it.
+	s.mu.Lock()
+	_, served := s.served[subject]
+	own := s.own
+	s.mu.Unlock()
+	if !served && own != nil {
+		sources = append([]PullSource{*own}, slices.DeleteFunc(sources, func(p PullSource) bool { return p == *own })...)
 	}
 	var errs []error
 	var tried []string

@@ -88,3 +88,56 @@ func TestResolveTagOfThroughDigestOnlyMirror(t *testing.T) {
 		t.Fatalf("unreachable origin: %v (kind %v), want a network error", err, Classify(err))
 	}
 }
+
+// TestResolveTagOfAtTheImagesEndpoint: a mirror that lacks the image
+// answers "not found" for everything of it; the cosign tag of a manifest
+// never read through the source (an index's child that a copy found at
+// its destination) is looked up first where the image was resolved: the
+// origin here.
+func TestResolveTagOfAtTheImagesEndpoint(t *testing.T) {
+	isolateEnv(t)
+	ctx := context.Background()
+	origin := regserver.New(t, regserver.Options{})
+	empty := regserver.New(t, regserver.Options{})
+	c0, err := NewClient(Options{Registries: insecureConf(t, "", origin.Host)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orepo, err := c0.Repository(ctx, mustRef(t, origin.Host+"/org/app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, md := makeImage(t, "the image")
+	if err := oras.CopyGraph(ctx, store, orepo, md, oras.DefaultCopyGraphOptions); err != nil {
+		t.Fatal(err)
+	}
+	if err := orepo.Tag(ctx, md, "1.0"); err != nil {
+		t.Fatal(err)
+	}
+	_, child := makeImage(t, "a child never fetched")
+	sigSrc, sigDesc := makeImage(t, "its signature")
+	if err := oras.CopyGraph(ctx, sigSrc, orepo, sigDesc, oras.DefaultCopyGraphOptions); err != nil {
+		t.Fatal(err)
+	}
+	sigTag := "sha256-" + child.Digest.Encoded() + ".sig"
+	if err := orepo.Tag(ctx, sigDesc, sigTag); err != nil {
+		t.Fatal(err)
+	}
+	conf := "[[registry]]\nprefix = \"" + origin.Host + "/org\"\ninsecure = true\n" +
+		"[[registry.mirror]]\nlocation = \"" + empty.Host + "/mirror/org\"\ninsecure = true\n"
+	rc, err := ParseRegistriesConf("mirrors.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Source(ctx, mustRef(t, origin.Host+"/org/app:1.0"), Options{Registries: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := src.Resolve(ctx, ""); err != nil || got.Digest != md.Digest {
+		t.Fatalf("Resolve = %v, %v", got.Digest, err)
+	}
+	got, err := src.ResolveTagOf(ctx, child.Digest, sigTag)
+	if err != nil || got.Digest != sigDesc.Digest {
+		t.Fatalf("ResolveTagOf = %v, %v; want %s from the origin", got.Digest, err, sigDesc.Digest)
+	}
+}
