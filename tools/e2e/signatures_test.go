@@ -380,9 +380,22 @@ func TestSignaturesDeltaAndRemove(t *testing.T) {
 	mustCode(t, pack(t, "-c", set.isc, "--src-tls-verify=false", "file://"+a), 0)
 	mustCode(t, unpack(t, "--from", "file://"+a, "--dest-tls-verify=false", "--receipt", rec, "--cluster-resources", filepath.Join(work, "cr"), "docker://"+dst.Host+"/mirror"), 0)
 
-	// A new attestation of team/tool at the source.
+	// New attestations at the source: of team/tool, and of a platform
+	// manifest of library/app, whose index the receiver holds (the delta
+	// records the index as a prerequisite root, its manifests unlisted).
 	img := set.s.Tags["team/tool:v1"]
 	att := set.c.attest(t, repo(t, set.src.Host, "team/tool"), set.src.Host+"/team/tool", img.Digest, "https://example.com/builder/2")
+	appRepo := repo(t, set.src.Host, "library/app")
+	ib, err := content.FetchAll(ctx, appRepo, set.s.Tags["library/app:v1"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var index ocispec.Index
+	if err := json.Unmarshal(ib, &index); err != nil {
+		t.Fatal(err)
+	}
+	child := index.Manifests[0]
+	childAtt := set.c.attest(t, appRepo, set.src.Host+"/library/app", child.Digest, "https://example.com/builder/2")
 	b := filepath.Join(work, "b")
 	mustCode(t, pack(t, "-c", set.isc, "--src-tls-verify=false", "--base", rec, "file://"+b), 0)
 	rb, err := archive.Open(b)
@@ -390,14 +403,17 @@ func TestSignaturesDeltaAndRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rb.Close()
-	// Exactly the attestation's manifest, config and envelope layer.
-	attBlobs := graphBlobs(t, repo(t, set.src.Host, "team/tool"), att)
-	if n := rb.Format().NumBlobs(); n != len(attBlobs) {
-		t.Errorf("delta holds %d blobs, want the %d of the new attestation", n, len(attBlobs))
+	// Exactly the attestations' manifests, configs and envelope layers.
+	want := map[digest.Digest]bool{}
+	for _, x := range append(graphBlobs(t, repo(t, set.src.Host, "team/tool"), att), graphBlobs(t, appRepo, childAtt)...) {
+		want[digest.FromBytes(x)] = true
 	}
-	for _, x := range attBlobs {
-		if _, ok := rb.Format().Lookup(digest.FromBytes(x)); !ok {
-			t.Errorf("delta lacks %s of the new attestation", digest.FromBytes(x))
+	if n := rb.Format().NumBlobs(); n != len(want) {
+		t.Errorf("delta holds %d blobs, want the %d of the new attestations", n, len(want))
+	}
+	for d := range want {
+		if _, ok := rb.Format().Lookup(d); !ok {
+			t.Errorf("delta lacks %s of a new attestation", d)
 		}
 	}
 	for ref, d := range set.tags {
@@ -406,7 +422,7 @@ func TestSignaturesDeltaAndRemove(t *testing.T) {
 		}
 	}
 	mustCode(t, unpack(t, "--from", "file://"+b, "--dest-tls-verify=false", "--receipt", rec, "--cluster-resources", filepath.Join(work, "cr"), "docker://"+dst.Host+"/mirror"), 0)
-	all := map[string]ocispec.Descriptor{"team/tool:" + cosignTagOf(img.Digest, ".att"): att}
+	all := map[string]ocispec.Descriptor{"team/tool:" + cosignTagOf(img.Digest, ".att"): att, "library/app:" + cosignTagOf(child.Digest, ".att"): childAtt}
 	for k, v := range set.tags {
 		all[k] = v
 	}
