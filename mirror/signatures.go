@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
@@ -171,42 +172,50 @@ type tagOfResolver interface {
 // other failure to look one up fails the image, which would otherwise
 // reach a cluster enforcing signatures without them.
 func packSignatures(ctx context.Context, lookup, src oras.ReadOnlyGraphTarget, dst packDest, m imageset.Mapping, root ocispec.Descriptor, s copySettings) error {
-	resolve := func(subject digest.Digest, tag string) (ocispec.Descriptor, error) {
+	resolve := func(ctx context.Context, subject digest.Digest, tag string) (ocispec.Descriptor, error) {
 		if r, ok := lookup.(tagOfResolver); ok {
 			return r.ResolveTagOf(ctx, subject, tag)
 		}
 		return lookup.Resolve(ctx, tag)
 	}
+	one := func(ctx context.Context, subject digest.Digest, suffix string) error {
+		tag := cosignTag(subject, suffix)
+		desc, err := resolve(ctx, subject, tag)
+		if ocistore.Classify(err) == ocistore.KindNotFound {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("look up %s %s: %w (--remove-signatures leaves signatures behind)", cosignKind(tag), tag, err)
+		}
+		if !isManifest(desc.MediaType) || desc.Size > maxManifestBytes {
+			s.progress.Logf("%s:%s is %s (%d bytes), not a manifest: skipped", m.Source.Name(), tag, desc.MediaType, desc.Size)
+			return nil
+		}
+		sm := m
+		sm.Source.Tag, sm.Source.Digest = tag, ""
+		sm.Destination.Tag, sm.Destination.Digest = tag, ""
+		target, name, err := dst.target(ctx, sm, src)
+		if err != nil {
+			return err
+		}
+		if err := copyGraph(ctx, src, target, desc, s); err != nil {
+			return fmt.Errorf("%s %s: %w", cosignKind(tag), tag, err)
+		}
+		if err := target.Tag(ctx, desc, name); err != nil {
+			return fmt.Errorf("tag %s: %w", name, err)
+		}
+		return nil
+	}
+	// Most tags are absent: the look-ups (three a manifest) run
+	// concurrently, as many at once as blobs of an image.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(s.concurrency, 1))
 	for _, subject := range signedManifests(ctx, lookup, root) {
 		for _, suffix := range cosignSuffixes {
-			tag := cosignTag(subject.Digest, suffix)
-			desc, err := resolve(subject.Digest, tag)
-			if ocistore.Classify(err) == ocistore.KindNotFound {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("look up %s %s: %w (--remove-signatures leaves signatures behind)", cosignKind(tag), tag, err)
-			}
-			if !isManifest(desc.MediaType) || desc.Size > maxManifestBytes {
-				s.progress.Logf("%s:%s is %s (%d bytes), not a manifest: skipped", m.Source.Name(), tag, desc.MediaType, desc.Size)
-				continue
-			}
-			sm := m
-			sm.Source.Tag, sm.Source.Digest = tag, ""
-			sm.Destination.Tag, sm.Destination.Digest = tag, ""
-			target, name, err := dst.target(ctx, sm, src)
-			if err != nil {
-				return err
-			}
-			if err := copyGraph(ctx, src, target, desc, s); err != nil {
-				return fmt.Errorf("%s %s: %w", cosignKind(tag), tag, err)
-			}
-			if err := target.Tag(ctx, desc, name); err != nil {
-				return fmt.Errorf("tag %s: %w", name, err)
-			}
+			g.Go(func() error { return one(gctx, subject.Digest, suffix) })
 		}
 	}
-	return nil
+	return g.Wait()
 }
 
 // attachedTag is a cosign tag an archive carries: a root recorded under the
