@@ -30,7 +30,7 @@ import (
 // index, for each manifest it lists; the archive records each as a root
 // with the reference it was found under (quay.io/org/app:sha256-<hex>.sig);
 // unpack places it in its subject's destination repository under the same
-// tag, after the subject. spec/FORMAT.md (section 7.3) states the
+// tag, after the subject. spec/FORMAT.md (section 7.8) states the
 // convention.
 
 // cosignSuffixes are the cosign tag kinds, by their suffix.
