@@ -26,6 +26,10 @@ type copySettings struct {
 	progress    Observer
 	skipReason  func(ocispec.Descriptor) SkipReason
 	mountFrom   func(ctx context.Context, desc ocispec.Descriptor) ([]string, error)
+
+	// dropSignatures leaves the referrers that are signatures behind
+	// (--remove-signatures; see withoutSignatures).
+	dropSignatures bool
 }
 
 // copyGraph copies desc's graph (and its referrers) from src to dst, blobs
@@ -55,7 +59,11 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 	if !s.referrers {
 		return oras.CopyGraph(ctx, src, dst, desc, cg)
 	}
-	return oras.ExtendedCopyGraph(ctx, src, dst, desc, oras.ExtendedCopyGraphOptions{CopyGraphOptions: cg, Depth: 4, FindPredecessors: verifiedPredecessors})
+	findPredecessors := verifiedPredecessors
+	if s.dropSignatures {
+		findPredecessors = withoutSignatures(findPredecessors)
+	}
+	return oras.ExtendedCopyGraph(ctx, src, dst, desc, oras.ExtendedCopyGraphOptions{CopyGraphOptions: cg, Depth: 4, FindPredecessors: findPredecessors})
 }
 
 // verifiedPredecessors returns the referrers of desc among the predecessors

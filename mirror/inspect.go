@@ -43,12 +43,22 @@ func Inspect(w io.Writer, dir string) error {
 		fmt.Fprintf(w, "  %s  %s\n", archive.VolumeName(v.Number), progress.HumanBytes(v.Size))
 	}
 	fmt.Fprintf(w, "images\n")
-	for _, root := range m.Roots {
+	roots, attached := splitAttached(m.Roots)
+	listed := make([]bool, len(attached))
+	for _, root := range roots {
 		refs := strings.Join(root.References, ", ")
 		if refs == "" {
 			refs = "(referrer)"
 		}
 		fmt.Fprintf(w, "  %s  %s  %s\n", refs, root.Descriptor.Digest, root.Descriptor.MediaType)
+		if len(root.References) > 0 && len(attached) > 0 {
+			printAttached(w, r, root, attached, listed)
+		}
+	}
+	for i, a := range attached {
+		if !listed[i] {
+			fmt.Fprintf(w, "  %s  %s  %s (%s of %s)\n", a.ref(), a.desc.Digest, a.desc.MediaType, cosignKind(a.tag), a.subject)
+		}
 	}
 	if d := m.Delta; d != nil {
 		var pb int64

@@ -42,8 +42,15 @@ type PackOptions struct {
 	// blobs per image (default DefaultBlobConcurrency).
 	Parallel        int
 	BlobConcurrency int
-	// NoReferrers leaves signatures, SBOMs and attestations behind.
+	// NoReferrers leaves OCI referrers (signatures, SBOMs and
+	// attestations naming the image as their subject) behind. Cosign tags
+	// still travel: see RemoveSignatures.
 	NoReferrers bool
+	// RemoveSignatures leaves every cosign tag (sha256-<hex>.sig, .att,
+	// .sbom) and the referrers that are signatures behind. Without it,
+	// each image carries the cosign tags its source has for its digest
+	// and, below an index, for each manifest the index lists.
+	RemoveSignatures bool
 	// DryRun plans and prints, copies nothing.
 	DryRun bool
 	// Source and Dest configure registry access on each side.
@@ -254,11 +261,11 @@ func imagesFailed(f []ImageResult, total int) error {
 // packOne copies one image's graph (and referrers) to dst and tags it.
 func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst packDest, img section.Image, mt *meter) (digest.Digest, error) {
 	m := img.Mapping
-	src, desc, err := resolveSource(ctx, client, img, m.Source)
+	origin, desc, err := resolveSource(ctx, client, img, m.Source)
 	if err != nil {
 		return "", err
 	}
-	src = counted(src, mt)
+	src := counted(origin, mt)
 	target, tag, err := dst.target(ctx, m, src)
 	if err != nil {
 		return desc.Digest, err
@@ -267,14 +274,21 @@ func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst
 	if m.Destination.Repository != "" {
 		repo = m.Destination.Repository
 	}
-	if err := copyGraph(ctx, src, target, desc, copySettings{
-		concurrency: opts.BlobConcurrency, referrers: !opts.NoReferrers, progress: opts.Progress,
-		skipReason: dst.skipReason, mountFrom: dst.mountFrom(repo),
-	}); err != nil {
+	s := copySettings{
+		concurrency: opts.BlobConcurrency, referrers: !opts.NoReferrers, dropSignatures: opts.RemoveSignatures,
+		progress: opts.Progress, skipReason: dst.skipReason, mountFrom: dst.mountFrom(repo),
+	}
+	if err := copyGraph(ctx, src, target, desc, s); err != nil {
 		return desc.Digest, err
 	}
 	if err := target.Tag(ctx, desc, tag); err != nil {
 		return desc.Digest, fmt.Errorf("tag %s: %w", tag, err)
+	}
+	if !opts.RemoveSignatures && img.From == nil {
+		// After the image: cosign tags are pushed after their subject.
+		if err := packSignatures(ctx, origin, src, dst, m, desc, s); err != nil {
+			return desc.Digest, err
+		}
 	}
 	return desc.Digest, nil
 }

@@ -48,7 +48,10 @@ type UnpackOptions struct {
 	ClusterResources string
 	Parallel         int
 	BlobConcurrency  int
+	// NoReferrers leaves OCI referrers behind; RemoveSignatures, every
+	// cosign tag and the referrers that are signatures (see PackOptions).
 	NoReferrers      bool
+	RemoveSignatures bool
 	// SkipVerify pushes while verifying as it reads, instead of reading
 	// every byte of the archive before anything is written. It cannot be
 	// combined with VerifyKeys.
@@ -136,6 +139,9 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	if opts.DryRun {
 		for _, p := range pushes {
 			res.Plan = append(res.Plan, fmt.Sprintf("%s -> %s:%s  %s", p.Source, p.Dest.Name(), p.Tag, p.Root.Descriptor.Digest))
+			for _, a := range u.attachedFor(ctx, p) {
+				res.Plan = append(res.Plan, fmt.Sprintf("  %s %s -> %s:%s  %s", cosignKind(a.tag), a.ref(), p.Dest.Name(), a.tag, a.desc.Digest))
+			}
 		}
 		return res, nil
 	}
@@ -178,6 +184,7 @@ func newUnpacker(r *archive.Reader, opts UnpackOptions, pushes []section.Push) (
 		return nil, err
 	}
 	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
+	_, u.attached = splitAttached(r.Roots())
 	for _, e := range receipt.Content {
 		for _, repo := range e.Repositories {
 			u.idx.add(e.Digest, repo)
@@ -284,6 +291,7 @@ type unpacker struct {
 	client         *ocistore.Client
 	receipt        *archive.Receipt
 	candidateRepos []string
+	attached       []attachedTag // the cosign tags the archive carries
 
 	idx       *repoIndex // destination repositories known to hold each digest
 	mu        sync.Mutex // guards repoCache and pushed
@@ -331,6 +339,11 @@ func (u *unpacker) preflight(ctx context.Context, pushes []section.Push) error {
 	destOf := map[digest.Digest]string{}
 	for _, p := range pushes {
 		destOf[p.Root.Descriptor.Digest] = p.Dest.Repository
+		for _, a := range u.attachedFor(ctx, p) {
+			if _, ok := destOf[a.desc.Digest]; !ok {
+				destOf[a.desc.Digest] = p.Dest.Repository
+			}
+		}
 	}
 	missing, err := archive.Preflight(ctx, u.r, func(ctx context.Context, root format.Root, desc ocispec.Descriptor) (bool, error) {
 		target := destOf[root.Descriptor.Digest]
@@ -375,7 +388,8 @@ func (u *unpacker) preflight(ctx context.Context, pushes []section.Push) error {
 	return nil
 }
 
-// pushOne pushes one root's graph, then tags it.
+// pushOne pushes one root's graph, then tags it, then pushes the cosign
+// tags that go with it.
 func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error {
 	dst, err := u.repo(ctx, p.Dest.Repository)
 	if err != nil {
@@ -388,16 +402,19 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 		u.opts.Progress.Skipped(SkipAtDestination, p.Root.Descriptor.Size)
 		u.walkKnown(ctx, p.Root.Descriptor, p.Dest.Repository)
 		if !u.opts.NoReferrers {
-			return u.copyReferrers(ctx, p, dst, mt)
+			if err := u.copyReferrers(ctx, p, dst, mt); err != nil {
+				return err
+			}
 		}
-		return nil
+		return u.pushAttached(ctx, p, dst, mt)
 	}
 	err = copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), p.Root.Descriptor, copySettings{
-		concurrency: u.opts.BlobConcurrency,
-		referrers:   !u.opts.NoReferrers,
-		progress:    u.opts.Progress,
-		skipReason:  func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
-		mountFrom:   u.idx.mountFrom(p.Dest.Repository),
+		concurrency:    u.opts.BlobConcurrency,
+		referrers:      !u.opts.NoReferrers,
+		dropSignatures: u.opts.RemoveSignatures,
+		progress:       u.opts.Progress,
+		skipReason:     func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
+		mountFrom:      u.idx.mountFrom(p.Dest.Repository),
 	})
 	if err != nil {
 		return err
@@ -406,7 +423,7 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 		return fmt.Errorf("tag %s:%s: %w", p.Dest.Name(), p.Tag, err)
 	}
 	u.walkKnown(ctx, p.Root.Descriptor, p.Dest.Repository)
-	return nil
+	return u.pushAttached(ctx, p, dst, mt)
 }
 
 // target is p's destination repository, blobs reopened from the archive.
@@ -429,8 +446,11 @@ func (u *unpacker) copyReferrers(ctx context.Context, p section.Push, dst *remot
 		return err
 	}
 	for _, pd := range preds {
+		if u.opts.RemoveSignatures && isSignatureReferrer(ctx, u.r, pd) {
+			continue
+		}
 		if err := copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), pd, copySettings{
-			concurrency: u.opts.BlobConcurrency, referrers: true, progress: u.opts.Progress,
+			concurrency: u.opts.BlobConcurrency, referrers: true, dropSignatures: u.opts.RemoveSignatures, progress: u.opts.Progress,
 			skipReason: func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
 			mountFrom:  u.idx.mountFrom(p.Dest.Repository),
 		}); err != nil {

@@ -157,7 +157,7 @@ var (
 	ParallelFlag       = &cli.IntFlag{Name: "parallel", Value: mirror.DefaultParallel, Usage: "images copied at once"}
 	BlobParallelFlag   = &cli.IntFlag{Name: "blob-parallel", Value: mirror.DefaultBlobConcurrency, Usage: "blobs copied at once per image"}
 	LogLevelFlag       = &cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"}
-	NoReferrersFlag    = &cli.BoolFlag{Name: "no-referrers", Usage: "leave signatures, SBOMs and attestations behind"}
+	NoReferrersFlag    = &cli.BoolFlag{Name: "no-referrers", Usage: "leave OCI referrers (signatures, SBOMs and attestations naming the image as their subject) behind; cosign tags still travel"}
 	DryRunFlag         = &cli.BoolFlag{Name: "dry-run", Usage: "print the plan (each source -> destination, what would be skipped and why, bytes); copy nothing"}
 	ConfigFlag         = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "ImageSetConfiguration (isc.yaml)"}
 )
@@ -170,6 +170,9 @@ var (
 	StallTimeoutFlag    = &cli.DurationFlag{Name: "stall-timeout", Value: ocistore.DefaultStallTimeout, Usage: "fail a transfer that moves less than 1 KiB in this long while waiting on the registry"}
 	RetryBudgetFlag     = &cli.DurationFlag{Name: "retry-budget", Value: retry.DefaultBudget, Usage: "bound on one request's attempts and the waits between them"}
 )
+
+// RemoveSignaturesFlag is oc-mirror's name for leaving signatures behind.
+var RemoveSignaturesFlag = &cli.BoolFlag{Name: "remove-signatures", Usage: "leave signatures behind: every cosign tag (sha256-<digest>.sig, .att, .sbom) and the referrers that are signatures"}
 
 // TLSFlag is --src-tls-verify or --dest-tls-verify.
 func TLSFlag(side string) *cli.BoolFlag {

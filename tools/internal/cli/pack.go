@@ -23,7 +23,7 @@ func PackApp() *ucli.App {
 			&ucli.StringFlag{Name: "chunk-size", Usage: "uncompressed chunk size, 64KiB to 16MiB (default 4MiB)"},
 			&ucli.IntFlag{Name: "compression", Value: 2, Usage: "zstd level: 1 fastest, 2 default, 3 better, 4 best"},
 			&ucli.StringFlag{Name: "sign-key", Usage: "sign the archive with this Ed25519 private key (PEM, as openssl genpkey -algorithm ed25519 writes)"},
-			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag,
+			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag, RemoveSignaturesFlag,
 			TLSFlag("src"), TLSFlag("dest"), AuthFileFlag, RegistriesConfFlag, LogLevelFlag,
 			updateURLFlag, releaseDataFlag, releaseKeyFlag, skipReleaseSignaturesFlag, graphDataURLFlag,
 			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
@@ -56,7 +56,7 @@ func packAction(c *ucli.Context) error {
 	opts := mirror.PackOptions{
 		Config: cfg, Archive: loc.Dir, Registry: loc.Registry, Bases: c.StringSlice("base"),
 		Compression: c.Int("compression"), Parallel: c.Int(ParallelFlag.Name), BlobConcurrency: c.Int(BlobParallelFlag.Name),
-		NoReferrers: c.Bool(NoReferrersFlag.Name), DryRun: c.Bool(DryRunFlag.Name), SignKey: c.String("sign-key"),
+		NoReferrers: c.Bool(NoReferrersFlag.Name), RemoveSignatures: c.Bool(RemoveSignaturesFlag.Name), DryRun: c.Bool(DryRunFlag.Name), SignKey: c.String("sign-key"),
 		Source: RegistryOptions(c, "src", log, rep), Dest: RegistryOptions(c, "dest", log, rep),
 		Kinds:    kinds.All(kinds.Options{Platform: platformOptions(c)}),
 		Progress: rep, Log: log,

@@ -25,7 +25,7 @@ func UnpackApp() *ucli.App {
 			&ucli.BoolFlag{Name: "skip-verify", Usage: "do not read the whole archive before pushing (chunks and digests are still verified as they are pushed); not with --verify-key"},
 			verifyKeyFlag,
 			&ucli.BoolFlag{Name: "allow-rollback", Usage: "accept an archive older than one already applied from the same lineage"},
-			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag,
+			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag, RemoveSignaturesFlag,
 			TLSFlag("dest"), AuthFileFlag, LogLevelFlag,
 			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
 		},
@@ -101,7 +101,7 @@ func unpackAction(c *ucli.Context) error {
 		Archive: from.Dir, Registry: dest.Registry, Config: cfg,
 		Receipt: c.String("receipt"), ClusterResources: c.String("cluster-resources"),
 		Parallel: c.Int(ParallelFlag.Name), BlobConcurrency: c.Int(BlobParallelFlag.Name),
-		NoReferrers: c.Bool(NoReferrersFlag.Name), SkipVerify: c.Bool("skip-verify"), DryRun: c.Bool(DryRunFlag.Name),
+		NoReferrers: c.Bool(NoReferrersFlag.Name), RemoveSignatures: c.Bool(RemoveSignaturesFlag.Name), SkipVerify: c.Bool("skip-verify"), DryRun: c.Bool(DryRunFlag.Name),
 		VerifyKeys: c.StringSlice(verifyKeyFlag.Name), AllowRollback: c.Bool("allow-rollback"),
 		Dest: RegistryOptions(c, "dest", log, rep), Progress: rep, Log: log,
 	})
