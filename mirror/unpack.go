@@ -187,7 +187,7 @@ func newUnpacker(r *archive.Reader, opts UnpackOptions, pushes []section.Push) (
 	if err != nil {
 		return nil, err
 	}
-	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
+	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), ledger: newLedger(opts.Progress), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
 	for _, e := range receipt.Content {
 		for _, repo := range e.Repositories {
 			u.idx.add(e.Digest, repo)
@@ -234,9 +234,11 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 // to each. Only an interruption stops the others (and is the error).
 func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageResult, error) {
 	opts := u.opts
-	var total int64
-	u.r.Format().Blobs(func(b format.Blob) bool { total += b.Size; return true })
-	opts.Progress.SetTotals(len(pushes), total)
+	// The total: every blob the pushes reach, each once.
+	for _, p := range pushes {
+		u.ledger.plan(len(pushes), u.graphOf(ctx, p.Root.Descriptor)...)
+	}
+	u.ledger.plan(len(pushes))
 	opts.Progress.Start()
 	results := make([]ImageResult, len(pushes))
 	g, gctx := errgroup.WithContext(ctx)
@@ -291,6 +293,7 @@ type unpacker struct {
 	receipt        *archive.Receipt
 	candidateRepos []string
 
+	ledger    *ledger    // what happened to each blob, counted once
 	idx       *repoIndex // destination repositories known to hold each digest
 	mu        sync.Mutex // guards repoCache and pushed
 	repoCache map[string]*remote.Repository
@@ -391,7 +394,7 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 	// for the image itself (its graph is complete: registries refuse
 	// manifests with missing children).
 	if cur, err := dst.Resolve(ctx, p.Tag); err == nil && cur.Digest == p.Root.Descriptor.Digest {
-		u.opts.Progress.Skipped(SkipAtDestination, p.Root.Descriptor.Size)
+		u.ledger.skippedGraph(ctx, u.r, SkipAtDestination, p.Root.Descriptor)
 		u.walkKnown(ctx, p.Root.Descriptor, p.Dest.Repository)
 		if !u.opts.NoReferrers {
 			return u.copyReferrers(ctx, p, dst, mt)
@@ -401,8 +404,9 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 	err = copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), p.Root.Descriptor, copySettings{
 		concurrency: u.opts.BlobConcurrency,
 		referrers:   !u.opts.NoReferrers,
-		progress:    u.opts.Progress,
+		ledger:      u.ledger,
 		skipReason:  func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
+		graph:       u.r,
 		mountFrom:   u.idx.mountFrom(p.Dest.Repository),
 	})
 	if err != nil {
@@ -417,7 +421,7 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 
 // target is p's destination repository, blobs reopened from the archive.
 func (u *unpacker) target(dst *remote.Repository, p section.Push, mt *meter) *repoTarget {
-	return &repoTarget{Repository: dst, idx: u.idx, repo: p.Dest.Repository, progress: u.opts.Progress,
+	return &repoTarget{Repository: dst, idx: u.idx, repo: p.Dest.Repository, ledger: u.ledger,
 		open: func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error) {
 			rc, err := u.r.FetchAt(ctx, desc, off)
 			if err != nil {
@@ -436,9 +440,9 @@ func (u *unpacker) copyReferrers(ctx context.Context, p section.Push, dst *remot
 	}
 	for _, pd := range preds {
 		if err := copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), pd, copySettings{
-			concurrency: u.opts.BlobConcurrency, referrers: true, progress: u.opts.Progress,
-			skipReason: func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
-			mountFrom:  u.idx.mountFrom(p.Dest.Repository),
+			concurrency: u.opts.BlobConcurrency, referrers: true, ledger: u.ledger,
+			skipReason: func(ocispec.Descriptor) SkipReason { return SkipAtDestination }, graph: u.r,
+			mountFrom: u.idx.mountFrom(p.Dest.Repository),
 		}); err != nil {
 			return err
 		}

@@ -447,6 +447,9 @@ func (r *Reporter) statusLocked(now time.Time) status {
 		total:       r.bytesTotal,
 	}
 	for reason, c := range r.skipped {
+		if SkipReason(reason) == SkipShared {
+			continue // counted once already, under what happened first
+		}
 		if c.Blobs > 0 || c.Bytes > 0 {
 			st.skipped += c.Bytes
 			st.skipReason = SkipReason(reason)
