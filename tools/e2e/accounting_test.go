@@ -218,4 +218,3 @@ func TestSummaryAddsUpToWhatTheArchiveAndRegistriesHold(t *testing.T) {
 		t.Errorf("mirror to mirror: the source served %d bytes of blobs and manifests for %d unique", served, unique)
 	}
 }
-
