@@ -69,6 +69,13 @@ func (l *ledger) plan(images int, descs ...ocispec.Descriptor) {
 	l.Observer.SetTotals(l.images, l.total)
 }
 
+// totals returns the bytes and blobs the run plans so far.
+func (l *ledger) totals() (int64, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total, len(l.planned)
+}
+
 // first records that something happened to d and reports whether it was
 // the first thing; a digest the plan did not name grows the total.
 func (l *ledger) first(d ocispec.Descriptor) bool {

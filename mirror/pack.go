@@ -16,6 +16,7 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 
 	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror/kinds"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
@@ -197,6 +198,8 @@ func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst
 		meters[i] = &meter{p: opts.Progress}
 	}
 	roots := resolveAll(ctx, opts, src, images, cache, meters, l)
+	bytes, blobs := l.totals()
+	opts.Progress.Logf("resolved %d images: %s in %d blobs to copy, each once (referrers may add to it)", len(images), progress.HumanBytes(bytes), blobs)
 	results := make([]ImageResult, len(images))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Parallel)

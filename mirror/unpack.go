@@ -18,6 +18,7 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror/kinds"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
@@ -239,6 +240,8 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 		u.ledger.plan(len(pushes), u.graphOf(ctx, p.Root.Descriptor)...)
 	}
 	u.ledger.plan(len(pushes))
+	bytes, blobs := u.ledger.totals()
+	opts.Progress.Logf("%d images to push: %s in %d blobs, each once", len(pushes), progress.HumanBytes(bytes), blobs)
 	opts.Progress.Start()
 	results := make([]ImageResult, len(pushes))
 	g, gctx := errgroup.WithContext(ctx)

@@ -25,7 +25,7 @@ func UnpackApp() *ucli.App {
 			verifyKeyFlag,
 			&ucli.BoolFlag{Name: "allow-rollback", Usage: "accept an archive older than one already applied from the same lineage"},
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag,
-			TLSFlag("dest"), AuthFileFlag, LogLevelFlag,
+			TLSFlag("dest"), AuthFileFlag, LogLevelFlag, LogFormatFlag,
 		},
 		Action: unpackAction,
 		Commands: []*ucli.Command{
