@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enclave-mirror/enclave/archive"
+	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
 
@@ -52,4 +54,52 @@ func TestWarningsAreSentences(t *testing.T) {
 
 	r = pack(t, "-c", isc, "--log-format", "yaml", "file://"+filepath.Join(t.TempDir(), "c"))
 	mustCode(t, r, 2)
+}
+
+// Verify names the damaged volume by its file (what a person copies again)
+// and number, the blob by digest, and counts the rest of a damaged blob's
+// chunks as damaged, not as abandoned writes (issue 16: "volume 3 offset
+// 29361695", "22.7 MiB of chunks no blob uses (writes that were
+// abandoned)" for one flipped bit).
+func TestVerifyNamesTheDamage(t *testing.T) {
+	src := regserver.New(t, regserver.Options{})
+	_, isc := seed(t, src, 1, src.Host)
+	dir := filepath.Join(t.TempDir(), "a")
+	mustCode(t, pack(t, "-c", isc, "--src-tls-verify=false", "--volume-size", "300KiB", "--chunk-size", "64KiB", "file://"+dir), 0)
+
+	ar, err := archive.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blob format.Blob
+	var chunk format.Chunk
+	ar.Format().Blobs(func(b format.Blob) bool {
+		if cs := ar.Format().Chunks(b); len(cs) >= 3 && cs[0].Offset > 4096 && cs[0].StoredSize > 1024 {
+			blob, chunk = b, cs[0]
+			return false
+		}
+		return true
+	})
+	ar.Close()
+	if blob.Digest == "" {
+		t.Fatal("no blob of 3 chunks or more")
+	}
+	flipBit(t, filepath.Join(dir, archive.VolumeName(chunk.Volume)), chunk.Offset+int64(chunk.StoredSize)/2)
+
+	r := unpack(t, "verify", "file://"+dir)
+	mustCode(t, r, 3)
+	name := fmt.Sprintf("%s (volume %d", archive.VolumeName(chunk.Volume), chunk.Volume)
+	for _, want := range []string{
+		"PROBLEM format: scan: " + name + fmt.Sprintf(", offset %d): blob %s", chunk.Offset, blob.Digest),
+		"of chunks belong to the damaged blobs after the damage (not verified)\n",
+		"1 blobs could not be verified:\n  " + string(blob.Digest) + "\n",
+		"copy again: " + name + ")\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("verify output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "abandoned") {
+		t.Errorf("verify calls a damaged blob's chunks abandoned writes:\n%s", r.stdout)
+	}
 }
