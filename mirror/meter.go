@@ -12,6 +12,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
+
+	"github.com/enclave-mirror/enclave/archive"
 )
 
 // meter counts the bytes one image moves and passes them on to the run's
@@ -117,10 +119,15 @@ func (l *ledger) skipped(reason SkipReason, d ocispec.Descriptor) bool {
 // oras-go skips the whole graph below a manifest the destination holds, and
 // what it holds is counted all the same. Manifests are read from f (the
 // run's manifest cache at pack, the archive at unpack); a graph that
-// cannot be read is counted as far as it can.
+// cannot be read is counted as far as it can, and no deeper than the copy
+// would go (archive.MaxGraphDepth, maxManifestBytes).
 func (l *ledger) skippedGraph(ctx context.Context, f content.Fetcher, reason SkipReason, d ocispec.Descriptor) {
+	l.skippedBelow(ctx, f, reason, d, 0)
+}
+
+func (l *ledger) skippedBelow(ctx context.Context, f content.Fetcher, reason SkipReason, d ocispec.Descriptor, depth int) {
 	l.skipped(reason, d)
-	if !isManifest(d.MediaType) || f == nil {
+	if !isManifest(d.MediaType) || f == nil || d.Size > maxManifestBytes || depth > archive.MaxGraphDepth {
 		return
 	}
 	succ, err := content.Successors(ctx, f, d)
@@ -131,8 +138,12 @@ func (l *ledger) skippedGraph(ctx context.Context, f content.Fetcher, reason Ski
 		l.mu.Lock()
 		seen := l.seen[s.Digest]
 		l.mu.Unlock()
-		if !seen {
-			l.skippedGraph(ctx, f, reason, s)
+		switch {
+		case seen:
+		case archive.IsForeignLayer(s):
+			l.skipped(SkipForeign, s) // never carried anywhere
+		default:
+			l.skippedBelow(ctx, f, reason, s, depth+1)
 		}
 	}
 }

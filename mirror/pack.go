@@ -14,7 +14,6 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"github.com/enclave-mirror/enclave/archive"
-
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror/kinds"
@@ -262,9 +261,9 @@ func resolveAll(ctx context.Context, opts PackOptions, client *ocistore.Client, 
 }
 
 // walkGraph returns root and every descriptor below it, each once, reading
-// manifests from f; it stops at manifests nested deeper than
-// archive.MaxGraphDepth (the copy refuses them) and returns what it found
-// with the first error.
+// manifests from f; it stops at a manifest above maxManifestBytes or nested
+// deeper than archive.MaxGraphDepth (the copy refuses both) and returns
+// what it found with the first error.
 func walkGraph(ctx context.Context, f content.Fetcher, root ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	type node struct {
 		d     ocispec.Descriptor
@@ -283,6 +282,9 @@ func walkGraph(ctx context.Context, f content.Fetcher, root ocispec.Descriptor) 
 		out = append(out, n.d)
 		if !isManifest(n.d.MediaType) {
 			continue
+		}
+		if n.d.Size > maxManifestBytes {
+			return out, fmt.Errorf("manifest %s is %d bytes, above %d", n.d.Digest, n.d.Size, maxManifestBytes)
 		}
 		if n.depth > archive.MaxGraphDepth {
 			return out, fmt.Errorf("%w: below %s", archive.ErrGraphTooDeep, root.Digest)
