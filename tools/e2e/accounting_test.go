@@ -55,6 +55,16 @@ func sharedCorpus(t *testing.T) (*regserver.Registry, *faultproxy.Proxy, *corpus
 	return src, p, m, isc
 }
 
+// manifestBytes is the size of the manifests and indexes of m, each once.
+func manifestBytes(m *corpus.Manifest) (n int64) {
+	for _, b := range m.Blobs {
+		if strings.Contains(b.MediaType, "manifest") || strings.Contains(b.MediaType, "index") {
+			n += b.Size
+		}
+	}
+	return n
+}
+
 // countingRegistry starts an empty registry behind a proxy that records
 // every request.
 func countingRegistry(t *testing.T) (*regserver.Registry, *faultproxy.Proxy) {
@@ -179,6 +189,21 @@ func TestSummaryAddsUpToWhatTheArchiveAndRegistriesHold(t *testing.T) {
 	t.Logf("pack: the source served %d bytes of content (+%d of referrer listings) for %d unique", served, listings, unique)
 	if served > unique {
 		t.Errorf("pack: the source served %d bytes of blobs and manifests for %d unique (%.4fx)", served, unique, float64(served)/float64(unique))
+	}
+
+	// A delta against that archive: every blob is in the base, counted so,
+	// and none is read.
+	skip = len(srcProxy.Records())
+	r = pack(t, "-c", isc, "--src-tls-verify=false", "--base", dir, "file://"+filepath.Join(t.TempDir(), "delta"))
+	mustCode(t, r, 0)
+	if got, want := summaryLine(r.stdout, "skipped"), fmt.Sprintf("%s in %d blobs already in a base", progress.HumanBytes(held), blobs); got != want {
+		t.Errorf("delta: skipped %q, want %q\n%s", got, want, r.stdout)
+	}
+	if got := summaryLine(r.stdout, "moved"); !strings.HasPrefix(got, "0 B in 0 blobs") {
+		t.Errorf("delta: moved %q, want nothing\n%s", got, r.stdout)
+	}
+	if served, _ := servedContent(srcProxy, skip); served > manifestBytes(m) {
+		t.Errorf("delta: the source served %d bytes, more than the manifests (%d)", served, manifestBytes(m))
 	}
 
 	// Unpack into an empty registry.
