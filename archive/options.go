@@ -26,6 +26,7 @@ type options struct {
 	sequence    uint64
 	indexOnly   bool
 	logger      *slog.Logger
+	onRead      func(n int64)
 }
 
 func defaultOptions() options {
@@ -120,6 +121,13 @@ func WithLineage(lineage string, sequence uint64) Option {
 // missing volumes cannot be fetched.
 func WithIndexOnly() Option {
 	return func(o *options) error { o.indexOnly = true; return nil }
+}
+
+// WithReadProgress has Verify call fn with the number of bytes of each read
+// from a volume as it reads, from one goroutine, so that a long
+// verification can show how far it is.
+func WithReadProgress(fn func(n int64)) Option {
+	return func(o *options) error { o.onRead = fn; return nil }
 }
 
 // WithLogger sets where the library logs (default: nowhere).

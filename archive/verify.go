@@ -55,6 +55,9 @@ func verifyReader(r *Reader) *format.VerifyReport {
 			f.Close()
 			return nil, 0, err
 		}
+		if fn := r.opts.onRead; fn != nil {
+			return &readCounter{ReadCloser: f, fn: fn}, info.Size(), nil
+		}
 		return f, info.Size(), nil
 	})
 	if rep.OK() {
@@ -64,6 +67,20 @@ func verifyReader(r *Reader) *format.VerifyReport {
 		}
 	}
 	return rep
+}
+
+// readCounter reports the bytes read from a volume (WithReadProgress).
+type readCounter struct {
+	io.ReadCloser
+	fn func(int64)
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if n > 0 {
+		c.fn(int64(n))
+	}
+	return n, err
 }
 
 // Missing is a prerequisite the destination does not hold.

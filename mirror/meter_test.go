@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -107,5 +109,59 @@ func TestLazyBodyOpensAtFirstRead(t *testing.T) {
 	b, err := io.ReadAll(&lazyBody{open: open})
 	if err != nil || string(b) != "blob" || f.n.Load() != 1 {
 		t.Fatalf("read %q, %v, %d requests", b, err, f.n.Load())
+	}
+}
+
+func TestVerifyStatus(t *testing.T) {
+	for _, tc := range []struct {
+		read, total int64
+		elapsed     time.Duration
+		want        string
+	}{
+		{0, 300 << 30, 0, "verifying: 0 B of 300 GiB read (0%)"},
+		{45 << 30, 300 << 30, 100 * time.Second, "verifying: 45 GiB of 300 GiB read (15%), 460.8 MiB/s, 9m27s left"},
+		{300 << 30, 300 << 30, 10 * time.Minute, "verifying: 300 GiB of 300 GiB read (100%), 512 MiB/s"},
+	} {
+		if got := verifyStatus(tc.read, tc.total, tc.elapsed); got != tc.want {
+			t.Errorf("verifyStatus(%d, %d, %v) = %q, want %q", tc.read, tc.total, tc.elapsed, got, tc.want)
+		}
+	}
+}
+
+// syncBuffer is a strings.Builder safe to read while a Reporter writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A long verification says how far it is.
+func TestShowVerifyLines(t *testing.T) {
+	var out syncBuffer
+	f := false
+	rep := progress.New(progress.Options{Out: &out, Terminal: &f})
+	defer func(d time.Duration) { verifyEvery = d }(verifyEvery)
+	verifyEvery = 10 * time.Millisecond
+	var read atomic.Int64
+	read.Store(50)
+	stop := showVerify(rep, &read, 100)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "verifying: 50 B of 100 B read (50%)") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if !strings.Contains(out.String(), "verifying: 50 B of 100 B read (50%)") {
+		t.Errorf("no status line in %q", out.String())
 	}
 }

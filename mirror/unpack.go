@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -212,8 +214,15 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 	if !opts.SkipVerify && u.upToDate(ctx, pushes) {
 		opts.Progress.Logf("the destination holds every image of %s already: nothing to write, skipping the full read", opts.Archive)
 	} else if !opts.SkipVerify {
-		opts.Progress.Logf("verifying %s (%d volumes) before writing anything", opts.Archive, len(r.Volumes()))
-		rep, vr, err := archive.Verify(opts.Archive)
+		var size int64
+		for _, v := range r.Volumes() {
+			size += v.Size
+		}
+		opts.Progress.Logf("verifying %s (%d volumes, %s) before writing anything", opts.Archive, len(r.Volumes()), progress.HumanBytes(size))
+		var read atomic.Int64
+		stop := showVerify(opts.Progress, &read, size)
+		rep, vr, err := archive.Verify(opts.Archive, archive.WithReadProgress(func(n int64) { read.Add(n) }))
+		stop()
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrIntegrity, err)
 		}
@@ -229,6 +238,51 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 		return fmt.Errorf("%w: %v; nothing was pushed", ErrIntegrity, err)
 	}
 	return u.preflight(ctx, pushes)
+}
+
+// verifyEvery is the time between two lines saying how far the reading
+// of every byte before writing is: on an archive of hundreds of GB it takes
+// minutes.
+var verifyEvery = 10 * time.Second
+
+// showVerify prints how far the verification is every verifyEvery, until
+// stop is called.
+func showVerify(p Observer, read *atomic.Int64, total int64) (stop func()) {
+	start := time.Now()
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(verifyEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				p.Logf("%s", verifyStatus(read.Load(), total, time.Since(start)))
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
+// verifyStatus says how far a verification is: "verifying: 1.2 GiB of
+// 300 GiB read (0%), 450 MiB/s, 11m18s left".
+func verifyStatus(read, total int64, elapsed time.Duration) string {
+	s := "verifying: " + progress.HumanBytes(read)
+	if total > 0 {
+		s += fmt.Sprintf(" of %s read (%d%%)", progress.HumanBytes(total), min(read*100/total, 100))
+	} else {
+		s += " read"
+	}
+	if elapsed >= time.Second && read > 0 {
+		rate := float64(read) / elapsed.Seconds()
+		s += ", " + progress.HumanBytes(int64(rate)) + "/s"
+		if total > read {
+			s += ", " + time.Duration(float64(total-read)/rate*float64(time.Second)).Round(time.Second).String() + " left"
+		}
+	}
+	return s
 }
 
 // pushAll pushes every root, Parallel at a time, and returns what happened
