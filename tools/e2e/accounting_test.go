@@ -242,4 +242,15 @@ func TestSummaryAddsUpToWhatTheArchiveAndRegistriesHold(t *testing.T) {
 	if served, _ := servedContent(srcProxy, skip); served > unique {
 		t.Errorf("mirror to mirror: the source served %d bytes of blobs and manifests for %d unique", served, unique)
 	}
+
+	// Again: every blob is at the destination, counted so; no blob is read.
+	skip = len(srcProxy.Records())
+	r = pack(t, "-c", isc, "--src-tls-verify=false", "--dest-tls-verify=false", "docker://"+dst2.Host+"/m2m")
+	mustCode(t, r, 0)
+	if got, want := summaryLine(r.stdout, "skipped"), fmt.Sprintf("%s in %d blobs already at the destination", progress.HumanBytes(unique), len(m.Blobs)); got != want {
+		t.Errorf("second mirror to mirror: skipped %q, want %q\n%s", got, want, r.stdout)
+	}
+	if served, _ := servedContent(srcProxy, skip); served > manifestBytes(m) {
+		t.Errorf("second mirror to mirror: the source served %d bytes, more than the manifests (%d)", served, manifestBytes(m))
+	}
 }
