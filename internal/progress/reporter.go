@@ -447,8 +447,8 @@ func (r *Reporter) statusLocked(now time.Time) status {
 		total:       r.bytesTotal,
 	}
 	for reason, c := range r.skipped {
-		if SkipReason(reason) == SkipShared {
-			continue // counted once already, under what happened first
+		if r := SkipReason(reason); r == SkipShared || r == SkipBlocked {
+			continue // counted once already; images, not bytes
 		}
 		if c.Blobs > 0 || c.Bytes > 0 {
 			st.skipped += c.Bytes

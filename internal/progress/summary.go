@@ -18,7 +18,7 @@ const (
 	SkipInBase                          // in a base archive the destination already has
 	SkipAtDestination                   // the destination already has it
 	SkipMounted                         // mounted from another repository of the destination
-	SkipBlocked                         // excluded by a blocked-images rule
+	SkipBlocked                         // an image excluded by a blocked-images rule (counted per image, no bytes)
 	SkipNotSelected                     // not selected by the configuration's filters
 	SkipForeign                         // a non-distributable (foreign) layer: never carried, never fetched from its urls
 	// SkipShared is a blob another image of this run moved (or skipped)
@@ -104,7 +104,7 @@ const summaryLabelWidth = 11
 func (s Summary) Accounted() (bytes int64, blobs int) {
 	bytes, blobs = s.Bytes, s.Blobs
 	for reason, c := range s.Skipped {
-		if reason != SkipShared {
+		if reason != SkipShared && reason != SkipBlocked {
 			bytes += c.Bytes
 			blobs += c.Blobs
 		}
@@ -171,6 +171,10 @@ func (s Summary) WriteTo(w io.Writer) (int64, error) {
 		reason := (i + 1) % numSkipReasons // SkipOther last
 		c, ok := s.Skipped[reason]
 		if reason == SkipShared || !ok || (c.Blobs == 0 && c.Bytes == 0) {
+			continue
+		}
+		if reason == SkipBlocked { // images, not blobs: nothing of them is read
+			skipped = append(skipped, fmt.Sprintf("%s %s", plural(c.Blobs, "image"), reason.Phrase()))
 			continue
 		}
 		skipped = append(skipped, fmt.Sprintf("%s in %s %s", HumanBytes(c.Bytes), plural(c.Blobs, "blob"), reason.Phrase()))

@@ -143,8 +143,9 @@ func TestSummaryAddsUpToTheTotal(t *testing.T) {
 		Blobs:         30,
 		Bytes:         300 * MiB,
 		Skipped: map[SkipReason]SkipCount{
-			SkipInBase: {4, 60 * MiB},
-			SkipShared: {25, 500 * MiB},
+			SkipInBase:  {4, 60 * MiB},
+			SkipShared:  {25, 500 * MiB},
+			SkipBlocked: {2, 0},
 		},
 		Elapsed: 10 * time.Second,
 	}
@@ -153,6 +154,7 @@ func TestSummaryAddsUpToTheTotal(t *testing.T) {
   total      400 MiB (419430400 bytes), each blob counted once
   moved      300 MiB in 30 blobs (10.0s, 30 MiB/s)
   skipped    60 MiB in 4 blobs already in a base
+             2 images blocked by configuration
   not moved  40 MiB (failed or interrupted images)
   shared     25 blobs (500 MiB) shared with another image of this run, counted once above
   failed     quay.io/x/z:2: manifest unknown
