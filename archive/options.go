@@ -50,6 +50,7 @@ type options struct {
 	// with the problems (OpenForInspection).
 	report bool
 	logger *slog.Logger
+	onRead func(n int64)
 }
 
 func defaultOptions() options {
@@ -154,6 +155,13 @@ func WithLineage(lineage string, sequence uint64) CreateOption {
 // missing volumes cannot be fetched.
 func WithIndexOnly() OpenOption {
 	return openOption(func(o *options) error { o.indexOnly = true; return nil })
+}
+
+// WithReadProgress has Verify call fn with the number of bytes of each read
+// from a volume as it reads, from one goroutine, so that a long
+// verification can show how far it is.
+func WithReadProgress(fn func(n int64)) OpenOption {
+	return openOption(func(o *options) error { o.onRead = fn; return nil })
 }
 
 // WithLogger sets where the library logs (default: nowhere). It is an

@@ -85,7 +85,11 @@ func verifyReader(ctx context.Context, r *Reader) *format.VerifyReport {
 			f.Close()
 			return nil, 0, err
 		}
-		return ctxFile{ctx, f}, info.Size(), nil
+		var rc io.ReadCloser = ctxFile{ctx, f}
+		if fn := r.opts.onRead; fn != nil {
+			rc = &readCounter{ReadCloser: rc, fn: fn}
+		}
+		return rc, info.Size(), nil
 	})
 	if rep.OK() {
 		// Every byte is sound: now what the manifests say.
@@ -94,6 +98,20 @@ func verifyReader(ctx context.Context, r *Reader) *format.VerifyReport {
 		}
 	}
 	return rep
+}
+
+// readCounter reports the bytes read from a volume (WithReadProgress).
+type readCounter struct {
+	io.ReadCloser
+	fn func(int64)
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if n > 0 {
+		c.fn(int64(n))
+	}
+	return n, err
 }
 
 // Missing is a prerequisite the destination does not hold.

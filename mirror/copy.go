@@ -23,9 +23,13 @@ const maxManifestBytes = 4 << 20
 type copySettings struct {
 	concurrency int
 	referrers   bool
-	progress    Observer
-	skipReason  func(ocispec.Descriptor) SkipReason
-	mountFrom   func(ctx context.Context, desc ocispec.Descriptor) ([]string, error)
+	// ledger counts what happens to each blob (and prints).
+	ledger     *ledger
+	skipReason func(ocispec.Descriptor) SkipReason
+	// graph reads the manifests below one the destination holds, so that
+	// the blobs oras-go skips with it are counted too (nil: not counted).
+	graph     content.Fetcher
+	mountFrom func(ctx context.Context, desc ocispec.Descriptor) ([]string, error)
 
 	// dropSignatures leaves the referrers that are signatures behind
 	// (--remove-signatures; see withoutSignatures).
@@ -38,18 +42,21 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 	cg := oras.CopyGraphOptions{
 		Concurrency:      s.concurrency,
 		MaxMetadataBytes: maxManifestBytes,
-		FindSuccessors:   boundedSuccessors(desc, s.progress),
+		FindSuccessors:   boundedSuccessors(desc, s.ledger),
 		MountFrom:        s.mountFrom,
+		// A blob another image of the run wrote meanwhile comes here too
+		// (the archive's Push waited for it): the ledger counts it as
+		// shared.
 		PostCopy: func(ctx context.Context, d ocispec.Descriptor) error {
-			s.progress.BlobDone(d.Size)
+			s.ledger.moved(d)
 			return nil
 		},
 		OnCopySkipped: func(ctx context.Context, d ocispec.Descriptor) error {
-			s.progress.Skipped(s.skipReason(d), d.Size)
+			s.ledger.skippedGraph(ctx, s.graph, s.skipReason(d), d)
 			return nil
 		},
 		OnMounted: func(ctx context.Context, d ocispec.Descriptor) error {
-			s.progress.Skipped(SkipMounted, d.Size)
+			s.ledger.skipped(SkipMounted, d)
 			return nil
 		},
 	}
@@ -105,7 +112,7 @@ func verifiedPredecessors(ctx context.Context, src content.ReadOnlyGraphStorage,
 // archive that unpack would refuse is never written), and reporting the
 // foreign layers oras-go leaves out of every copy. Their urls are never
 // fetched: only their hosts are named, since a url may carry a signature.
-func boundedSuccessors(root ocispec.Descriptor, p Observer) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+func boundedSuccessors(root ocispec.Descriptor, l *ledger) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	var mu sync.Mutex
 	depth := map[digest.Digest]int{root.Digest: 0}
 	return func(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
@@ -123,8 +130,9 @@ func boundedSuccessors(root ocispec.Descriptor, p Observer) func(context.Context
 		defer mu.Unlock()
 		for _, s := range succ {
 			if archive.IsForeignLayer(s) {
-				p.Skipped(SkipForeign, s.Size)
-				p.Logf("layer %s of %s is non-distributable (%s): not carried; nodes pull it from %s", s.Digest, desc.Digest, s.MediaType, urlHosts(s.URLs))
+				if l.skipped(SkipForeign, s) {
+					l.Logf("layer %s of %s is non-distributable (%s): not carried; nodes pull it from %s", s.Digest, desc.Digest, s.MediaType, urlHosts(s.URLs))
+				}
 				continue
 			}
 			if _, seen := depth[s.Digest]; !seen {

@@ -133,8 +133,21 @@ func Verify(ctx context.Context, w io.Writer, dir string, keys []string) error {
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "PROBLEM %v\n", p)
 	}
+	if rep.Damaged > 0 {
+		fmt.Fprintf(w, "%s of chunks belong to the damaged blobs after the damage (not verified)\n", progress.HumanBytes(rep.Damaged))
+	}
 	if len(rep.MissingBlobs) > 0 {
-		fmt.Fprintf(w, "%d blobs could not be verified\n", len(rep.MissingBlobs))
+		fmt.Fprintf(w, "%d blobs could not be verified:\n", len(rep.MissingBlobs))
+		for _, d := range rep.MissingBlobs {
+			fmt.Fprintf(w, "  %s\n", d)
+		}
+	}
+	if len(rep.BadVolumes) > 0 {
+		var names []string
+		for _, n := range rep.BadVolumes {
+			names = append(names, fmt.Sprintf("%s (volume %d)", format.VolumeFileName(n), n))
+		}
+		fmt.Fprintf(w, "copy again: %s\n", strings.Join(names, ", "))
 	}
 	if err := readError(rep.Problems); err != nil {
 		return fmt.Errorf("cannot read every byte of %s (%d problems): %w", dir, len(rep.Problems), err)

@@ -188,7 +188,7 @@ func packSignatures(ctx context.Context, lookup, src oras.ReadOnlyGraphTarget, d
 			return fmt.Errorf("look up %s %s: %w (--remove-signatures leaves signatures behind)", cosignKind(tag), tag, err)
 		}
 		if !isManifest(desc.MediaType) || desc.Size > maxManifestBytes {
-			s.progress.Logf("%s:%s is %s (%d bytes), not a manifest: skipped", m.Source.Name(), tag, desc.MediaType, desc.Size)
+			s.ledger.Logf("%s:%s is %s (%d bytes), not a manifest: skipped", m.Source.Name(), tag, desc.MediaType, desc.Size)
 			return nil
 		}
 		sm := m
@@ -210,7 +210,7 @@ func packSignatures(ctx context.Context, lookup, src oras.ReadOnlyGraphTarget, d
 	// concurrently, as many at once as blobs of an image.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(s.concurrency, 1))
-	for _, subject := range signedManifests(ctx, lookup, root) {
+	for _, subject := range signedManifests(ctx, src, root) { // src: the run's manifest cache
 		for _, suffix := range cosignSuffixes {
 			g.Go(func() error { return one(gctx, subject.Digest, suffix) })
 		}
@@ -305,7 +305,7 @@ func (u *unpacker) attachedFor(ctx context.Context, p section.Push) []attachedTa
 func (u *unpacker) pushAttached(ctx context.Context, p section.Push, dst *remote.Repository, mt *meter) error {
 	for _, a := range u.attachedFor(ctx, p) {
 		if cur, err := dst.Resolve(ctx, a.tag); err == nil && cur.Digest == a.desc.Digest {
-			u.opts.Progress.Skipped(SkipAtDestination, a.desc.Size)
+			u.ledger.skippedGraph(ctx, u.r, SkipAtDestination, a.desc)
 			u.walkKnown(ctx, a.desc, p.Dest.Repository)
 			continue
 		}
@@ -313,8 +313,9 @@ func (u *unpacker) pushAttached(ctx context.Context, p section.Push, dst *remote
 			concurrency:    u.opts.BlobConcurrency,
 			referrers:      !u.opts.NoReferrers,
 			dropSignatures: u.opts.RemoveSignatures,
-			progress:       u.opts.Progress,
+			ledger:         u.ledger,
 			skipReason:     func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
+			graph:          u.r,
 			mountFrom:      u.idx.mountFrom(p.Dest.Repository),
 		})
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -18,6 +20,7 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror/kinds"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
@@ -183,7 +186,7 @@ func newUnpacker(r *archive.Reader, opts UnpackOptions, pushes []section.Push) (
 	if err != nil {
 		return nil, err
 	}
-	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
+	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), ledger: newLedger(opts.Progress), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
 	_, u.attached = splitAttached(r.Roots())
 	for _, e := range receipt.Content {
 		for _, repo := range e.Repositories {
@@ -208,8 +211,15 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 	if !opts.SkipVerify && u.upToDate(ctx, pushes) {
 		opts.Progress.Logf("the destination holds every image of %s already: nothing to write, skipping the full read", opts.Archive)
 	} else if !opts.SkipVerify {
-		opts.Progress.Logf("verifying %s (%d volumes) before writing anything", opts.Archive, len(r.Volumes()))
-		rep, vr, err := archive.VerifyContext(ctx, opts.Archive)
+		var size int64
+		for _, v := range r.Volumes() {
+			size += v.Size
+		}
+		opts.Progress.Logf("verifying %s (%d volumes, %s) before writing anything", opts.Archive, len(r.Volumes()), progress.HumanBytes(size))
+		var read atomic.Int64
+		stop := showVerify(opts.Progress, &read, size)
+		rep, vr, err := archive.VerifyContext(ctx, opts.Archive, archive.WithReadProgress(func(n int64) { read.Add(n) }))
+		stop()
 		if ctx.Err() != nil {
 			return fmt.Errorf("verify interrupted, nothing was pushed: %w", ctx.Err())
 		}
@@ -230,13 +240,62 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 	return u.preflight(ctx, pushes)
 }
 
+// verifyEvery is the time between two lines saying how far the reading
+// of every byte before writing is: on an archive of hundreds of GB it takes
+// minutes.
+var verifyEvery = 10 * time.Second
+
+// showVerify prints how far the verification is every verifyEvery, until
+// stop is called.
+func showVerify(p Observer, read *atomic.Int64, total int64) (stop func()) {
+	start := time.Now()
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(verifyEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				p.Logf("%s", verifyStatus(read.Load(), total, time.Since(start)))
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
+// verifyStatus says how far a verification is: "verifying: 1.2 GiB of
+// 300 GiB read (0%), 450 MiB/s, 11m18s left".
+func verifyStatus(read, total int64, elapsed time.Duration) string {
+	s := "verifying: " + progress.HumanBytes(read)
+	if total > 0 {
+		s += fmt.Sprintf(" of %s read (%d%%)", progress.HumanBytes(total), min(read*100/total, 100))
+	} else {
+		s += " read"
+	}
+	if elapsed >= time.Second && read > 0 {
+		rate := float64(read) / elapsed.Seconds()
+		s += ", " + progress.HumanBytes(int64(rate)) + "/s"
+		if total > read {
+			s += ", " + time.Duration(float64(total-read)/rate*float64(time.Second)).Round(time.Second).String() + " left"
+		}
+	}
+	return s
+}
+
 // pushAll pushes every root, Parallel at a time, and returns what happened
 // to each. Only an interruption stops the others (and is the error).
 func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageResult, error) {
 	opts := u.opts
-	var total int64
-	u.r.Format().Blobs(func(b format.Blob) bool { total += b.Size; return true })
-	opts.Progress.SetTotals(len(pushes), total)
+	// The total: every blob the pushes reach, each once.
+	for _, p := range pushes {
+		u.ledger.plan(len(pushes), u.graphOf(ctx, p.Root.Descriptor)...)
+	}
+	u.ledger.plan(len(pushes))
+	bytes, blobs := u.ledger.totals()
+	opts.Progress.Logf("%d images to push: %s in %d blobs, each once", len(pushes), progress.HumanBytes(bytes), blobs)
 	opts.Progress.Start()
 	results := make([]ImageResult, len(pushes))
 	g, gctx := errgroup.WithContext(ctx)
@@ -293,6 +352,7 @@ type unpacker struct {
 	candidateRepos []string
 	attached       []attachedTag // the cosign tags the archive carries
 
+	ledger    *ledger    // what happened to each blob, counted once
 	idx       *repoIndex // destination repositories known to hold each digest
 	mu        sync.Mutex // guards repoCache and pushed
 	repoCache map[string]*remote.Repository
@@ -399,7 +459,7 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 	// for the image itself (its graph is complete: registries refuse
 	// manifests with missing children).
 	if cur, err := dst.Resolve(ctx, p.Tag); err == nil && cur.Digest == p.Root.Descriptor.Digest {
-		u.opts.Progress.Skipped(SkipAtDestination, p.Root.Descriptor.Size)
+		u.ledger.skippedGraph(ctx, u.r, SkipAtDestination, p.Root.Descriptor)
 		u.walkKnown(ctx, p.Root.Descriptor, p.Dest.Repository)
 		if !u.opts.NoReferrers {
 			if err := u.copyReferrers(ctx, p, dst, mt); err != nil {
@@ -412,8 +472,9 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 		concurrency:    u.opts.BlobConcurrency,
 		referrers:      !u.opts.NoReferrers,
 		dropSignatures: u.opts.RemoveSignatures,
-		progress:       u.opts.Progress,
+		ledger:         u.ledger,
 		skipReason:     func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
+		graph:          u.r,
 		mountFrom:      u.idx.mountFrom(p.Dest.Repository),
 	})
 	if err != nil {
@@ -428,7 +489,7 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 
 // target is p's destination repository, blobs reopened from the archive.
 func (u *unpacker) target(dst *remote.Repository, p section.Push, mt *meter) *repoTarget {
-	return &repoTarget{Repository: dst, idx: u.idx, repo: p.Dest.Repository, progress: u.opts.Progress,
+	return &repoTarget{Repository: dst, idx: u.idx, repo: p.Dest.Repository, ledger: u.ledger,
 		open: func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error) {
 			rc, err := u.r.FetchAt(ctx, desc, off)
 			if err != nil {
@@ -450,9 +511,9 @@ func (u *unpacker) copyReferrers(ctx context.Context, p section.Push, dst *remot
 			continue
 		}
 		if err := copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), pd, copySettings{
-			concurrency: u.opts.BlobConcurrency, referrers: true, dropSignatures: u.opts.RemoveSignatures, progress: u.opts.Progress,
-			skipReason: func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
-			mountFrom:  u.idx.mountFrom(p.Dest.Repository),
+			concurrency: u.opts.BlobConcurrency, referrers: true, dropSignatures: u.opts.RemoveSignatures, ledger: u.ledger,
+			skipReason: func(ocispec.Descriptor) SkipReason { return SkipAtDestination }, graph: u.r,
+			mountFrom: u.idx.mountFrom(p.Dest.Repository),
 		}); err != nil {
 			return err
 		}

@@ -24,7 +24,7 @@ func PackApp() *ucli.App {
 			&ucli.IntFlag{Name: "compression", Value: 2, Usage: "zstd level: 1 fastest, 2 default, 3 better, 4 best"},
 			&ucli.StringFlag{Name: "sign-key", Usage: "sign the archive with this Ed25519 private key (PEM, as openssl genpkey -algorithm ed25519 writes)"},
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag, RemoveSignaturesFlag,
-			TLSFlag("src"), TLSFlag("dest"), AuthFileFlag, RegistriesConfFlag, LogLevelFlag,
+			TLSFlag("src"), TLSFlag("dest"), AuthFileFlag, RegistriesConfFlag, LogLevelFlag, LogFormatFlag,
 			updateURLFlag, releaseDataFlag, releaseKeyFlag, skipReleaseSignaturesFlag, graphDataURLFlag,
 			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
 		},

@@ -26,7 +26,7 @@ func UnpackApp() *ucli.App {
 			verifyKeyFlag,
 			&ucli.BoolFlag{Name: "allow-rollback", Usage: "accept an archive older than one already applied from the same lineage"},
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag, RemoveSignaturesFlag,
-			TLSFlag("dest"), AuthFileFlag, LogLevelFlag,
+			TLSFlag("dest"), AuthFileFlag, LogLevelFlag, LogFormatFlag,
 			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
 		},
 		Action: unpackAction,
