@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -55,8 +56,8 @@ type Reader struct {
 // file path names). Every volume's header and footer is checked against the
 // index first: missing, extra, swapped, foreign and truncated volumes are all
 // named in one *VolumeError before any blob is served.
-func Open(path string, opts ...Option) (*Reader, error) {
-	o, err := applyOptions(opts)
+func Open(path string, opts ...OpenOption) (*Reader, error) {
+	o, err := openOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +141,7 @@ func Open(path string, opts ...Option) (*Reader, error) {
 // archive holds and say what is wrong. Reading a blob of a missing or
 // foreign volume fails. err is set when not even the index can be read.
 func OpenForInspection(dir string) (r *Reader, problems error, err error) {
-	r, err = Open(dir, func(o *options) error { o.report = true; return nil })
+	r, err = Open(dir, openOption(func(o *options) error { o.report = true; return nil }))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -402,4 +403,34 @@ func (r *Reader) buildGraph(ctx context.Context) error {
 		}
 	})
 	return r.graphErr
+}
+
+// Tags returns every reference the archive records for its roots (the
+// names Resolve accepts), sorted.
+func (r *Reader) Tags() []string {
+	var out []string
+	for _, root := range r.Roots() {
+		out = append(out, root.References...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Attachment reads the attachment called name, checking its digest, with
+// at most max bytes (0: DefaultMaxAttachmentBytes). Errors wrap ErrNotFound
+// when the archive has no such attachment.
+func (r *Reader) Attachment(ctx context.Context, name string, max int64) ([]byte, error) {
+	at, err := r.Attachments(AttachmentLimits{})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range r.Manifest().Attachments {
+		if a.Name == name {
+			if max <= 0 {
+				max = DefaultMaxAttachmentBytes
+			}
+			return at.Read(ctx, a, max)
+		}
+	}
+	return nil, fmt.Errorf("%w: no attachment %q in %s", ErrNotFound, name, r.dir)
 }

@@ -38,7 +38,7 @@ func mustRepo(t testing.TB, host, name string) *remote.Repository {
 
 // pack copies every tag of sample from the registry at host into a new
 // archive in dir, with referrers.
-func pack(t testing.TB, host string, s *archivetest.Sample, dir string, opts ...archive.Option) *archive.Writer {
+func pack(t testing.TB, host string, s *archivetest.Sample, dir string, opts ...archive.CreateOption) *archive.Writer {
 	t.Helper()
 	ctx := context.Background()
 	w, err := archive.Create(dir, opts...)

@@ -531,10 +531,10 @@ type SignatureResult struct {
 	Statement Statement
 }
 
-// VerifySignatureFile checks dir/signature.json against check and returns
+// verifySignatureFile checks dir/signature.json against check and returns
 // the signed statement and the id of the trusted key that signed it. It
 // reads nothing else: the caller compares the statement with the archive
-// (VerifySignatureBeforeOpen does so with the final footer, Statement.Match
+// (verifySignatureBeforeOpen does so with the final footer, Statement.Match
 // with an opened archive).
 //
 // The signatures are checked over the statement bytes before the statement
@@ -544,7 +544,7 @@ type SignatureResult struct {
 // did. Without a signature file it returns ErrUnsigned if check.Required,
 // and a nil statement and no error otherwise. With no trusted keys and
 // Required unset it checks nothing and returns a nil statement.
-func VerifySignatureFile(dir string, check SignatureCheck) (*Statement, string, error) {
+func verifySignatureFile(dir string, check SignatureCheck) (*Statement, string, error) {
 	if len(check.Trusted) == 0 {
 		if check.Required {
 			return nil, "", fmt.Errorf("%w: signatures are required but no trusted key was given", ErrUntrustedKey)
@@ -596,14 +596,14 @@ func VerifySignatureFile(dir string, check SignatureCheck) (*Statement, string, 
 	return st, good[0], nil
 }
 
-// VerifySignature checks dir/signature.json against check and that the
+// verifySignature checks dir/signature.json against check and that the
 // signed statement describes the archive with this id, digest, lineage and
 // sequence (those of the opened archive: Reader.ID, Reader.Digest and its
 // manifest's Lineage and Sequence). It returns nil and no error when the
 // archive is unsigned and check does not require a signature, or when check
 // has no trusted keys and does not require one.
-func VerifySignature(dir string, archiveID format.ArchiveID, archiveDigest digest.Digest, lineage string, sequence uint64, check SignatureCheck) (*SignatureResult, error) {
-	st, id, err := VerifySignatureFile(dir, check)
+func verifySignature(dir string, archiveID format.ArchiveID, archiveDigest digest.Digest, lineage string, sequence uint64, check SignatureCheck) (*SignatureResult, error) {
+	st, id, err := verifySignatureFile(dir, check)
 	if err != nil || st == nil {
 		return nil, err
 	}
@@ -613,7 +613,7 @@ func VerifySignature(dir string, archiveID format.ArchiveID, archiveDigest diges
 	return &SignatureResult{KeyID: id, Statement: *st}, nil
 }
 
-// VerifySignatureBeforeOpen checks the signature file and compares the
+// verifySignatureBeforeOpen checks the signature file and compares the
 // signed statement with the final volume's footer (archive id, and index
 // hash against the archive digest), reading nothing but signature.json and
 // the last 160 bytes of the highest-numbered volume. It runs before Open
@@ -623,9 +623,9 @@ func VerifySignature(dir string, archiveID format.ArchiveID, archiveDigest diges
 // sequence with Statement.Match against the opened archive (this also
 // catches files replaced between the two calls).
 //
-// Its nil results are those of VerifySignatureFile.
-func VerifySignatureBeforeOpen(dir string, check SignatureCheck) (*SignatureResult, error) {
-	st, id, err := VerifySignatureFile(dir, check)
+// Its nil results are those of verifySignatureFile.
+func verifySignatureBeforeOpen(dir string, check SignatureCheck) (*SignatureResult, error) {
+	st, id, err := verifySignatureFile(dir, check)
 	if err != nil || st == nil {
 		return nil, err
 	}
@@ -695,4 +695,29 @@ func CheckRollback(rec *Receipt, a AppliedArchive, allow bool) error {
 		return &RollbackError{Archive: a, Applied: *newest}
 	}
 	return nil
+}
+
+// OpenSigned is the one way to open an archive whose signature must be
+// checked: it verifies dir/signature.json against check and compares the
+// signed statement with the final volume's footer before anything of the
+// archive is parsed, then opens it (Open checks the index against the
+// footer's hash, so the chain from the signature to every volume holds),
+// then confirms the statement's lineage and sequence against the opened
+// archive. The result is nil when the archive is unsigned and check does
+// not require a signature.
+func OpenSigned(dir string, check SignatureCheck, opts ...OpenOption) (*Reader, *SignatureResult, error) {
+	if _, err := verifySignatureBeforeOpen(dir, check); err != nil {
+		return nil, nil, err
+	}
+	r, err := Open(dir, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := r.Manifest()
+	res, err := verifySignature(dir, r.ID(), r.Digest(), m.Lineage, m.Sequence, check)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r, res, nil
 }

@@ -37,7 +37,7 @@ import (
 // sigBuildArchive writes a one-image archive (config, one layer, manifest,
 // tagged example.com/app:1) into dir and returns it opened. seed makes the
 // content, and so the archive digest, differ between archives.
-func sigBuildArchive(t *testing.T, dir, seed string, opts ...archive.Option) *archive.Reader {
+func sigBuildArchive(t *testing.T, dir, seed string, opts ...archive.CreateOption) *archive.Reader {
 	t.Helper()
 	ctx := context.Background()
 	w, err := archive.Create(dir, opts...)

@@ -20,13 +20,13 @@ import (
 // blob digest, the index and the manifest. It reports all problems it finds,
 // not only the first. The error is for failures to even start (no archive,
 // unreadable index); problems with content are in the report.
-func Verify(dir string, opts ...Option) (*format.VerifyReport, *Reader, error) {
+func Verify(dir string, opts ...OpenOption) (*format.VerifyReport, *Reader, error) {
 	return VerifyContext(context.Background(), dir, opts...)
 }
 
 // VerifyContext is Verify that stops as soon as ctx is done: the reads
 // fail, and ctx's error is returned (with no report).
-func VerifyContext(ctx context.Context, dir string, opts ...Option) (*format.VerifyReport, *Reader, error) {
+func VerifyContext(ctx context.Context, dir string, opts ...OpenOption) (*format.VerifyReport, *Reader, error) {
 	rep, r, err := verifyDir(ctx, dir, opts...)
 	if ctx.Err() != nil {
 		if r != nil {
@@ -37,7 +37,7 @@ func VerifyContext(ctx context.Context, dir string, opts ...Option) (*format.Ver
 	return rep, r, err
 }
 
-func verifyDir(ctx context.Context, dir string, opts ...Option) (*format.VerifyReport, *Reader, error) {
+func verifyDir(ctx context.Context, dir string, opts ...OpenOption) (*format.VerifyReport, *Reader, error) {
 	r, err := Open(dir, opts...)
 	if err != nil {
 		var ve *VolumeError
@@ -85,7 +85,11 @@ func verifyReader(ctx context.Context, r *Reader) *format.VerifyReport {
 			f.Close()
 			return nil, 0, err
 		}
-		return ctxFile{ctx, f}, info.Size(), nil
+		var rc io.ReadCloser = ctxFile{ctx, f}
+		if fn := r.opts.onRead; fn != nil {
+			rc = &readCounter{ReadCloser: rc, fn: fn}
+		}
+		return rc, info.Size(), nil
 	})
 	if rep.OK() {
 		// Every byte is sound: now what the manifests say.
@@ -94,6 +98,20 @@ func verifyReader(ctx context.Context, r *Reader) *format.VerifyReport {
 		}
 	}
 	return rep
+}
+
+// readCounter reports the bytes read from a volume (WithReadProgress).
+type readCounter struct {
+	io.ReadCloser
+	fn func(int64)
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if n > 0 {
+		c.fn(int64(n))
+	}
+	return n, err
 }
 
 // Missing is a prerequisite the destination does not hold.

@@ -84,10 +84,19 @@ type WriterStats struct {
 }
 
 // Create starts an archive in directory path, creating it if needed. The
-// directory must not already hold an archive. Volumes are written under
-// temporary names until Close.
-func Create(path string, opts ...Option) (*Writer, error) {
-	o, err := applyOptions(opts)
+// directory must not already hold a finished archive (ErrExists) nor be in
+// use by another process (ErrLocked). Volumes are written under temporary
+// names until Close, which renames them: an interrupted pack never looks
+// complete.
+//
+// Create resumes an interrupted archive: when the directory holds the
+// temporary volumes of a pack that was stopped (Ctrl-C, a crash, a full
+// disk), the blobs they hold complete are kept, and pushing the same
+// content again writes only what is missing (WriterStats.RecoveredBlobs
+// says how much was reused). Abort, or removing the directory, starts
+// afresh.
+func Create(path string, opts ...CreateOption) (*Writer, error) {
+	o, err := createOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +149,7 @@ func Create(path string, opts ...Option) (*Writer, error) {
 		return nil, err
 	}
 	fopts.Archive = w.id
-	fw, err := format.NewWriter(w, fopts)
+	fw, err := format.NewWriter(volumeSink{w}, fopts)
 	if err != nil {
 		lock.unlock()
 		return nil, fmt.Errorf("archive: %w", err)
@@ -206,7 +215,7 @@ func (w *Writer) resume(fopts format.WriterOptions) (*format.Writer, error) {
 	for _, v := range rec.Volumes {
 		w.volumes = append(w.volumes, filepath.Join(w.dir, partialName(v.Number)))
 	}
-	fw, err := format.ResumeWriter(w, fopts, rec)
+	fw, err := format.ResumeWriter(volumeSink{w}, fopts, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -264,9 +273,18 @@ func (w *Writer) resume(fopts format.WriterOptions) (*format.Writer, error) {
 	return fw, nil
 }
 
-// AppendVolume implements format.AppendSink: it reopens an unfinished
-// volume, cut to size, for appending.
-func (w *Writer) AppendVolume(n uint32, size int64) (io.WriteCloser, error) {
+// volumeSink is where the format writer puts volumes: files of the
+// writer's directory, under temporary names until Close.
+type volumeSink struct{ w *Writer }
+
+func (s volumeSink) CreateVolume(n uint32) (io.WriteCloser, error) { return s.w.createVolume(n) }
+func (s volumeSink) AppendVolume(n uint32, size int64) (io.WriteCloser, error) {
+	return s.w.appendVolume(n, size)
+}
+
+// appendVolume reopens an unfinished volume, cut to size, for appending
+// (format.AppendSink).
+func (w *Writer) appendVolume(n uint32, size int64) (io.WriteCloser, error) {
 	p := filepath.Join(w.dir, partialName(n))
 	f, err := os.OpenFile(p, os.O_WRONLY|oNoFollow, 0)
 	if err != nil {
@@ -293,8 +311,9 @@ func firstName(vols []volumeFile, odd []string) string {
 	return odd[0]
 }
 
-// CreateVolume implements format.VolumeSink.
-func (w *Writer) CreateVolume(n uint32) (io.WriteCloser, error) {
+// createVolume creates volume n under its temporary name
+// (format.VolumeSink).
+func (w *Writer) createVolume(n uint32) (io.WriteCloser, error) {
 	p := filepath.Join(w.dir, partialName(n))
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY|oNoFollow, 0o644)
 	if err != nil {

@@ -45,7 +45,7 @@ var (
 // Error locates a failure. Fields that do not apply are zero.
 type Error struct {
 	Op     string        // what was being done: "open", "read blob", "scan", ...
-	Volume uint32        // volume number (1-based), 0 if none
+	Volume uint32        // volume number (1-based), 0 if none; Error names its file too
 	Offset int64         // byte offset in the volume, -1 if none
 	Blob   digest.Digest // blob concerned, if any
 	Detail string        // what exactly was wrong
@@ -55,10 +55,11 @@ type Error struct {
 func (e *Error) Error() string {
 	msg := "format: " + e.Op
 	if e.Volume != 0 {
-		msg += fmt.Sprintf(": volume %d", e.Volume)
+		msg += fmt.Sprintf(": %s (volume %d", VolumeFileName(e.Volume), e.Volume)
 		if e.Offset >= 0 {
-			msg += fmt.Sprintf(" offset %d", e.Offset)
+			msg += fmt.Sprintf(", offset %d", e.Offset)
 		}
+		msg += ")"
 	}
 	if e.Blob != "" {
 		msg += ": blob " + string(e.Blob)
@@ -73,6 +74,11 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// VolumeFileName is the file that holds volume n in an archive's
+// directory, as FORMAT.md names it ("volume-" + at least four digits +
+// ".enclave"): what a person copies again when a volume is damaged.
+func VolumeFileName(n uint32) string { return fmt.Sprintf("volume-%04d.enclave", n) }
 
 func trimPrefix(s string) string {
 	const p = "format: "

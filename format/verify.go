@@ -18,6 +18,7 @@ type VerifyReport struct {
 	Bytes         int64 // uncompressed bytes verified
 	StoredBytes   int64 // stored bytes read
 	Unreferenced  int64 // stored bytes of chunk records no blob uses (aborted writes)
+	Damaged       int64 // stored bytes of chunks of blobs found damaged, after the damage (not verified)
 	Problems      []error
 	MissingBlobs  []digest.Digest // blobs not fully verified
 	BadVolumes    []uint32        // volumes with at least one problem
@@ -179,6 +180,14 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 				st = &blobState{blob: b, h: b.Digest.Algorithm().Hash(), worker: nextWorker}
 				nextWorker = (nextWorker + 1) % workers
 				states[b.Digest] = st
+			}
+			if st.next < 0 && cr.Header.BlobSize == b.Size {
+				// More of a blob already found damaged: not verified,
+				// and not an abandoned write either.
+				mu.Lock()
+				rep.Damaged += int64(cr.Chunk.StoredSize)
+				mu.Unlock()
+				return nil
 			}
 			if st.next < 0 || st.next >= b.numChunks {
 				unref()

@@ -24,9 +24,17 @@ const maxManifestBytes = 4 << 20
 type copySettings struct {
 	concurrency int
 	referrers   bool
-	progress    Observer
-	skipReason  func(ocispec.Descriptor) SkipReason
-	mountFrom   func(ctx context.Context, desc ocispec.Descriptor) ([]string, error)
+	// ledger counts what happens to each blob (and prints).
+	ledger     *ledger
+	skipReason func(ocispec.Descriptor) SkipReason
+	// graph reads the manifests below one the destination holds, so that
+	// the blobs oras-go skips with it are counted too (nil: not counted).
+	graph     content.Fetcher
+	mountFrom func(ctx context.Context, desc ocispec.Descriptor) ([]string, error)
+
+	// dropSignatures leaves the referrers that are signatures behind
+	// (--remove-signatures; see withoutSignatures).
+	dropSignatures bool
 	// platforms, when set, makes the copy sparse (see sparseChildren).
 	platforms []imageset.PlatformFilter
 }
@@ -37,18 +45,21 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 	cg := oras.CopyGraphOptions{
 		Concurrency:      s.concurrency,
 		MaxMetadataBytes: maxManifestBytes,
-		FindSuccessors:   boundedSuccessors(desc, s.progress, s.platforms),
+		FindSuccessors:   boundedSuccessors(desc, s.ledger, s.platforms),
 		MountFrom:        s.mountFrom,
+		// A blob another image of the run wrote meanwhile comes here too
+		// (the archive's Push waited for it): the ledger counts it as
+		// shared.
 		PostCopy: func(ctx context.Context, d ocispec.Descriptor) error {
-			s.progress.BlobDone(d.Size)
+			s.ledger.moved(d)
 			return nil
 		},
 		OnCopySkipped: func(ctx context.Context, d ocispec.Descriptor) error {
-			s.progress.Skipped(s.skipReason(d), d.Size)
+			s.ledger.skippedGraph(ctx, s.graph, s.skipReason(d), d)
 			return nil
 		},
 		OnMounted: func(ctx context.Context, d ocispec.Descriptor) error {
-			s.progress.Skipped(SkipMounted, d.Size)
+			s.ledger.skipped(SkipMounted, d)
 			return nil
 		},
 	}
@@ -58,7 +69,11 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 	if !s.referrers {
 		return oras.CopyGraph(ctx, src, dst, desc, cg)
 	}
-	return oras.ExtendedCopyGraph(ctx, src, dst, desc, oras.ExtendedCopyGraphOptions{CopyGraphOptions: cg, Depth: 4, FindPredecessors: verifiedPredecessors})
+	findPredecessors := verifiedPredecessors
+	if s.dropSignatures {
+		findPredecessors = withoutSignatures(findPredecessors)
+	}
+	return oras.ExtendedCopyGraph(ctx, src, dst, desc, oras.ExtendedCopyGraphOptions{CopyGraphOptions: cg, Depth: 4, FindPredecessors: findPredecessors})
 }
 
 // verifiedPredecessors returns the referrers of desc among the predecessors
@@ -102,7 +117,7 @@ func verifiedPredecessors(ctx context.Context, src content.ReadOnlyGraphStorage,
 // fetched: only their hosts are named, since a url may carry a signature.
 //
 // With platforms, the root's children are only those sparseChildren keeps.
-func boundedSuccessors(root ocispec.Descriptor, p Observer, platforms []imageset.PlatformFilter) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+func boundedSuccessors(root ocispec.Descriptor, l *ledger, platforms []imageset.PlatformFilter) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	var mu sync.Mutex
 	depth := map[digest.Digest]int{root.Digest: 0}
 	return func(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
@@ -114,7 +129,7 @@ func boundedSuccessors(root ocispec.Descriptor, p Observer, platforms []imageset
 		}
 		var succ []ocispec.Descriptor
 		var err error
-		if len(platforms) > 0 && desc.Digest == root.Digest && isIndex(desc.MediaType) {
+		if len(platforms) > 0 && desc.Digest == root.Digest && isIndexType(desc.MediaType) {
 			succ, err = sparseSuccessors(ctx, f, desc, platforms)
 		} else {
 			succ, err = content.Successors(ctx, f, desc)
@@ -126,8 +141,9 @@ func boundedSuccessors(root ocispec.Descriptor, p Observer, platforms []imageset
 		defer mu.Unlock()
 		for _, s := range succ {
 			if archive.IsForeignLayer(s) {
-				p.Skipped(SkipForeign, s.Size)
-				p.Logf("layer %s of %s is non-distributable (%s): not carried; nodes pull it from %s", s.Digest, desc.Digest, s.MediaType, urlHosts(s.URLs))
+				if l.skipped(SkipForeign, s) {
+					l.Logf("layer %s of %s is non-distributable (%s): not carried; nodes pull it from %s", s.Digest, desc.Digest, s.MediaType, urlHosts(s.URLs))
+				}
 				continue
 			}
 			if _, seen := depth[s.Digest]; !seen {
@@ -195,10 +211,6 @@ func sparseChildren(index ocispec.Descriptor, idx ocispec.Index, platforms []ima
 		return nil, fmt.Errorf("%w: index %s has no manifest for %s (platforms:)", ErrNoPlatform, index.Digest, strings.Join(names, ", "))
 	}
 	return out, nil
-}
-
-func isIndex(mt string) bool {
-	return mt == ocispec.MediaTypeImageIndex || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
 func isManifest(mt string) bool {

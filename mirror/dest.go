@@ -35,7 +35,7 @@ type archiveDest struct {
 }
 
 func newArchiveDest(opts PackOptions) (*archiveDest, error) {
-	aopts := []archive.Option{archive.WithLogger(opts.Log)}
+	aopts := []archive.CreateOption{archive.WithLogger(opts.Log)}
 	if opts.VolumeSize != 0 {
 		aopts = append(aopts, archive.WithVolumeSize(opts.VolumeSize))
 	}
@@ -110,15 +110,16 @@ type registryDest struct {
 	client *ocistore.Client
 	root   string
 
-	idx *repoIndex // what this run pushed where
+	idx    *repoIndex // what this run pushed where
+	ledger *ledger
 }
 
-func newRegistryDest(opts PackOptions) (*registryDest, error) {
+func newRegistryDest(opts PackOptions, l *ledger) (*registryDest, error) {
 	c, err := ocistore.NewClient(opts.Dest)
 	if err != nil {
 		return nil, err
 	}
-	return &registryDest{opts: opts, client: c, root: strings.TrimSuffix(opts.Registry, "/"), idx: newRepoIndex()}, nil
+	return &registryDest{opts: opts, client: c, root: strings.TrimSuffix(opts.Registry, "/"), idx: newRepoIndex(), ledger: l}, nil
 }
 
 func (r *registryDest) target(ctx context.Context, m imageset.Mapping, src content.Fetcher) (oras.Target, string, error) {
@@ -134,7 +135,7 @@ func (r *registryDest) target(ctx context.Context, m imageset.Mapping, src conte
 	if tag == "" {
 		tag = imageset.DigestTag(ref.Digest)
 	}
-	return &repoTarget{Repository: repo, idx: r.idx, repo: ref.Repository, open: openAt(src), progress: r.opts.Progress}, tag, nil
+	return &repoTarget{Repository: repo, idx: r.idx, repo: ref.Repository, open: openAt(src), ledger: r.ledger}, tag, nil
 }
 
 // mountFrom offers the other repositories this run pushed a blob to.

@@ -43,12 +43,22 @@ func Inspect(w io.Writer, dir string) error {
 		fmt.Fprintf(w, "  %s  %s\n", archive.VolumeName(v.Number), progress.HumanBytes(v.Size))
 	}
 	fmt.Fprintf(w, "images\n")
-	for _, root := range m.Roots {
+	roots, attached := splitAttached(m.Roots)
+	listed := make([]bool, len(attached))
+	for _, root := range roots {
 		refs := strings.Join(root.References, ", ")
 		if refs == "" {
 			refs = "(referrer)"
 		}
 		fmt.Fprintf(w, "  %s  %s  %s\n", refs, root.Descriptor.Digest, root.Descriptor.MediaType)
+		if len(root.References) > 0 && len(attached) > 0 {
+			printAttached(w, r, root, attached, listed)
+		}
+	}
+	for i, a := range attached {
+		if !listed[i] {
+			fmt.Fprintf(w, "  %s  %s  %s (%s of %s)\n", a.ref(), a.desc.Digest, a.desc.MediaType, cosignKind(a.tag), a.subject)
+		}
 	}
 	if d := m.Delta; d != nil {
 		var pb int64
@@ -86,10 +96,16 @@ func Inspect(w io.Writer, dir string) error {
 // Verify reads every byte of the archive in dir and prints what it found;
 // it returns an ErrIntegrity error when anything is wrong.
 func Verify(ctx context.Context, w io.Writer, dir string, keys []string) error {
+	var sig *archive.SignatureResult
 	if len(keys) > 0 {
-		if err := checkSignature(UnpackOptions{Archive: dir, VerifyKeys: keys}); err != nil {
+		// The signature first, against the final volume: the full read
+		// below reports every problem of the others.
+		sr, res, err := openArchive(dir, keys, archive.WithIndexOnly())
+		if err != nil {
 			return err
 		}
+		sr.Close()
+		sig = res
 	}
 	rep, r, err := archive.VerifyContext(ctx, dir)
 	if ctx.Err() != nil {
@@ -99,17 +115,11 @@ func Verify(ctx context.Context, w io.Writer, dir string, keys []string) error {
 		return classed(ErrIntegrity, err)
 	}
 	defer r.Close()
-	if len(keys) > 0 {
-		pub, err := archive.LoadPublicKeys(keys...)
-		if err != nil {
-			return classed(ErrUsage, err)
+	if sig != nil {
+		if r.Digest() != sig.Statement.ArchiveDigest {
+			return fmt.Errorf("%w: the archive changed while it was verified (digest %s, signed %s)", archive.ErrBadSignature, r.Digest(), sig.Statement.ArchiveDigest)
 		}
-		m := r.Manifest()
-		res, err := archive.VerifySignature(dir, r.ID(), r.Digest(), m.Lineage, m.Sequence, archive.SignatureCheck{Trusted: pub, Required: true})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "signature by %s: good\n", res.KeyID)
+		fmt.Fprintf(w, "signature by %s: good\n", sig.KeyID)
 	}
 	fmt.Fprintf(w, "archive %s (%s)\n", r.ID(), r.Digest())
 	fmt.Fprintf(w, "read %d volumes, verified %d blobs, %s (%s stored)\n", rep.Volumes, rep.Blobs, progress.HumanBytes(rep.Bytes), progress.HumanBytes(rep.StoredBytes))
@@ -123,8 +133,21 @@ func Verify(ctx context.Context, w io.Writer, dir string, keys []string) error {
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "PROBLEM %v\n", p)
 	}
+	if rep.Damaged > 0 {
+		fmt.Fprintf(w, "%s of chunks belong to the damaged blobs after the damage (not verified)\n", progress.HumanBytes(rep.Damaged))
+	}
 	if len(rep.MissingBlobs) > 0 {
-		fmt.Fprintf(w, "%d blobs could not be verified\n", len(rep.MissingBlobs))
+		fmt.Fprintf(w, "%d blobs could not be verified:\n", len(rep.MissingBlobs))
+		for _, d := range rep.MissingBlobs {
+			fmt.Fprintf(w, "  %s\n", d)
+		}
+	}
+	if len(rep.BadVolumes) > 0 {
+		var names []string
+		for _, n := range rep.BadVolumes {
+			names = append(names, fmt.Sprintf("%s (volume %d)", format.VolumeFileName(n), n))
+		}
+		fmt.Fprintf(w, "copy again: %s\n", strings.Join(names, ", "))
 	}
 	if err := readError(rep.Problems); err != nil {
 		return fmt.Errorf("cannot read every byte of %s (%d problems): %w", dir, len(rep.Problems), err)

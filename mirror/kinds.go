@@ -28,7 +28,10 @@ func planUnpack(ctx context.Context, r *archive.Reader, opts UnpackOptions) ([]*
 			return nil, nil, err
 		}
 	}
-	env := &section.UnpackEnv{Archive: r, Roots: r.Roots(), Config: opts.Config, Registry: opts.Registry, Logf: opts.Progress.Logf}
+	// Cosign tags go with their subject (unpacker.pushAttached): the kinds
+	// never see them.
+	roots, _ := splitAttached(r.Roots())
+	env := &section.UnpackEnv{Archive: r, Roots: roots, Config: opts.Config, Registry: opts.Registry, Logf: opts.Progress.Logf}
 	var plans []*section.UnpackPlan
 	var pushes []section.Push
 	for _, k := range opts.Kinds {

@@ -1,12 +1,19 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/enclave-mirror/enclave/archive"
 )
 
 // meter counts the bytes one image moves and passes them on to the run's
@@ -23,22 +30,255 @@ func (m *meter) Transferred(n int64) {
 	}
 }
 
-// countingSource reports bytes as they are read from the source.
+// ledger is a run's one account of its blobs (manifests, configs and
+// layers alike): every digest is counted once, by the first thing that
+// happened to it in this run: moved (read from the source and written),
+// skipped because a base holds it, because the destination held it
+// already, because another repository of the destination held it
+// (mounted), or because it is a foreign layer. Whatever happens to a digest
+// after that (another image of the run waits for the same blob, finds it
+// written, or mounts it into its own repository) is counted as shared
+// (SkipShared), which the summary shows apart: its bytes were counted
+// once already. So the moved and skipped lines of a summary add up to the
+// unique bytes of the run, which the ledger announces as the total
+// (SetTotals) as soon as the images' manifests are resolved, and grows as
+// the copy finds more (referrers). Safe for concurrent use.
+type ledger struct {
+	Observer
+	mu      sync.Mutex
+	images  int
+	total   int64
+	planned map[digest.Digest]bool
+	seen    map[digest.Digest]bool
+}
+
+func newLedger(p Observer) *ledger {
+	return &ledger{Observer: p, planned: map[digest.Digest]bool{}, seen: map[digest.Digest]bool{}}
+}
+
+// plan adds descs to the run's totals (each digest once) and announces
+// them.
+func (l *ledger) plan(images int, descs ...ocispec.Descriptor) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.images = max(l.images, images)
+	for _, d := range descs {
+		if !l.planned[d.Digest] {
+			l.planned[d.Digest] = true
+			l.total += d.Size
+		}
+	}
+	l.Observer.SetTotals(l.images, l.total)
+}
+
+// totals returns the bytes and blobs the run plans so far.
+func (l *ledger) totals() (int64, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total, len(l.planned)
+}
+
+// first records that something happened to d and reports whether it was
+// the first thing; a digest the plan did not name grows the total.
+func (l *ledger) first(d ocispec.Descriptor) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen[d.Digest] {
+		return false
+	}
+	l.seen[d.Digest] = true
+	if !l.planned[d.Digest] {
+		l.planned[d.Digest] = true
+		l.total += d.Size
+		l.Observer.SetTotals(l.images, l.total)
+	}
+	return true
+}
+
+// moved records d read from the source and written to the destination.
+func (l *ledger) moved(d ocispec.Descriptor) {
+	if l.first(d) {
+		l.Observer.BlobDone(d.Size)
+		return
+	}
+	l.Observer.Skipped(SkipShared, d.Size)
+}
+
+// skipped records d not written, and why; it reports whether this was the
+// first encounter of d in the run.
+func (l *ledger) skipped(reason SkipReason, d ocispec.Descriptor) bool {
+	if l.first(d) {
+		l.Observer.Skipped(reason, d.Size)
+		return true
+	}
+	l.Observer.Skipped(SkipShared, d.Size)
+	return false
+}
+
+// skippedGraph records d and everything below it as skipped for reason:
+// oras-go skips the whole graph below a manifest the destination holds, and
+// what it holds is counted all the same. Manifests are read from f (the
+// run's manifest cache at pack, the archive at unpack); a graph that
+// cannot be read is counted as far as it can, and no deeper than the copy
+// would go (archive.MaxGraphDepth, maxManifestBytes).
+func (l *ledger) skippedGraph(ctx context.Context, f content.Fetcher, reason SkipReason, d ocispec.Descriptor) {
+	l.skippedBelow(ctx, f, reason, d, 0)
+}
+
+func (l *ledger) skippedBelow(ctx context.Context, f content.Fetcher, reason SkipReason, d ocispec.Descriptor, depth int) {
+	l.skipped(reason, d)
+	if !isManifest(d.MediaType) || f == nil || d.Size > maxManifestBytes || depth > archive.MaxGraphDepth {
+		return
+	}
+	succ, err := content.Successors(ctx, f, d)
+	if err != nil {
+		return
+	}
+	for _, s := range succ {
+		l.mu.Lock()
+		seen := l.seen[s.Digest]
+		l.mu.Unlock()
+		switch {
+		case seen:
+		case archive.IsForeignLayer(s):
+			l.skipped(SkipForeign, s) // never carried anywhere
+		default:
+			l.skippedBelow(ctx, f, reason, s, depth+1)
+		}
+	}
+}
+
+// manifestCache keeps every manifest a run reads from its source, so that
+// none is read twice: the plan reads them all to learn the totals, the copy
+// reads them again, and the referrers check reads each referrer before
+// oras-go copies it. Manifests are bounded (maxManifestBytes each) and
+// verified before they are kept. Safe for concurrent use.
+type manifestCache struct {
+	mu      sync.Mutex
+	entries map[digest.Digest]*cachedManifest
+}
+
+type cachedManifest struct {
+	done chan struct{}
+	b    []byte
+	err  error
+}
+
+func newManifestCache() *manifestCache {
+	return &manifestCache{entries: map[digest.Digest]*cachedManifest{}}
+}
+
+// get returns desc's content, fetched with fetch (and counted by m) the
+// first time it is asked for; callers asking while it is fetched wait. A
+// failed fetch is not kept.
+func (c *manifestCache) get(ctx context.Context, desc ocispec.Descriptor, fetch func() (io.ReadCloser, error), m *meter) ([]byte, error) {
+	c.mu.Lock()
+	e, ok := c.entries[desc.Digest]
+	if !ok {
+		e = &cachedManifest{done: make(chan struct{})}
+		c.entries[desc.Digest] = e
+	}
+	c.mu.Unlock()
+	if ok {
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if e.err == nil {
+			return e.b, nil
+		}
+		return c.get(ctx, desc, fetch, m) // the fetch that failed was forgotten: try again
+	}
+	e.b, e.err = fetchVerified(desc, fetch, m)
+	if e.err != nil {
+		c.mu.Lock()
+		delete(c.entries, desc.Digest)
+		c.mu.Unlock()
+	}
+	close(e.done)
+	return e.b, e.err
+}
+
+func fetchVerified(desc ocispec.Descriptor, fetch func() (io.ReadCloser, error), m *meter) ([]byte, error) {
+	rc, err := fetch()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return content.ReadAll(countReads(rc, m), desc)
+}
+
+// countingSource reports bytes as they are read from the source. With a
+// cache, manifests come from it; with lazy, a blob's request is sent at its
+// first read, not at Fetch.
 type countingSource struct {
 	oras.ReadOnlyGraphTarget
-	m *meter
+	m     *meter
+	cache *manifestCache
+	lazy  bool
 }
 
 func counted(t oras.ReadOnlyGraphTarget, m *meter) oras.ReadOnlyGraphTarget {
 	return &countingSource{ReadOnlyGraphTarget: t, m: m}
 }
 
+// cachedSource is counted with the run's manifest cache: each manifest is
+// read from t once per run. lazy defers each blob's request to its first
+// read: oras-go fetches a blob before it pushes it, and an archive's Push
+// of a blob another image is writing waits for that write and reads
+// nothing, so the request would have been sent (and the registry would
+// have sent what the connection buffers hold) for nothing.
+func cachedSource(t oras.ReadOnlyGraphTarget, m *meter, c *manifestCache, lazy bool) oras.ReadOnlyGraphTarget {
+	return &countingSource{ReadOnlyGraphTarget: t, m: m, cache: c, lazy: lazy}
+}
+
 func (c *countingSource) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	if c.cache != nil && isManifest(desc.MediaType) && desc.Size <= maxManifestBytes {
+		b, err := c.cache.get(ctx, desc, func() (io.ReadCloser, error) { return c.ReadOnlyGraphTarget.Fetch(ctx, desc) }, c.m)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
+	if c.lazy {
+		return &lazyBody{open: func() (io.ReadCloser, error) { return c.fetch(ctx, desc) }}, nil
+	}
+	return c.fetch(ctx, desc)
+}
+
+func (c *countingSource) fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	rc, err := c.ReadOnlyGraphTarget.Fetch(ctx, desc)
 	if err != nil {
 		return nil, err
 	}
 	return countReads(rc, c.m), nil
+}
+
+// lazyBody opens its content at the first Read.
+type lazyBody struct {
+	open func() (io.ReadCloser, error)
+	rc   io.ReadCloser
+	err  error
+}
+
+func (b *lazyBody) Read(p []byte) (int, error) {
+	if b.rc == nil && b.err == nil {
+		if b.rc, b.err = b.open(); b.err != nil {
+			b.err = fmt.Errorf("fetch: %w", b.err)
+		}
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	return b.rc.Read(p)
+}
+
+func (b *lazyBody) Close() error {
+	if b.rc == nil {
+		return nil
+	}
+	return b.rc.Close()
 }
 
 // countReads counts what is read from rc; a body that seeks still does

@@ -6,8 +6,10 @@ import "github.com/enclave-mirror/enclave/internal/progress"
 // sees (the tools pass a live progress display, which also sums up the run
 // at the end). Its methods are called from many goroutines at once.
 type Observer interface {
-	// SetTotals announces the images (and bytes, 0 if unknown) to move;
-	// Start and Stop bracket the copy.
+	// SetTotals announces the images (and bytes, 0 if unknown) to move:
+	// the unique bytes of the run, each blob once whatever the number of
+	// images that share it. It is called again when the copy finds more
+	// (referrers). Start and Stop bracket the copy.
 	SetTotals(images int, bytes int64)
 	Start()
 	Stop()
@@ -18,6 +20,9 @@ type Observer interface {
 	// Transferred counts bytes as they are read from the source.
 	Transferred(n int64)
 	// BlobDone counts a blob written; Skipped one not written, and why.
+	// Each blob of a run is counted once by one of them; every later
+	// encounter of the same blob (another image sharing it) is
+	// Skipped(SkipShared), whose bytes are not part of the total.
 	BlobDone(size int64)
 	Skipped(reason SkipReason, size int64)
 	// Logf prints one line for a person to read.
@@ -34,6 +39,7 @@ const (
 	SkipMounted       = progress.SkipMounted       // mounted from another repository
 	SkipBlocked       = progress.SkipBlocked       // blockedImages
 	SkipForeign       = progress.SkipForeign       // a non-distributable layer
+	SkipShared        = progress.SkipShared        // another image of this run moved it: counted once
 )
 
 // discard observes nothing.

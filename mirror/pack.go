@@ -11,8 +11,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
 
+	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror/kinds"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
@@ -42,8 +45,15 @@ type PackOptions struct {
 	// blobs per image (default DefaultBlobConcurrency).
 	Parallel        int
 	BlobConcurrency int
-	// NoReferrers leaves signatures, SBOMs and attestations behind.
+	// NoReferrers leaves OCI referrers (signatures, SBOMs and
+	// attestations naming the image as their subject) behind. Cosign tags
+	// still travel: see RemoveSignatures.
 	NoReferrers bool
+	// RemoveSignatures leaves every cosign tag (sha256-<hex>.sig, .att,
+	// .sbom) and the referrers that are signatures behind. Without it,
+	// each image carries the cosign tags its source has for its digest
+	// and, below an index, for each manifest the index lists.
+	RemoveSignatures bool
 	// DryRun plans and prints, copies nothing.
 	DryRun bool
 	// Source and Dest configure registry access on each side.
@@ -116,11 +126,12 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 		opts.Progress.Skipped(SkipBlocked, 0)
 		opts.Progress.Logf("blocked %s (blockedImages %q, line %d)", b.Source, b.Pattern, b.Line)
 	}
-	dst, err := newPackDest(opts)
+	l := newLedger(opts.Progress)
+	dst, err := newPackDest(opts, l)
 	if err != nil {
 		return nil, err
 	}
-	results, err := copyImages(ctx, opts, srcClient, dst, images)
+	results, err := copyImages(ctx, opts, srcClient, dst, images, l)
 	res.Images = results
 	if err != nil {
 		dst.abort()
@@ -174,24 +185,37 @@ func planPack(ctx context.Context, opts PackOptions, src *ocistore.Client) ([]*s
 }
 
 // newPackDest opens the destination: an archive, a registry, or a dry run
-// of either.
-func newPackDest(opts PackOptions) (packDest, error) {
+// of either. l counts what reaches a registry.
+func newPackDest(opts PackOptions, l *ledger) (packDest, error) {
 	switch {
 	case opts.DryRun:
 		return newDryRunDest(opts)
 	case opts.Archive != "":
 		return newArchiveDest(opts)
 	default:
-		return newRegistryDest(opts)
+		return newRegistryDest(opts, l)
 	}
 }
 
 // copyImages copies every image, opts.Parallel at a time, and returns what
 // happened to each. Only an interruption stops the others (and is the
-// error).
-func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst packDest, images []section.Image) ([]ImageResult, error) {
-	opts.Progress.SetTotals(len(images), 0)
+// error). Every root is resolved and every manifest read first (each once:
+// the copy reads them from the run's manifest cache), so the display has
+// its byte total before the first layer moves.
+func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst packDest, images []section.Image, l *ledger) ([]ImageResult, error) {
+	l.plan(len(images))
 	opts.Progress.Start()
+	cache := newManifestCache()
+	// An archive's Push of a blob another image is writing waits and reads
+	// nothing: the blob's request waits for the first read.
+	lazy := opts.Archive != "" && !opts.DryRun
+	meters := make([]*meter, len(images))
+	for i := range meters {
+		meters[i] = &meter{p: opts.Progress}
+	}
+	roots := resolveAll(ctx, opts, src, images, cache, meters, l)
+	bytes, blobs := l.totals()
+	opts.Progress.Logf("resolved %d images: %s in %d blobs to copy, each once (referrers may add to it)", len(images), progress.HumanBytes(bytes), blobs)
 	results := make([]ImageResult, len(images))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Parallel)
@@ -199,8 +223,11 @@ func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst
 		results[i] = ImageResult{Source: img.Source.String(), Destination: img.Destination.String()}
 		g.Go(func() error {
 			opts.Progress.ImageStarted(img.Source.String())
-			mt := &meter{p: opts.Progress}
-			d, err := packOne(gctx, opts, src, dst, img, mt)
+			mt := meters[i]
+			d, err := roots[i].desc.Digest, roots[i].err
+			if err == nil {
+				err = packOne(gctx, opts, roots[i].src, cachedSource(roots[i].src, mt, cache, lazy), roots[i].desc, dst, img, l)
+			}
 			err = ocistore.RedactURLs(err) // before anything prints it
 			results[i].Digest, results[i].Err = d, err
 			opts.Progress.ImageDone(img.Source.String(), mt.n.Load(), err)
@@ -216,6 +243,78 @@ func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst
 		return results, fmt.Errorf("pack interrupted: %w", context.Canceled)
 	}
 	return results, nil
+}
+
+// resolvedRoot is an image's source and root, or why they could not be
+// had.
+type resolvedRoot struct {
+	src  oras.ReadOnlyGraphTarget
+	desc ocispec.Descriptor
+	err  error
+}
+
+// resolveAll resolves every image's root, opts.Parallel at a time, and
+// walks the manifests below it (read through cache, counted by the image's
+// meter), announcing the blobs they name to l. An image whose graph cannot
+// be walked is left for its copy to fail with its own error.
+func resolveAll(ctx context.Context, opts PackOptions, client *ocistore.Client, images []section.Image, cache *manifestCache, meters []*meter, l *ledger) []resolvedRoot {
+	roots := make([]resolvedRoot, len(images))
+	var g errgroup.Group
+	g.SetLimit(opts.Parallel)
+	for i, img := range images {
+		g.Go(func() error {
+			src, desc, err := resolveSource(ctx, client, img, img.Mapping.Source)
+			roots[i] = resolvedRoot{src: src, desc: desc, err: err}
+			if err != nil {
+				return nil
+			}
+			descs, _ := walkGraph(ctx, cachedSource(src, meters[i], cache, false), desc)
+			l.plan(len(images), descs...)
+			return nil
+		})
+	}
+	g.Wait()
+	return roots
+}
+
+// walkGraph returns root and every descriptor below it, each once, reading
+// manifests from f; it stops at a manifest above maxManifestBytes or nested
+// deeper than archive.MaxGraphDepth (the copy refuses both) and returns
+// what it found with the first error.
+func walkGraph(ctx context.Context, f content.Fetcher, root ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	type node struct {
+		d     ocispec.Descriptor
+		depth int
+	}
+	var out []ocispec.Descriptor
+	seen := map[digest.Digest]bool{}
+	stack := []node{{root, 0}}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[n.d.Digest] {
+			continue
+		}
+		seen[n.d.Digest] = true
+		out = append(out, n.d)
+		if !isManifest(n.d.MediaType) {
+			continue
+		}
+		if n.d.Size > maxManifestBytes {
+			return out, fmt.Errorf("manifest %s is %d bytes, above %d", n.d.Digest, n.d.Size, maxManifestBytes)
+		}
+		if n.depth > archive.MaxGraphDepth {
+			return out, fmt.Errorf("%w: below %s", archive.ErrGraphTooDeep, root.Digest)
+		}
+		succ, err := content.Successors(ctx, f, n.d)
+		if err != nil {
+			return out, err
+		}
+		for _, s := range succ {
+			stack = append(stack, node{s, n.depth + 1})
+		}
+	}
+	return out, nil
 }
 
 // deliver hands each kind the results of its images and gives the
@@ -251,33 +350,37 @@ func imagesFailed(f []ImageResult, total int) error {
 	return fmt.Errorf("%w: %d of %d images failed (first: %s: %v)", ErrImagesFailed, len(f), total, f[0].Source, f[0].Err)
 }
 
-// packOne copies one image's graph (and referrers) to dst and tags it.
-func packOne(ctx context.Context, opts PackOptions, client *ocistore.Client, dst packDest, img section.Image, mt *meter) (digest.Digest, error) {
+// packOne copies one image's graph (and referrers), root desc read from
+// src, to dst and tags it, then its cosign tags, looked up at origin.
+func packOne(ctx context.Context, opts PackOptions, origin, src oras.ReadOnlyGraphTarget, desc ocispec.Descriptor, dst packDest, img section.Image, l *ledger) error {
 	m := img.Mapping
-	src, desc, err := resolveSource(ctx, client, img, m.Source)
-	if err != nil {
-		return "", err
-	}
-	src = counted(src, mt)
 	target, tag, err := dst.target(ctx, m, src)
 	if err != nil {
-		return desc.Digest, err
+		return err
 	}
 	repo := ""
 	if m.Destination.Repository != "" {
 		repo = m.Destination.Repository
 	}
-	platforms := sparsePlatforms(opts, m, desc)
-	if err := copyGraph(ctx, src, target, desc, copySettings{
-		concurrency: opts.BlobConcurrency, referrers: !opts.NoReferrers, progress: opts.Progress,
-		skipReason: dst.skipReason, mountFrom: dst.mountFrom(repo), platforms: platforms,
-	}); err != nil {
-		return desc.Digest, sparseRefused(err, desc, platforms)
+	s := copySettings{
+		concurrency: opts.BlobConcurrency, referrers: !opts.NoReferrers, dropSignatures: opts.RemoveSignatures, ledger: l,
+		skipReason: dst.skipReason, graph: src, mountFrom: dst.mountFrom(repo),
+	}
+	image := s // the image's own graph may be sparse; its cosign tags are not
+	image.platforms = sparsePlatforms(opts, m, desc, l.Logf)
+	if err := copyGraph(ctx, src, target, desc, image); err != nil {
+		return sparseRefused(err, desc, image.platforms)
 	}
 	if err := target.Tag(ctx, desc, tag); err != nil {
-		return desc.Digest, fmt.Errorf("tag %s: %w", tag, err)
+		return fmt.Errorf("tag %s: %w", tag, err)
 	}
-	return desc.Digest, nil
+	if !opts.RemoveSignatures && img.From == nil {
+		// After the image: cosign tags are pushed after their subject.
+		if err := packSignatures(ctx, origin, src, dst, m, desc, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // resolveSource opens where img's content is read from and resolves its

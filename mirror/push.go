@@ -80,8 +80,8 @@ type repoTarget struct {
 	// open, when set, reopens a blob of the copy's source at an offset
 	// (counting what is read): copyGraph then pushes blobs through
 	// pushBlob, not oras-go's push.
-	open     func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error)
-	progress Observer
+	open   func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error)
+	ledger *ledger
 }
 
 // pushBlob is oras-go's PreCopy for copies into t. It pushes every blob
@@ -104,7 +104,7 @@ func (t *repoTarget) pushBlob(ctx context.Context, desc ocispec.Descriptor) erro
 	if from != "" {
 		if err := mount(ctx, t.Repository, desc, from); err == nil {
 			t.idx.add(desc.Digest, t.repo)
-			t.progress.Skipped(SkipMounted, desc.Size)
+			t.ledger.skipped(SkipMounted, desc) // shared, when this run pushed it
 			return oras.SkipNode
 		}
 	}
@@ -114,12 +114,12 @@ func (t *repoTarget) pushBlob(ctx context.Context, desc ocispec.Descriptor) erro
 	}
 	_, err = upload.Push(ctx, t.Client, scheme+"://"+t.Reference.Registry, t.Reference.Repository, desc, func(off int64) (io.ReadCloser, error) {
 		return t.open(ctx, desc, off)
-	}, upload.Options{Monolithic: desc.Size < chunkedThreshold, Logf: t.progress.Logf})
+	}, upload.Options{Monolithic: desc.Size < chunkedThreshold, Logf: t.ledger.Logf})
 	if err != nil {
 		return fmt.Errorf("push %s (%s): %w", desc.Digest, progress.HumanBytes(desc.Size), err)
 	}
 	t.idx.add(desc.Digest, t.repo)
-	t.progress.BlobDone(desc.Size)
+	t.ledger.moved(desc)
 	return oras.SkipNode
 }
 

@@ -56,7 +56,9 @@ func (u *unpacker) graphOf(ctx context.Context, root ocispec.Descriptor) []ocisp
 		if !u.opts.NoReferrers {
 			refs, _ := u.r.ReferrersOf(ctx, d)
 			for _, rf := range refs {
-				walk(rf)
+				if !u.opts.RemoveSignatures || !isSignatureReferrer(ctx, u.r, rf) {
+					walk(rf)
+				}
 			}
 		}
 	}
@@ -93,6 +95,9 @@ func (u *unpacker) writeReceipt(ctx context.Context, pushes []section.Push, resu
 		u.mu.Unlock()
 		if !ok {
 			graph = u.graphOf(ctx, p.Root.Descriptor)
+		}
+		for _, a := range u.attachedFor(ctx, p) {
+			graph = append(graph, u.graphOf(ctx, a.desc)...)
 		}
 		for _, d := range graph {
 			rec.Add(d.Digest, d.Size, d.MediaType, p.Dest.Repository)

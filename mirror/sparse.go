@@ -16,12 +16,12 @@ import (
 // registry. Into an archive every platform is carried (the archive format
 // records no deliberately absent manifest yet), and the progress log says
 // so once per image.
-func sparsePlatforms(opts PackOptions, m imageset.Mapping, desc ocispec.Descriptor) []imageset.PlatformFilter {
-	if len(m.Platforms) == 0 || !isIndex(desc.MediaType) {
+func sparsePlatforms(opts PackOptions, m imageset.Mapping, desc ocispec.Descriptor, logf func(string, ...any)) []imageset.PlatformFilter {
+	if len(m.Platforms) == 0 || !isIndexType(desc.MediaType) {
 		return nil
 	}
 	if opts.Registry == "" {
-		opts.Progress.Logf("%s: platforms: not applied into an archive yet; every platform of the index is carried", m.Source)
+		logf("%s: platforms: not applied into an archive yet; every platform of the index is carried", m.Source)
 		return nil
 	}
 	return m.Platforms

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -18,6 +20,7 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror/kinds"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
@@ -48,7 +51,10 @@ type UnpackOptions struct {
 	ClusterResources string
 	Parallel         int
 	BlobConcurrency  int
+	// NoReferrers leaves OCI referrers behind; RemoveSignatures, every
+	// cosign tag and the referrers that are signatures (see PackOptions).
 	NoReferrers      bool
+	RemoveSignatures bool
 	// SkipVerify pushes while verifying as it reads, instead of reading
 	// every byte of the archive before anything is written. It cannot be
 	// combined with VerifyKeys.
@@ -115,22 +121,12 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{ArchiveDir: opts.Archive}
-	if len(opts.VerifyKeys) > 0 {
-		if err := checkSignature(opts); err != nil {
-			return res, err
-		}
-	}
-	r, err := archive.Open(opts.Archive)
+	r, _, err := openArchive(opts.Archive, opts.VerifyKeys)
 	if err != nil {
-		return res, classed(ErrIntegrity, err)
+		return res, err
 	}
 	defer r.Close()
 	res.ArchiveID, res.ArchiveDigest, res.Volumes = r.ID().String(), r.Digest(), len(r.Volumes())
-	if len(opts.VerifyKeys) > 0 {
-		if err := checkSignatureOf(r, opts); err != nil {
-			return res, err
-		}
-	}
 	plans, pushes, err := planUnpack(ctx, r, opts)
 	if err != nil {
 		return res, err
@@ -146,6 +142,9 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	if opts.DryRun {
 		for _, p := range pushes {
 			res.Plan = append(res.Plan, fmt.Sprintf("%s -> %s:%s  %s", p.Source, p.Dest.Name(), p.Tag, p.Root.Descriptor.Digest))
+			for _, a := range u.attachedFor(ctx, p) {
+				res.Plan = append(res.Plan, fmt.Sprintf("  %s %s -> %s:%s  %s", cosignKind(a.tag), a.ref(), p.Dest.Name(), a.tag, a.desc.Digest))
+			}
 		}
 		return res, nil
 	}
@@ -187,7 +186,8 @@ func newUnpacker(r *archive.Reader, opts UnpackOptions, pushes []section.Push) (
 	if err != nil {
 		return nil, err
 	}
-	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
+	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), ledger: newLedger(opts.Progress), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
+	_, u.attached = splitAttached(r.Roots())
 	for _, e := range receipt.Content {
 		for _, repo := range e.Repositories {
 			u.idx.add(e.Digest, repo)
@@ -211,8 +211,15 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 	if !opts.SkipVerify && u.upToDate(ctx, pushes) {
 		opts.Progress.Logf("the destination holds every image of %s already: nothing to write, skipping the full read", opts.Archive)
 	} else if !opts.SkipVerify {
-		opts.Progress.Logf("verifying %s (%d volumes) before writing anything", opts.Archive, len(r.Volumes()))
-		rep, vr, err := archive.VerifyContext(ctx, opts.Archive)
+		var size int64
+		for _, v := range r.Volumes() {
+			size += v.Size
+		}
+		opts.Progress.Logf("verifying %s (%d volumes, %s) before writing anything", opts.Archive, len(r.Volumes()), progress.HumanBytes(size))
+		var read atomic.Int64
+		stop := showVerify(opts.Progress, &read, size)
+		rep, vr, err := archive.VerifyContext(ctx, opts.Archive, archive.WithReadProgress(func(n int64) { read.Add(n) }))
+		stop()
 		if ctx.Err() != nil {
 			return fmt.Errorf("verify interrupted, nothing was pushed: %w", ctx.Err())
 		}
@@ -233,13 +240,62 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 	return u.preflight(ctx, pushes)
 }
 
+// verifyEvery is the time between two lines saying how far the reading
+// of every byte before writing is: on an archive of hundreds of GB it takes
+// minutes.
+var verifyEvery = 10 * time.Second
+
+// showVerify prints how far the verification is every verifyEvery, until
+// stop is called.
+func showVerify(p Observer, read *atomic.Int64, total int64) (stop func()) {
+	start := time.Now()
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(verifyEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				p.Logf("%s", verifyStatus(read.Load(), total, time.Since(start)))
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
+// verifyStatus says how far a verification is: "verifying: 1.2 GiB of
+// 300 GiB read (0%), 450 MiB/s, 11m18s left".
+func verifyStatus(read, total int64, elapsed time.Duration) string {
+	s := "verifying: " + progress.HumanBytes(read)
+	if total > 0 {
+		s += fmt.Sprintf(" of %s read (%d%%)", progress.HumanBytes(total), min(read*100/total, 100))
+	} else {
+		s += " read"
+	}
+	if elapsed >= time.Second && read > 0 {
+		rate := float64(read) / elapsed.Seconds()
+		s += ", " + progress.HumanBytes(int64(rate)) + "/s"
+		if total > read {
+			s += ", " + time.Duration(float64(total-read)/rate*float64(time.Second)).Round(time.Second).String() + " left"
+		}
+	}
+	return s
+}
+
 // pushAll pushes every root, Parallel at a time, and returns what happened
 // to each. Only an interruption stops the others (and is the error).
 func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageResult, error) {
 	opts := u.opts
-	var total int64
-	u.r.Format().Blobs(func(b format.Blob) bool { total += b.Size; return true })
-	opts.Progress.SetTotals(len(pushes), total)
+	// The total: every blob the pushes reach, each once.
+	for _, p := range pushes {
+		u.ledger.plan(len(pushes), u.graphOf(ctx, p.Root.Descriptor)...)
+	}
+	u.ledger.plan(len(pushes))
+	bytes, blobs := u.ledger.totals()
+	opts.Progress.Logf("%d images to push: %s in %d blobs, each once", len(pushes), progress.HumanBytes(bytes), blobs)
 	opts.Progress.Start()
 	results := make([]ImageResult, len(pushes))
 	g, gctx := errgroup.WithContext(ctx)
@@ -266,25 +322,26 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 	return results, nil
 }
 
-func checkSignature(opts UnpackOptions) error {
-	keys, err := archive.LoadPublicKeys(opts.VerifyKeys...)
-	if err != nil {
-		return classed(ErrUsage, err)
+// openArchive opens the archive in dir; with keys, through
+// archive.OpenSigned (the signature checked before anything is parsed, and
+// again against what was opened), signed by one of them or refused.
+func openArchive(dir string, keys []string, opts ...archive.OpenOption) (*archive.Reader, *archive.SignatureResult, error) {
+	if len(keys) == 0 {
+		r, err := archive.Open(dir, opts...)
+		if err != nil {
+			return nil, nil, classed(ErrIntegrity, err)
+		}
+		return r, nil, nil
 	}
-	_, err = archive.VerifySignatureBeforeOpen(opts.Archive, archive.SignatureCheck{Trusted: keys, Required: true})
-	return err
-}
-
-// checkSignatureOf checks the signature again against the archive as
-// opened (its identity, digest, lineage and sequence).
-func checkSignatureOf(r *archive.Reader, opts UnpackOptions) error {
-	keys, err := archive.LoadPublicKeys(opts.VerifyKeys...)
+	pub, err := archive.LoadPublicKeys(keys...)
 	if err != nil {
-		return classed(ErrUsage, err)
+		return nil, nil, classed(ErrUsage, err)
 	}
-	m := r.Manifest()
-	_, err = archive.VerifySignature(opts.Archive, r.ID(), r.Digest(), m.Lineage, m.Sequence, archive.SignatureCheck{Trusted: keys, Required: true})
-	return err
+	r, res, err := archive.OpenSigned(dir, archive.SignatureCheck{Trusted: pub, Required: true}, opts...)
+	if err != nil {
+		return nil, nil, classed(ErrIntegrity, err)
+	}
+	return r, res, nil
 }
 
 type unpacker struct {
@@ -293,7 +350,9 @@ type unpacker struct {
 	client         *ocistore.Client
 	receipt        *archive.Receipt
 	candidateRepos []string
+	attached       []attachedTag // the cosign tags the archive carries
 
+	ledger    *ledger    // what happened to each blob, counted once
 	idx       *repoIndex // destination repositories known to hold each digest
 	mu        sync.Mutex // guards repoCache and pushed
 	repoCache map[string]*remote.Repository
@@ -340,6 +399,11 @@ func (u *unpacker) preflight(ctx context.Context, pushes []section.Push) error {
 	destOf := map[digest.Digest]string{}
 	for _, p := range pushes {
 		destOf[p.Root.Descriptor.Digest] = p.Dest.Repository
+		for _, a := range u.attachedFor(ctx, p) {
+			if _, ok := destOf[a.desc.Digest]; !ok {
+				destOf[a.desc.Digest] = p.Dest.Repository
+			}
+		}
 	}
 	missing, err := archive.Preflight(ctx, u.r, func(ctx context.Context, root format.Root, desc ocispec.Descriptor) (bool, error) {
 		target := destOf[root.Descriptor.Digest]
@@ -384,7 +448,8 @@ func (u *unpacker) preflight(ctx context.Context, pushes []section.Push) error {
 	return nil
 }
 
-// pushOne pushes one root's graph, then tags it.
+// pushOne pushes one root's graph, then tags it, then pushes the cosign
+// tags that go with it.
 func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error {
 	dst, err := u.repo(ctx, p.Dest.Repository)
 	if err != nil {
@@ -394,19 +459,23 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 	// for the image itself (its graph is complete: registries refuse
 	// manifests with missing children).
 	if cur, err := dst.Resolve(ctx, p.Tag); err == nil && cur.Digest == p.Root.Descriptor.Digest {
-		u.opts.Progress.Skipped(SkipAtDestination, p.Root.Descriptor.Size)
+		u.ledger.skippedGraph(ctx, u.r, SkipAtDestination, p.Root.Descriptor)
 		u.walkKnown(ctx, p.Root.Descriptor, p.Dest.Repository)
 		if !u.opts.NoReferrers {
-			return u.copyReferrers(ctx, p, dst, mt)
+			if err := u.copyReferrers(ctx, p, dst, mt); err != nil {
+				return err
+			}
 		}
-		return nil
+		return u.pushAttached(ctx, p, dst, mt)
 	}
 	err = copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), p.Root.Descriptor, copySettings{
-		concurrency: u.opts.BlobConcurrency,
-		referrers:   !u.opts.NoReferrers,
-		progress:    u.opts.Progress,
-		skipReason:  func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
-		mountFrom:   u.idx.mountFrom(p.Dest.Repository),
+		concurrency:    u.opts.BlobConcurrency,
+		referrers:      !u.opts.NoReferrers,
+		dropSignatures: u.opts.RemoveSignatures,
+		ledger:         u.ledger,
+		skipReason:     func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
+		graph:          u.r,
+		mountFrom:      u.idx.mountFrom(p.Dest.Repository),
 	})
 	if err != nil {
 		return err
@@ -415,12 +484,12 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 		return fmt.Errorf("tag %s:%s: %w", p.Dest.Name(), p.Tag, err)
 	}
 	u.walkKnown(ctx, p.Root.Descriptor, p.Dest.Repository)
-	return nil
+	return u.pushAttached(ctx, p, dst, mt)
 }
 
 // target is p's destination repository, blobs reopened from the archive.
 func (u *unpacker) target(dst *remote.Repository, p section.Push, mt *meter) *repoTarget {
-	return &repoTarget{Repository: dst, idx: u.idx, repo: p.Dest.Repository, progress: u.opts.Progress,
+	return &repoTarget{Repository: dst, idx: u.idx, repo: p.Dest.Repository, ledger: u.ledger,
 		open: func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error) {
 			rc, err := u.r.FetchAt(ctx, desc, off)
 			if err != nil {
@@ -438,10 +507,13 @@ func (u *unpacker) copyReferrers(ctx context.Context, p section.Push, dst *remot
 		return err
 	}
 	for _, pd := range preds {
+		if u.opts.RemoveSignatures && isSignatureReferrer(ctx, u.r, pd) {
+			continue
+		}
 		if err := copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), pd, copySettings{
-			concurrency: u.opts.BlobConcurrency, referrers: true, progress: u.opts.Progress,
-			skipReason: func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
-			mountFrom:  u.idx.mountFrom(p.Dest.Repository),
+			concurrency: u.opts.BlobConcurrency, referrers: true, dropSignatures: u.opts.RemoveSignatures, ledger: u.ledger,
+			skipReason: func(ocispec.Descriptor) SkipReason { return SkipAtDestination }, graph: u.r,
+			mountFrom: u.idx.mountFrom(p.Dest.Repository),
 		}); err != nil {
 			return err
 		}

@@ -28,6 +28,11 @@ func (u *unpacker) upToDate(ctx context.Context, pushes []section.Push) bool {
 		if !u.opts.NoReferrers && !u.referrersAt(ctx, dst, p.Root.Descriptor) {
 			return false
 		}
+		for _, a := range u.attachedFor(ctx, p) {
+			if cur, err := dst.Resolve(ctx, a.tag); err != nil || cur.Digest != a.desc.Digest {
+				return false
+			}
+		}
 	}
 	return true
 }
@@ -40,6 +45,9 @@ func (u *unpacker) referrersAt(ctx context.Context, dst *remote.Repository, desc
 		return false
 	}
 	for _, pd := range preds {
+		if u.opts.RemoveSignatures && isSignatureReferrer(ctx, u.r, pd) {
+			continue
+		}
 		if ok, err := dst.Exists(ctx, pd); err != nil || !ok || !u.referrersAt(ctx, dst, pd) {
 			return false
 		}

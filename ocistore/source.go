@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -44,6 +45,7 @@ type SourceTarget struct {
 	mu     sync.Mutex
 	repos  map[string]*remote.Repository // endpoint key -> repository
 	served map[digest.Digest]PullSource
+	own    *PullSource // the endpoint that resolved the source's own reference
 }
 
 var (
@@ -213,9 +215,74 @@ func (s *SourceTarget) Resolve(ctx context.Context, reference string) (ocispec.D
 		}
 		desc = d
 		s.record("resolve", d, ps)
+		if ref == s.ref {
+			s.mu.Lock()
+			s.own = &ps
+			s.mu.Unlock()
+		}
 		return nil
 	})
 	return desc, err
+}
+
+// ResolveTagOf resolves tag, a tag named after subject (a cosign signature,
+// attestation or SBOM: "sha256-<hex>.sig"), in the source's repository. Such
+// a tag belongs to the content subject names, not to a version of the
+// repository, so it is looked up where content by digest is: first at the
+// endpoint that served subject, then at the other mirrors of the matched
+// prefix (mirror-by-digest-only and pull-from-mirror do not exclude them,
+// as for Fetch) and the origin, under the source's original name.
+//
+// Where subject was never read through this source, the endpoint that
+// resolved the source's own reference comes first. The first endpoint that
+// answers decides: what it has, or a "not found"
+// (the error wraps errdef.ErrNotFound). Only failures to answer (network,
+// TLS, auth, registry errors) move on to the next endpoint: inside an
+// enclave the origin cannot be reached, and asking it about every absent
+// signature would cost its retries each time. As containers/image does,
+// the endpoint that holds the image is taken to hold its signatures.
+func (s *SourceTarget) ResolveTagOf(ctx context.Context, subject digest.Digest, tag string) (ocispec.Descriptor, error) {
+	ref := s.ref
+	ref.Tag, ref.Digest = tag, ""
+	if err := ref.Validate(); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	sources, err := s.contentSources(subject)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	// A manifest of the image that was never fetched (a copy that found
+	// it at the destination): the endpoint that resolved the image holds it.
+	s.mu.Lock()
+	_, served := s.served[subject]
+	own := s.own
+	s.mu.Unlock()
+	if !served && own != nil {
+		sources = append([]PullSource{*own}, slices.DeleteFunc(sources, func(p PullSource) bool { return p == *own })...)
+	}
+	var errs []error
+	var tried []string
+	for _, ps := range sources {
+		r, err := s.repo(ctx, ps)
+		if err == nil {
+			var d ocispec.Descriptor
+			if d, err = r.Resolve(ctx, tag); err == nil {
+				s.record("resolve", d, ps)
+				return d, nil
+			}
+			if Classify(err) == KindNotFound {
+				return ocispec.Descriptor{}, fmt.Errorf("ocistore: resolve %s via %s: %w", ref, ps, err)
+			}
+		}
+		if ctx.Err() != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("ocistore: resolve %s: %w", ref, ctx.Err())
+		}
+		errs, tried = append(errs, err), append(tried, ps.String())
+		if !fallsThrough(err) {
+			break
+		}
+	}
+	return ocispec.Descriptor{}, lastErrorWithOthers("resolve "+ref.String(), tried, errs)
 }
 
 // Fetch fetches content by descriptor from the first endpoint that has it.

@@ -11,15 +11,18 @@ import (
 
 func ExampleSummary_WriteTo() {
 	s := progress.Summary{
-		Verb:         "pack",
-		Images:       35,
-		ImagesFailed: 1,
-		Failed:       []progress.Failure{{Ref: "quay.io/x/z:2", Err: "manifest unknown"}},
-		Blobs:        210,
-		Bytes:        1288490188,
+		Verb:          "pack",
+		ImagesPlanned: 36,
+		BytesPlanned:  1288490188 + 352<<20 + 20<<20,
+		Images:        35,
+		ImagesFailed:  1,
+		Failed:        []progress.Failure{{Ref: "quay.io/x/z:2", Err: "manifest unknown"}},
+		Blobs:         210,
+		Bytes:         1288490188,
 		Skipped: map[progress.SkipReason]progress.SkipCount{
 			progress.SkipInBase:        {Blobs: 40, Bytes: 340 << 20},
 			progress.SkipAtDestination: {Blobs: 3, Bytes: 12 << 20},
+			progress.SkipShared:        {Blobs: 120, Bytes: 2 << 30},
 		},
 		Elapsed: 14200 * time.Millisecond,
 	}
@@ -27,9 +30,12 @@ func ExampleSummary_WriteTo() {
 	// Output:
 	// pack summary
 	//   images     35 done, 1 failed
+	//   total      1.6 GiB (1678560460 bytes), each blob counted once
 	//   moved      1.2 GiB in 210 blobs (14.2s, 86.5 MiB/s)
 	//   skipped    340 MiB in 40 blobs already in a base
 	//              12 MiB in 3 blobs already at the destination
+	//   not moved  20 MiB (failed or interrupted images)
+	//   shared     120 blobs (2 GiB) shared with another image of this run, counted once above
 	//   failed     quay.io/x/z:2: manifest unknown
 }
 

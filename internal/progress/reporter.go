@@ -447,6 +447,9 @@ func (r *Reporter) statusLocked(now time.Time) status {
 		total:       r.bytesTotal,
 	}
 	for reason, c := range r.skipped {
+		if r := SkipReason(reason); r == SkipShared || r == SkipBlocked {
+			continue // counted once already; images, not bytes
+		}
 		if c.Blobs > 0 || c.Bytes > 0 {
 			st.skipped += c.Bytes
 			st.skipReason = SkipReason(reason)
@@ -464,36 +467,38 @@ func (r *Reporter) statusLocked(now time.Time) status {
 
 // live formats the terminal line:
 //
-//	pack  12/36 images  1.2 GiB/3.4 GiB  85.3 MiB/s  ETA 0:27  skipped 340 MiB (in a base)
+//	pack  12/36 images  1.2 GiB of 3.4 GiB (35%)  85.3 MiB/s  0:27 left  skipped 340 MiB (in a base)
 func (st status) live(verb string) string {
 	parts := []string{verb, st.imagesPart()}
 	if st.failed > 0 {
 		parts = append(parts, fmt.Sprintf("%d failed", st.failed))
 	}
-	if st.total > 0 {
-		parts = append(parts, HumanBytes(st.done)+"/"+HumanBytes(st.total))
-	} else {
-		parts = append(parts, HumanBytes(st.done))
-	}
+	parts = append(parts, st.bytesPart())
 	parts = append(parts, st.tail()...)
 	return strings.Join(parts, "  ")
 }
 
 // plain formats the line for logs:
 //
-//	pack: 12/36 images, 1.2 GiB of 3.4 GiB, 85.3 MiB/s, ETA 0:27, skipped 340 MiB (in a base)
+//	pack: 12/36 images, 1.2 GiB of 3.4 GiB (35%), 85.3 MiB/s, 0:27 left, skipped 340 MiB (in a base)
 func (st status) plain(verb string) string {
 	parts := []string{st.imagesPart()}
 	if st.failed > 0 {
 		parts = append(parts, fmt.Sprintf("%d failed", st.failed))
 	}
-	if st.total > 0 {
-		parts = append(parts, HumanBytes(st.done)+" of "+HumanBytes(st.total))
-	} else {
-		parts = append(parts, HumanBytes(st.done))
-	}
+	parts = append(parts, st.bytesPart())
 	parts = append(parts, st.tail()...)
 	return verb + ": " + strings.Join(parts, ", ")
+}
+
+// bytesPart is the bytes done, of the total with a percentage when it is
+// known.
+func (st status) bytesPart() string {
+	if st.total <= 0 {
+		return HumanBytes(st.done)
+	}
+	pct := min(st.done*100/st.total, 100)
+	return fmt.Sprintf("%s of %s (%d%%)", HumanBytes(st.done), HumanBytes(st.total), pct)
 }
 
 func (st status) imagesPart() string {
@@ -510,7 +515,7 @@ func (st status) tail() []string {
 		parts = append(parts, HumanBytes(int64(st.rate))+"/s")
 	}
 	if st.etaOK {
-		parts = append(parts, "ETA "+formatETA(st.eta))
+		parts = append(parts, formatETA(st.eta)+" left")
 	}
 	if st.skipped > 0 {
 		s := "skipped " + HumanBytes(st.skipped)

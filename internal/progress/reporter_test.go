@@ -71,15 +71,15 @@ func TestTerminal(t *testing.T) {
 		r.Stop()
 		r.Logf("after stop")
 
-		want := live("pack  0/3 images  0 B/100 MiB") +
-			live("pack  0/3 images  10 MiB/100 MiB") +
-			live("pack  0/3 images  20 MiB/100 MiB  10 MiB/s  ETA 0:08") +
+		want := live("pack  0/3 images  0 B of 100 MiB (0%)") +
+			live("pack  0/3 images  10 MiB of 100 MiB (10%)") +
+			live("pack  0/3 images  20 MiB of 100 MiB (20%)  10 MiB/s  0:08 left") +
 			above("pack: done quay.io/x/y:1 (60 MiB)") +
-			live("pack  1/3 images  50 MiB/100 MiB  10 MiB/s  ETA 0:05  skipped 30 MiB (in a base)") +
+			live("pack  1/3 images  50 MiB of 100 MiB (50%)  10 MiB/s  0:05 left  skipped 30 MiB (in a base)") +
 			above("resolving quay.io/x/z:2") +
-			live("pack  1/3 images  50 MiB/100 MiB  10 MiB/s  ETA 0:05  skipped 30 MiB (in a base)") +
+			live("pack  1/3 images  50 MiB of 100 MiB (50%)  10 MiB/s  0:05 left  skipped 30 MiB (in a base)") +
 			above("pack: FAILED quay.io/x/z:2: manifest unknown (second line)") +
-			live("pack  2/3 images  1 failed  50 MiB/100 MiB  10 MiB/s  ETA 0:05  skipped 30 MiB (in a base)") +
+			live("pack  2/3 images  1 failed  50 MiB of 100 MiB (50%)  10 MiB/s  0:05 left  skipped 30 MiB (in a base)") +
 			"\r\x1b[K" + // Stop erases the live line
 			"after stop\n"
 		diffOutput(t, out.String(), want)
@@ -125,15 +125,15 @@ func TestPlain(t *testing.T) {
 		advance(10 * time.Second)
 		r.ImageDone("quay.io/x/z:2", 0, errors.New("manifest unknown"))
 		r.Stop()
-		want := "pack: 0/2 images, 0 B of 200 MiB\n" +
-			"pack: 0/2 images, 50 MiB of 200 MiB, 5 MiB/s, ETA 0:30\n" +
+		want := "pack: 0/2 images, 0 B of 200 MiB (0%)\n" +
+			"pack: 0/2 images, 50 MiB of 200 MiB (25%), 5 MiB/s, 0:30 left\n" +
 			"pack: done quay.io/x/y:1 (34 MiB)\n" +
 			"a log line\n" +
-			"pack: 1/2 images, 100 MiB of 200 MiB, 5 MiB/s, ETA 0:20\n" +
-			"pack: 1/2 images, 150 MiB of 200 MiB, 5 MiB/s, ETA 0:10\n" +
+			"pack: 1/2 images, 100 MiB of 200 MiB (50%), 5 MiB/s, 0:20 left\n" +
+			"pack: 1/2 images, 150 MiB of 200 MiB (75%), 5 MiB/s, 0:10 left\n" +
 			// A stall: the rate drops to zero within the window and the
 			// ETA goes, rather than averaging since the start.
-			"pack: 1/2 images, 163 MiB of 200 MiB, 0 B/s, skipped 13 MiB\n" +
+			"pack: 1/2 images, 163 MiB of 200 MiB (81%), 0 B/s, skipped 13 MiB\n" +
 			"pack: FAILED quay.io/x/z:2: manifest unknown\n"
 		diffOutput(t, out.String(), want)
 	})

@@ -18,9 +18,15 @@ const (
 	SkipInBase                          // in a base archive the destination already has
 	SkipAtDestination                   // the destination already has it
 	SkipMounted                         // mounted from another repository of the destination
-	SkipBlocked                         // excluded by a blocked-images rule
+	SkipBlocked                         // an image excluded by a blocked-images rule (counted per image, no bytes)
 	SkipNotSelected                     // not selected by the configuration's filters
 	SkipForeign                         // a non-distributable (foreign) layer: never carried, never fetched from its urls
+	// SkipShared is a blob another image of this run moved (or skipped)
+	// already: shared layers are read and written once, and counted once,
+	// under what happened to them first. The summary shows shared blobs on
+	// a line of their own, outside the sum of the moved and skipped lines,
+	// and the status line does not count their bytes as done.
+	SkipShared
 	numSkipReasons
 )
 
@@ -32,6 +38,7 @@ var skipNames = [numSkipReasons]struct{ short, long string }{
 	SkipBlocked:       {"blocked", "blocked by configuration"},
 	SkipNotSelected:   {"not selected", "not selected by configuration"},
 	SkipForeign:       {"foreign layer", "non-distributable (foreign) layers, left to their urls"},
+	SkipShared:        {"shared", "shared with another image of this run, counted once above"},
 }
 
 func (r SkipReason) valid() bool { return r >= 0 && r < numSkipReasons }
@@ -92,14 +99,33 @@ func (s Summary) Rate() float64 {
 // summaryLabelWidth is the width of the label column of the summary.
 const summaryLabelWidth = 11
 
-// WriteTo writes the summary for a person: what moved, what did not and
-// why, and which images failed with their errors. For example:
+// Accounted returns the bytes and blobs the moved and skipped lines count:
+// every blob of the run once (shared ones are not counted again).
+func (s Summary) Accounted() (bytes int64, blobs int) {
+	bytes, blobs = s.Bytes, s.Blobs
+	for reason, c := range s.Skipped {
+		if reason != SkipShared && reason != SkipBlocked {
+			bytes += c.Bytes
+			blobs += c.Blobs
+		}
+	}
+	return bytes, blobs
+}
+
+// WriteTo writes the summary for a person: the unique bytes of the run,
+// what moved, what did not and why (these lines add up to the total; what
+// failed or was interrupted is the rest, "not moved"), the blobs shared by
+// several images (counted once), and which images failed with their
+// errors. For example:
 //
 //	pack summary
 //	  images     35 done, 1 failed
+//	  total      1.6 GiB (1717986918 bytes), each blob counted once
 //	  moved      1.2 GiB in 210 blobs (14.2s, 85.3 MiB/s)
 //	  skipped    340 MiB in 40 blobs already in a base
 //	             12 MiB in 3 blobs already at the destination
+//	  not moved  48 MiB (failed or interrupted images)
+//	  shared     25 blobs (310 MiB) shared with another image of this run, counted once above
 //	  failed     quay.io/x/z:2: manifest unknown
 func (s Summary) WriteTo(w io.Writer) (int64, error) {
 	var b strings.Builder
@@ -129,6 +155,11 @@ func (s Summary) WriteTo(w io.Writer) (int64, error) {
 	}
 	rows("images", []string{strings.Join(images, ", ")})
 
+	accounted, _ := s.Accounted()
+	if s.BytesPlanned > 0 {
+		rows("total", []string{fmt.Sprintf("%s (%d bytes), each blob counted once", HumanBytes(s.BytesPlanned), s.BytesPlanned)})
+	}
+
 	timing := formatElapsed(s.Elapsed)
 	if s.Bytes > 0 && s.Elapsed > 0 {
 		timing += ", " + HumanBytes(int64(s.Rate())) + "/s"
@@ -139,12 +170,22 @@ func (s Summary) WriteTo(w io.Writer) (int64, error) {
 	for i := range numSkipReasons {
 		reason := (i + 1) % numSkipReasons // SkipOther last
 		c, ok := s.Skipped[reason]
-		if !ok || (c.Blobs == 0 && c.Bytes == 0) {
+		if reason == SkipShared || !ok || (c.Blobs == 0 && c.Bytes == 0) {
+			continue
+		}
+		if reason == SkipBlocked { // images, not blobs: nothing of them is read
+			skipped = append(skipped, fmt.Sprintf("%s %s", plural(c.Blobs, "image"), reason.Phrase()))
 			continue
 		}
 		skipped = append(skipped, fmt.Sprintf("%s in %s %s", HumanBytes(c.Bytes), plural(c.Blobs, "blob"), reason.Phrase()))
 	}
 	rows("skipped", skipped)
+	if rest := s.BytesPlanned - accounted; s.BytesPlanned > 0 && rest > 0 {
+		rows("not moved", []string{HumanBytes(rest) + " (failed or interrupted images)"})
+	}
+	if c := s.Skipped[SkipShared]; c.Blobs > 0 {
+		rows("shared", []string{fmt.Sprintf("%s (%s) %s", plural(c.Blobs, "blob"), HumanBytes(c.Bytes), SkipShared.Phrase())})
+	}
 
 	var failed []string
 	for _, f := range s.Failed {

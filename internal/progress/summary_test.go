@@ -127,3 +127,60 @@ func TestSkipReasonString(t *testing.T) {
 		}
 	}
 }
+
+// The moved and skipped lines add up to the total; the rest is "not
+// moved"; shared blobs are shown apart, outside the sum (issue 16: a fresh
+// 378.7 MiB archive was summed up as 650.7 MiB moved and 567.6 MiB
+// skipped).
+func TestSummaryAddsUpToTheTotal(t *testing.T) {
+	s := Summary{
+		Verb:          "pack",
+		ImagesPlanned: 10,
+		BytesPlanned:  400 * MiB,
+		Images:        9,
+		ImagesFailed:  1,
+		Failed:        []Failure{{"quay.io/x/z:2", "manifest unknown"}},
+		Blobs:         30,
+		Bytes:         300 * MiB,
+		Skipped: map[SkipReason]SkipCount{
+			SkipInBase:  {4, 60 * MiB},
+			SkipShared:  {25, 500 * MiB},
+			SkipBlocked: {2, 0},
+		},
+		Elapsed: 10 * time.Second,
+	}
+	want := `pack summary
+  images     9 done, 1 failed
+  total      400 MiB (419430400 bytes), each blob counted once
+  moved      300 MiB in 30 blobs (10.0s, 30 MiB/s)
+  skipped    60 MiB in 4 blobs already in a base
+             2 images blocked by configuration
+  not moved  40 MiB (failed or interrupted images)
+  shared     25 blobs (500 MiB) shared with another image of this run, counted once above
+  failed     quay.io/x/z:2: manifest unknown
+`
+	var b strings.Builder
+	s.WriteTo(&b)
+	diffOutput(t, b.String(), want)
+	if bytes, blobs := s.Accounted(); bytes != 360*MiB || blobs != 34 {
+		t.Errorf("Accounted = %d, %d; want %d, 34", bytes, blobs, 360*MiB)
+	}
+}
+
+// Bytes of shared blobs are not done twice on the status line.
+func TestSharedNotDone(t *testing.T) {
+	var out strings.Builder
+	f := false
+	r := New(Options{Out: &out, Terminal: &f})
+	r.SetTotals(2, 100)
+	r.BlobDone(60)
+	r.Transferred(60)
+	r.Skipped(SkipShared, 60)
+	r.Skipped(SkipInBase, 40)
+	r.mu.Lock()
+	st := r.statusLocked(r.now())
+	r.mu.Unlock()
+	if st.done != 100 || st.skipped != 40 {
+		t.Errorf("done %d, skipped %d; want 100, 40", st.done, st.skipped)
+	}
+}

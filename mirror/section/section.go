@@ -120,6 +120,8 @@ type Delivery struct {
 type UnpackEnv struct {
 	Archive *archive.Reader
 	// Roots are the archive's roots that no kind before this one claimed.
+	// Cosign tags (spec/FORMAT.md 7.8) are not among them: package mirror
+	// pushes each with its image.
 	Roots []format.Root
 	// Config selects what to push (enclave-unpack -c); nil pushes
 	// everything the archive holds.

@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 		os.Args = append([]string{"enclave-pack"}, os.Args[1:]...)
 		cli.Main(cli.PackApp())
 	}
+	startCosignBuild() // cosign_test.go
 	os.Exit(m.Run())
 }
 

@@ -238,7 +238,7 @@ func TestReliabilityDamagedArchives(t *testing.T) {
 		}, []string{archive.VolumeName(n)}, mirror.ExitIntegrity},
 		{"bit flipped in a chunk", func(t *testing.T, dir string) {
 			flipBit(t, vol(dir, l.chunk.Volume), l.chunk.Offset+int64(l.chunk.StoredSize)/2)
-		}, []string{fmt.Sprintf("volume %d", l.chunk.Volume), string(l.blob), strconv.FormatInt(l.chunk.Offset, 10)}, mirror.ExitFailure},
+		}, []string{fmt.Sprintf("%s (volume %d, offset %d)", archive.VolumeName(l.chunk.Volume), l.chunk.Volume, l.chunk.Offset), string(l.blob)}, mirror.ExitFailure},
 		{"bit flipped in a chunk header frame", func(t *testing.T, dir string) {
 			flipBit(t, vol(dir, l.chunk.Volume), l.chunk.Offset-3)
 		}, []string{fmt.Sprintf("volume %d", l.chunk.Volume)}, mirror.ExitOK},

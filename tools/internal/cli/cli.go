@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -171,8 +172,9 @@ var (
 	RegistriesConfFlag = &cli.StringFlag{Name: "registries-conf", Usage: "registries.conf to read mirrors from (default: CONTAINERS_REGISTRIES_CONF, ~/.config/containers, /etc/containers)"}
 	ParallelFlag       = &cli.IntFlag{Name: "parallel", Value: mirror.DefaultParallel, Usage: "images copied at once"}
 	BlobParallelFlag   = &cli.IntFlag{Name: "blob-parallel", Value: mirror.DefaultBlobConcurrency, Usage: "blobs copied at once per image"}
-	LogLevelFlag       = &cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"}
-	NoReferrersFlag    = &cli.BoolFlag{Name: "no-referrers", Usage: "leave signatures, SBOMs and attestations behind"}
+	LogLevelFlag       = &cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error; debug also prints structured (key=value) log lines"}
+	LogFormatFlag      = &cli.StringFlag{Name: "log-format", Value: "text", Usage: "text: warnings and errors as sentences above the progress line; json: one JSON object a log record (for log collectors)"}
+	NoReferrersFlag    = &cli.BoolFlag{Name: "no-referrers", Usage: "leave OCI referrers (signatures, SBOMs and attestations naming the image as their subject) behind; cosign tags still travel"}
 	DryRunFlag         = &cli.BoolFlag{Name: "dry-run", Usage: "print the plan (each source -> destination, what would be skipped and why, bytes); copy nothing"}
 	ConfigFlag         = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "ImageSetConfiguration (isc.yaml)"}
 )
@@ -186,6 +188,9 @@ var (
 	RetryBudgetFlag     = &cli.DurationFlag{Name: "retry-budget", Value: retry.DefaultBudget, Usage: "bound on one request's attempts and the waits between them"}
 )
 
+// RemoveSignaturesFlag is oc-mirror's name for leaving signatures behind.
+var RemoveSignaturesFlag = &cli.BoolFlag{Name: "remove-signatures", Usage: "leave signatures behind: every cosign tag (sha256-<digest>.sig, .att, .sbom) and the referrers that are signatures"}
+
 // TLSFlag is --src-tls-verify or --dest-tls-verify.
 func TLSFlag(side string) *cli.BoolFlag {
 	return &cli.BoolFlag{Name: side + "-tls-verify", Value: true,
@@ -194,13 +199,94 @@ func TLSFlag(side string) *cli.BoolFlag {
 
 // Logger returns a logger at the flag's level whose records go through the
 // progress reporter, so they never interleave with the live progress line.
+// By default a record is one sentence ("warning: registry speaks plain
+// HTTP; ... (registry 127.0.0.1:5000)"); --log-format json prints JSON
+// objects, and --log-level debug structured key=value lines, for those who
+// read logs with tools.
 func Logger(c *cli.Context, rep *progress.Reporter) (*slog.Logger, error) {
 	w := reporterWriter{rep}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.String(LogLevelFlag.Name))); err != nil {
 		return nil, Usagef("--log-level %q: use debug, info, warn or error", c.String(LogLevelFlag.Name))
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl})), nil
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch f := c.String(LogFormatFlag.Name); f {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		if lvl <= slog.LevelDebug {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+		return slog.New(&sentenceHandler{rep: rep, level: lvl}), nil
+	default:
+		return nil, Usagef("--log-format %q: use text or json", f)
+	}
+}
+
+// sentenceHandler prints each record as one sentence for a person: the
+// level as a word ("warning: ", "error: "; none for info), the message,
+// then the attributes in parentheses ("(registry 127.0.0.1:5000)"). No
+// time stamp: the line appears as it happens.
+type sentenceHandler struct {
+	rep    *progress.Reporter
+	level  slog.Level
+	attrs  []slog.Attr
+	prefix string // of the open groups, "group."
+}
+
+func (h *sentenceHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *sentenceHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	switch {
+	case r.Level >= slog.LevelError:
+		b.WriteString("error: ")
+	case r.Level >= slog.LevelWarn:
+		b.WriteString("warning: ")
+	}
+	b.WriteString(r.Message)
+	var parts []string
+	var add func(prefix string, a slog.Attr)
+	add = func(prefix string, a slog.Attr) {
+		v := a.Value.Resolve()
+		if v.Kind() == slog.KindGroup {
+			for _, g := range v.Group() {
+				add(prefix+a.Key+".", g)
+			}
+			return
+		}
+		if a.Key != "" {
+			parts = append(parts, prefix+a.Key+" "+v.String())
+		}
+	}
+	for _, a := range h.attrs {
+		add("", a)
+	}
+	r.Attrs(func(a slog.Attr) bool { add(h.prefix, a); return true })
+	if len(parts) > 0 {
+		b.WriteString(" (" + strings.Join(parts, ", ") + ")")
+	}
+	h.rep.Logf("%s", b.String())
+	return nil
+}
+
+func (h *sentenceHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = slices.Clip(h.attrs)
+	for _, a := range as {
+		a.Key = h.prefix + a.Key
+		c.attrs = append(c.attrs, a)
+	}
+	return &c
+}
+
+func (h *sentenceHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	c := *h
+	c.prefix = h.prefix + name + "."
+	return &c
 }
 
 // RegistryOptions builds the registry options of one side.
