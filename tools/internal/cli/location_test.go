@@ -58,3 +58,17 @@ func TestUnpackFromBarePathAndWarnings(t *testing.T) {
 		t.Fatalf("want one storageConfig warning first:\n%s", stderr)
 	}
 }
+
+// TestDocumentDestinations parses the destinations the oc-mirror enclave
+// document writes, verbatim.
+func TestDocumentDestinations(t *testing.T) {
+	for in, want := range map[string]string{
+		"docker://entreprise-registry.in/": "entreprise-registry.in",
+		"docker://registry.enc1.in":        "registry.enc1.in",
+	} {
+		loc, err := ParseLocation(in)
+		if err != nil || loc.Registry != want {
+			t.Errorf("%s = %+v, %v; want registry %s", in, loc, err, want)
+		}
+	}
+}
