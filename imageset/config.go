@@ -38,6 +38,11 @@ type Config struct {
 	ArchiveSizeGiB int64
 	// Mirror is what to mirror.
 	Mirror Mirror
+	// Warnings are what Load accepted but wants the user to know: fields
+	// spelled with other case, fields enclave accepts and ignores, fields it
+	// reads but does not act on yet. Each is one line "imageset: file:line:
+	// message"; callers print them before they start.
+	Warnings []string
 }
 
 // ArchiveSizeBytes returns archiveSize in bytes (GiB * 2^30), 0 if unset.
@@ -62,8 +67,17 @@ type Platform struct {
 	Architectures []string
 	// Graph asks for the update-graph data (for an OpenShift Update Service).
 	Graph bool
-	// Release is one release payload by reference.
+	// Release is one release payload by reference (without a docker://
+	// prefix the file may have written).
 	Release string
+	// Platforms is the platforms: filter oc-mirror applies to the release
+	// payload's index. Enclave reads it and warns that it carries every
+	// platform of the selected architectures (see Config.Warnings).
+	Platforms []PlatformFilter
+	// KubeVirtContainer asks for the KubeVirt RHCOS container image of each
+	// release, named in the payload's boot-image metadata; it is carried as
+	// a release component (kube-virt-container), as oc-mirror does.
+	KubeVirtContainer bool
 	// Line is the line of the platform: key (0 if built in code).
 	Line int
 }
@@ -94,7 +108,8 @@ var Architectures = []string{"amd64", "arm64", "ppc64le", "s390x", "multi"}
 
 // Operator is one entry of mirror.operators: an operator catalog.
 type Operator struct {
-	// Catalog is an image reference or an "oci://" path to a catalog on disk.
+	// Catalog is an image reference or an "oci://" path to a catalog on disk
+	// (without a docker:// prefix the file may have written).
 	Catalog string
 	// TargetCatalog is an optional repository path for the mirrored catalog.
 	TargetCatalog string
@@ -106,7 +121,10 @@ type Operator struct {
 	SkipDependencies bool
 	// Packages limits the catalog to these packages; empty means all.
 	Packages []OperatorPackage
-	Line     int
+	// Platforms is the platforms: filter for the catalog's images (stored;
+	// the operators section applies it when it plans).
+	Platforms []PlatformFilter
+	Line      int
 }
 
 // OperatorPackage is one entry of mirror.operators[].packages.
@@ -141,6 +159,9 @@ type AdditionalImage struct {
 	TargetRepo string
 	// TargetTag, if set, replaces the tag at the destination.
 	TargetTag string
+	// Platforms, if set, limits a multi-platform image to these platforms'
+	// children (a sparse copy; mirror to mirror only for now).
+	Platforms []PlatformFilter
 	// Layout is set for an "oci://DIR:tag" (or "@digest") source: the OCI
 	// image layout directory to read. Name is then a synthetic reference
 	// under LayoutRegistry naming the destination repository (TargetRepo,

@@ -6,14 +6,23 @@
 //
 // [Load] and [LoadFile] accept kind ImageSetConfiguration with apiVersion
 // mirror.openshift.io/v2alpha1 or mirror.openshift.io/v1alpha2 and model the
-// whole schema: archiveSize, and under mirror: platform, operators,
-// additionalImages, helm and blockedImages. Reading is strict, like
-// oc-mirror's: an unknown field anywhere (the old storageConfig, a typo, a
-// delete section) is an error naming the field, its YAML path and its line:
+// whole schema oc-mirror v2 reads: archiveSize, and under mirror: platform,
+// operators, additionalImages, helm, blockedImages and samples. A file
+// oc-mirror v2 accepts loads with the same meaning (compat.go): docker://
+// prefixes on image references, keys matched ignoring case (with a warning
+// naming the canonical spelling), operator versions such as "4.15" or
+// "v4.15.0" read as oc-mirror's semver library reads them, per-image
+// platforms, a platform section without channels (it selects no release).
+// Fields enclave accepts but does not act on (samples, kubeVirtContainer,
+// platforms it cannot apply yet, a v1alpha2 storageConfig) load with one
+// warning each, in [Config.Warnings]. Everything else is strict, like
+// oc-mirror: an unknown field anywhere (a typo, a delete section) is an
+// error naming the field, its YAML path, its line and the closest field:
 //
-//	imageset: isc.yaml:7: unknown field "storageConfig" in ImageSetConfiguration (not supported by v2alpha1; remove it)
+//	imageset: isc.yaml:4: unknown field "additionalImage" in mirror (did you mean "additionalImages"?)
 //
-// Wrong types, empty or missing names, duplicate entries, invalid image
+// Wrong types (a number where a string goes, as oc-mirror refuses), a file
+// without mirror, empty or missing names, duplicate entries, invalid image
 // references, versions that are not semantic versions, minVersion above
 // maxVersion, unknown architectures and blockedImages patterns that do not
 // compile are errors too. Every problem is a [*ConfigError]; Load reports all

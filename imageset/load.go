@@ -74,6 +74,7 @@ func parse(data []byte, name string) (*Config, error) {
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)
 	}
+	c.Warnings = d.warns
 	return c, nil
 }
 
@@ -95,6 +96,10 @@ type decoder struct {
 	file       string
 	apiVersion string
 	errs       []error
+	warns      []string
+	// key is the key node of the field whose handler runs (set by mapping
+	// before each call; handlers that need it read it first).
+	key *yaml.Node
 }
 
 // fail records a problem at n; the message is prefixed with path.
@@ -192,17 +197,21 @@ func (d *decoder) mapping(n *yaml.Node, path, what string, fs fields) bool {
 			d.fail(k, path, ErrInvalidConfig, "YAML merge keys are not supported; write the fields out")
 			continue
 		}
-		if first, dup := seen[key]; dup {
-			d.fail(k, join(path, key), ErrInvalidConfig, "duplicate field %q (first at line %d)", key, first)
-			continue
-		}
-		seen[key] = k.Line
-		fn, ok := fs[key]
+		canon, ok := canonicalKey(key, fs)
 		if !ok {
 			d.failRaw(k, join(path, key), ErrUnknownField, fmt.Sprintf("unknown field %q in %s%s", key, what, d.hint(key, fs)))
 			continue
 		}
-		fn(v, join(path, key))
+		if first, dup := seen[canon]; dup {
+			d.fail(k, join(path, key), ErrInvalidConfig, "duplicate field %q (first at line %d)", canon, first)
+			continue
+		}
+		seen[canon] = k.Line
+		if canon != key {
+			d.warn(k, "field %q in %s is spelled %q; read as %q (oc-mirror matches field names ignoring case)", key, what, canon, canon)
+		}
+		d.key = k
+		fs[canon](v, join(path, canon))
 	}
 	return true
 }
@@ -222,15 +231,16 @@ func (d *decoder) hint(key string, fs fields) string {
 		return " (not supported by " + ver + "; remove it)"
 	case "delete":
 		return " (delete belongs to kind DeleteImageSetConfiguration, and enclave does not delete images; remove it)"
-	case "kubeVirtContainer", "samples", "targetCatalogSourceTemplate", "originalRef":
+	case "targetCatalogSourceTemplate":
 		return " (an oc-mirror field enclave does not support yet; remove it)"
+	case "originalRef":
+		return " (an oc-mirror v1 field that oc-mirror v2 does not read either; remove it)"
+	case "targetName":
+		return " (oc-mirror v1's name for targetCatalog; oc-mirror v2 reads targetCatalog)"
+	case "minBundle":
+		return " (an oc-mirror v1 field that oc-mirror v2 does not read; use minVersion)"
 	}
-	for k := range fs {
-		if strings.EqualFold(k, key) {
-			return fmt.Sprintf(" (did you mean %q?)", k)
-		}
-	}
-	return ""
+	return didYouMean(key, fs)
 }
 
 // sequence walks a list node; a null node is an empty list.
@@ -249,16 +259,20 @@ func (d *decoder) sequence(n *yaml.Node, path string, item func(i int, v *yaml.N
 	}
 }
 
-// str reads a string scalar. Numbers are accepted as written ("targetTag:
-// 1.10" is the tag "1.10"); null, booleans and collections are not.
+// str reads a string scalar. Numbers are refused, as oc-mirror refuses
+// them: "targetTag: 1.10" is the number 1.1 to YAML, so the message asks for
+// quotes. Null, booleans and collections are refused too.
 func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
 	if !d.noAlias(n, path) {
 		return "", false
 	}
 	if n.Kind == yaml.ScalarNode {
 		switch n.ShortTag() {
-		case "!!str", "!!int", "!!float":
+		case "!!str":
 			return n.Value, true
+		case "!!int", "!!float":
+			d.fail(n, path, ErrInvalidConfig, "want a string, got %s; quote it (\"%s\") if that is the value you mean", describe(n), n.Value)
+			return "", false
 		}
 	}
 	d.fail(n, path, ErrInvalidConfig, "want a string, got %s", describe(n))
@@ -288,6 +302,9 @@ func (d *decoder) boolean(n *yaml.Node, path string) bool {
 	}
 	var b bool
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" && n.Decode(&b) == nil {
+		return b
+	}
+	if b, ok := yaml11Bool(n); ok {
 		return b
 	}
 	d.fail(n, path, ErrInvalidConfig, "want true or false, got %s", describe(n))
@@ -326,12 +343,15 @@ func (d *decoder) versionRange(n *yaml.Node, path string, lo, hi *Version) {
 	}
 }
 
-// reference reads an image reference that must carry a tag or digest.
+// reference reads an image reference that must carry a tag or digest. A
+// docker:// prefix is dropped (oc-mirror accepts it); the string returned
+// is the reference without it.
 func (d *decoder) reference(n *yaml.Node, path string) (Reference, string, bool) {
 	s, ok := d.name(n, path)
 	if !ok {
 		return Reference{}, "", false
 	}
+	s = stripDocker(s)
 	ref, err := parseReference(s)
 	if err != nil {
 		d.fail(n, path, ErrInvalidReference, "%v", err)
@@ -368,10 +388,10 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	// kind and apiVersion first: they decide the hints for everything else.
 	var kindNode, apiNode *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		switch root.Content[i].Value {
-		case "kind":
+		switch k := root.Content[i].Value; {
+		case k == "kind": // oc-mirror reads kind by its exact name
 			kindNode = root.Content[i+1]
-		case "apiVersion":
+		case strings.EqualFold(k, "apiVersion"):
 			apiNode = root.Content[i+1]
 		}
 	}
@@ -393,7 +413,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	default:
 		d.fail(apiNode, "apiVersion", ErrUnsupportedVersion, "%q is not supported (accepted: %s)", apiNode.Value, accepted)
 	}
-	d.mapping(root, "", Kind, fields{
+	fs := fields{
 		"kind":       func(*yaml.Node, string) {},
 		"apiVersion": func(*yaml.Node, string) {},
 		"archiveSize": func(v *yaml.Node, p string) {
@@ -409,7 +429,12 @@ func (d *decoder) config(root *yaml.Node) *Config {
 			}
 		},
 		"mirror": func(v *yaml.Node, p string) { c.Mirror = d.mirror(v, p) },
-	})
+	}
+	if d.apiVersion == APIVersionV1Alpha2 {
+		fs["storageConfig"] = d.storageConfig
+	}
+	d.mapping(root, "", Kind, fs)
+	d.requireMirror(root)
 	return c
 }
 
@@ -442,6 +467,7 @@ func (d *decoder) mirror(n *yaml.Node, path string) Mirror {
 			m.Helm = d.helm(v, p)
 			m.Helm.Line = keyLine(n, "helm")
 		},
+		"samples": d.samples,
 		"blockedImages": func(v *yaml.Node, p string) {
 			seen := dups{}
 			d.sequence(v, p, func(_ int, v *yaml.Node, p string) {
@@ -481,7 +507,7 @@ func (d *decoder) hasKey(n *yaml.Node, key string) bool {
 		return true // the type error was already reported
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
+		if strings.EqualFold(n.Content[i].Value, key) {
 			return true
 		}
 	}
@@ -491,7 +517,7 @@ func (d *decoder) hasKey(n *yaml.Node, key string) bool {
 // keyLine returns the line of key in mapping n, 0 if absent.
 func keyLine(n *yaml.Node, key string) int {
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
+		if strings.EqualFold(n.Content[i].Value, key) {
 			return n.Content[i].Line
 		}
 	}
@@ -506,6 +532,7 @@ func (d *decoder) require(n *yaml.Node, path, key string) {
 }
 
 func (d *decoder) platform(n *yaml.Node, path string) *Platform {
+	key := d.key
 	p := &Platform{Line: n.Line}
 	seenCh, seenArch := dups{}, dups{}
 	d.mapping(n, path, path, fields{
@@ -561,12 +588,12 @@ func (d *decoder) platform(n *yaml.Node, path string) *Platform {
 				p.Release = s
 			}
 		},
+		"platforms":         func(v *yaml.Node, pp string) { p.Platforms = d.platforms(v, pp) },
+		"kubeVirtContainer": func(v *yaml.Node, pp string) { p.KubeVirtContainer = d.boolean(v, pp) },
 	})
+	d.platformCompat(key, n, path, p)
 	if len(p.Architectures) == 0 {
 		p.Architectures = []string{"amd64"}
-	}
-	if len(p.Channels) == 0 && p.Release == "" && !d.hasKey(n, "channels") && !d.hasKey(n, "release") {
-		d.fail(n, path, ErrInvalidConfig, "selects nothing: add channels or release")
 	}
 	return p
 }
@@ -580,6 +607,7 @@ func (d *decoder) operator(n *yaml.Node, path string) (Operator, bool) {
 			if !ok {
 				return
 			}
+			s = stripDocker(s)
 			if dir, isOCI := strings.CutPrefix(s, "oci://"); isOCI {
 				if dir == "" {
 					d.fail(v, p, ErrInvalidConfig, "%q names no path", s)
@@ -610,6 +638,7 @@ func (d *decoder) operator(n *yaml.Node, path string) (Operator, bool) {
 		},
 		"full":             func(v *yaml.Node, p string) { op.Full = d.boolean(v, p) },
 		"skipDependencies": func(v *yaml.Node, p string) { op.SkipDependencies = d.boolean(v, p) },
+		"platforms":        func(v *yaml.Node, p string) { op.Platforms = d.platforms(v, p) },
 		"packages": func(v *yaml.Node, p string) {
 			d.sequence(v, p, func(_ int, v *yaml.Node, p string) {
 				pkg := d.operatorPackage(v, p)
@@ -642,15 +671,15 @@ func (d *decoder) operatorPackage(n *yaml.Node, path string) OperatorPackage {
 	d.mapping(n, path, path, fields{
 		"name":           func(v *yaml.Node, p string) { pkg.Name, _ = d.name(v, p) },
 		"defaultChannel": func(v *yaml.Node, p string) { pkg.DefaultChannel, _ = d.name(v, p) },
-		"minVersion":     func(v *yaml.Node, p string) { pkg.MinVersion = d.version(v, p) },
-		"maxVersion":     func(v *yaml.Node, p string) { pkg.MaxVersion = d.version(v, p) },
+		"minVersion":     func(v *yaml.Node, p string) { pkg.MinVersion = d.operatorVersion(v, p) },
+		"maxVersion":     func(v *yaml.Node, p string) { pkg.MaxVersion = d.operatorVersion(v, p) },
 		"channels": func(v *yaml.Node, p string) {
 			d.sequence(v, p, func(_ int, v *yaml.Node, p string) {
 				ch := OperatorChannel{Line: v.Line}
 				d.mapping(v, p, p, fields{
 					"name":       func(v *yaml.Node, p string) { ch.Name, _ = d.name(v, p) },
-					"minVersion": func(v *yaml.Node, p string) { ch.MinVersion = d.version(v, p) },
-					"maxVersion": func(v *yaml.Node, p string) { ch.MaxVersion = d.version(v, p) },
+					"minVersion": func(v *yaml.Node, p string) { ch.MinVersion = d.operatorVersion(v, p) },
+					"maxVersion": func(v *yaml.Node, p string) { ch.MaxVersion = d.operatorVersion(v, p) },
 				})
 				d.require(v, p, "name")
 				d.versionRange(v, p, ch.MinVersion, ch.MaxVersion)
@@ -663,6 +692,7 @@ func (d *decoder) operatorPackage(n *yaml.Node, path string) OperatorPackage {
 	})
 	d.require(n, path, "name")
 	d.versionRange(n, path, pkg.MinVersion, pkg.MaxVersion)
+	d.packageVersionMix(n, path, pkg)
 	return pkg
 }
 
@@ -670,13 +700,15 @@ func (d *decoder) additionalImage(n *yaml.Node, path string) (AdditionalImage, b
 	img := AdditionalImage{Line: n.Line}
 	ok := false
 	d.mapping(n, path, path, fields{
+		"platforms": func(v *yaml.Node, p string) { img.Platforms = d.platforms(v, p) },
 		"name": func(v *yaml.Node, p string) {
 			if strings.HasPrefix(v.Value, "oci://") {
 				img.Raw = v.Value
 				img.Layout, img.Name, ok = d.layoutSource(v, p)
 				return
 			}
-			img.Name, img.Raw, ok = d.reference(v, p)
+			img.Name, _, ok = d.reference(v, p)
+			img.Raw = v.Value
 		},
 		"targetRepo": func(v *yaml.Node, p string) {
 			s, good := d.name(v, p)
@@ -696,6 +728,7 @@ func (d *decoder) additionalImage(n *yaml.Node, path string) (AdditionalImage, b
 		},
 	})
 	d.require(n, path, "name")
+	d.additionalImageCompat(n, path, img)
 	if ok && img.Layout != "" {
 		if img.TargetRepo == "" {
 			d.fail(n, path, ErrInvalidReference, "%q is an OCI image layout: give targetRepo, the repository to push it to", img.Raw)

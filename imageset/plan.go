@@ -54,6 +54,10 @@ type Mapping struct {
 	// tag or digest from (an oci:// entry); Source is then under
 	// LayoutRegistry.
 	Layout string
+	// Platforms, when set, makes the copy sparse: of a multi-platform index
+	// only these platforms' manifests (and their referrers) are copied; the
+	// index itself is copied unchanged.
+	Platforms []PlatformFilter
 	// Line is the line of the configuration entry (0 if unknown).
 	Line int
 }
@@ -192,7 +196,7 @@ func (c *Config) Plan(opts PlanOptions) (*Plan, error) {
 				ErrConflict, c.File, img.Line, img.Name, o.src, o.line, key)
 		}
 		dests[key] = owner{img.Name, img.Line}
-		p.Mappings = append(p.Mappings, Mapping{Kind: KindAdditionalImage, Source: img.Name, Destination: dst, Layout: img.Layout, Line: img.Line})
+		p.Mappings = append(p.Mappings, Mapping{Kind: KindAdditionalImage, Source: img.Name, Destination: dst, Layout: img.Layout, Platforms: img.Platforms, Line: img.Line})
 	}
 	return p, nil
 }

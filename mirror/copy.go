@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/enclave-mirror/enclave/archive"
+	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -34,6 +35,8 @@ type copySettings struct {
 	// dropSignatures leaves the referrers that are signatures behind
 	// (--remove-signatures; see withoutSignatures).
 	dropSignatures bool
+	// platforms, when set, makes the copy sparse (see sparseChildren).
+	platforms []imageset.PlatformFilter
 }
 
 // copyGraph copies desc's graph (and its referrers) from src to dst, blobs
@@ -42,7 +45,7 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 	cg := oras.CopyGraphOptions{
 		Concurrency:      s.concurrency,
 		MaxMetadataBytes: maxManifestBytes,
-		FindSuccessors:   boundedSuccessors(desc, s.ledger),
+		FindSuccessors:   boundedSuccessors(desc, s.ledger, s.platforms),
 		MountFrom:        s.mountFrom,
 		// A blob another image of the run wrote meanwhile comes here too
 		// (the archive's Push waited for it): the ledger counts it as
@@ -112,7 +115,9 @@ func verifiedPredecessors(ctx context.Context, src content.ReadOnlyGraphStorage,
 // archive that unpack would refuse is never written), and reporting the
 // foreign layers oras-go leaves out of every copy. Their urls are never
 // fetched: only their hosts are named, since a url may carry a signature.
-func boundedSuccessors(root ocispec.Descriptor, l *ledger) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+//
+// With platforms, the root's children are only those sparseChildren keeps.
+func boundedSuccessors(root ocispec.Descriptor, l *ledger, platforms []imageset.PlatformFilter) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	var mu sync.Mutex
 	depth := map[digest.Digest]int{root.Digest: 0}
 	return func(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
@@ -122,7 +127,13 @@ func boundedSuccessors(root ocispec.Descriptor, l *ledger) func(context.Context,
 		if d > archive.MaxGraphDepth && isManifest(desc.MediaType) {
 			return nil, fmt.Errorf("%w: manifests nested more than %d deep below %s (at %s)", archive.ErrGraphTooDeep, archive.MaxGraphDepth, root.Digest, desc.Digest)
 		}
-		succ, err := content.Successors(ctx, f, desc)
+		var succ []ocispec.Descriptor
+		var err error
+		if len(platforms) > 0 && desc.Digest == root.Digest && isIndexType(desc.MediaType) {
+			succ, err = sparseSuccessors(ctx, f, desc, platforms)
+		} else {
+			succ, err = content.Successors(ctx, f, desc)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -155,6 +166,51 @@ func urlHosts(urls []string) string {
 		return "no url (the image cannot be pulled where its registry is unreachable)"
 	}
 	return strings.Join(hosts, ", ")
+}
+
+// sparseSuccessors returns the successors of index desc that a sparse copy
+// keeps (see sparseChildren).
+func sparseSuccessors(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor, platforms []imageset.PlatformFilter) ([]ocispec.Descriptor, error) {
+	if desc.Size > maxManifestBytes {
+		return nil, fmt.Errorf("index %s is %d bytes, above %d", desc.Digest, desc.Size, maxManifestBytes)
+	}
+	b, err := content.FetchAll(ctx, f, desc)
+	if err != nil {
+		return nil, err
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, fmt.Errorf("index %s: %w", desc.Digest, err)
+	}
+	return sparseChildren(desc, idx, platforms)
+}
+
+// sparseChildren keeps, of an index's successors, its subject and the
+// manifests of the listed platforms (os and architecture; any variant), as
+// containers/image copies a list with specific platforms; entries without a
+// platform (attestations) are left out with the others. An index with none
+// of the platforms is an error.
+func sparseChildren(index ocispec.Descriptor, idx ocispec.Index, platforms []imageset.PlatformFilter) ([]ocispec.Descriptor, error) {
+	var out []ocispec.Descriptor
+	for _, s := range idx.Manifests {
+		if s.Platform != nil && slices.ContainsFunc(platforms, func(p imageset.PlatformFilter) bool {
+			return p.OS == s.Platform.OS && p.Architecture == s.Platform.Architecture
+		}) {
+			out = append(out, s)
+		}
+	}
+	kept := len(out)
+	if idx.Subject != nil {
+		out = append(out, *idx.Subject)
+	}
+	if kept == 0 {
+		var names []string
+		for _, p := range platforms {
+			names = append(names, p.String())
+		}
+		return nil, fmt.Errorf("%w: index %s has no manifest for %s (platforms:)", ErrNoPlatform, index.Digest, strings.Join(names, ", "))
+	}
+	return out, nil
 }
 
 func isManifest(mt string) bool {

@@ -38,6 +38,15 @@ var (
 	ErrUsage = section.ErrUsage
 )
 
+// Errors of sparse copies (an additionalImages entry with platforms:).
+var (
+	// ErrNoPlatform: a multi-platform index has none of the platforms asked.
+	ErrNoPlatform = errors.New("mirror: no manifest for the platforms asked")
+	// ErrSparseRefused: the destination registry refused an index whose
+	// children are partly absent (it requires every platform's manifest).
+	ErrSparseRefused = errors.New("mirror: the destination refused a sparse index")
+)
+
 // ExitCode maps an error to the documented exit codes.
 func ExitCode(err error) int {
 	switch {

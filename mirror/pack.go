@@ -366,8 +366,10 @@ func packOne(ctx context.Context, opts PackOptions, origin, src oras.ReadOnlyGra
 		concurrency: opts.BlobConcurrency, referrers: !opts.NoReferrers, dropSignatures: opts.RemoveSignatures, ledger: l,
 		skipReason: dst.skipReason, graph: src, mountFrom: dst.mountFrom(repo),
 	}
-	if err := copyGraph(ctx, src, target, desc, s); err != nil {
-		return err
+	image := s // the image's own graph may be sparse; its cosign tags are not
+	image.platforms = sparsePlatforms(opts, m, desc, l.Logf)
+	if err := copyGraph(ctx, src, target, desc, image); err != nil {
+		return sparseRefused(err, desc, image.platforms)
 	}
 	if err := target.Tag(ctx, desc, tag); err != nil {
 		return fmt.Errorf("tag %s: %w", tag, err)

@@ -24,6 +24,10 @@ import (
 const (
 	ImageReferencesPath = "release-manifests/image-references"
 	ReleaseMetadataPath = "release-manifests/release-metadata"
+	// BootImagesPath is the installer's CoreOS boot-image ConfigMap; its
+	// stream metadata names the KubeVirt container image per architecture
+	// (see [KubeVirtComponents]).
+	BootImagesPath = "release-manifests/0000_50_installer_coreos-bootimages.yaml"
 )
 
 // Docker media types that quay.io serves for release payloads.
@@ -63,6 +67,9 @@ type Payload struct {
 	Metadata ReleaseMetadata
 	// Components are image-references' tags, sorted by name.
 	Components []Component
+	// BootImages is BootImagesPath, read only with ReadOptions.BootImages
+	// (nil if the payload has none).
+	BootImages []byte
 }
 
 // ReadOptions tune ReadPayload. The zero value uses the defaults.
@@ -77,6 +84,9 @@ type ReadOptions struct {
 	// MaxFileBytes caps image-references and release-metadata
 	// (default DefaultMaxReleaseFileBytes).
 	MaxFileBytes int64
+	// BootImages also reads BootImagesPath (optional: a payload without it
+	// is read whole, then gives a nil Payload.BootImages).
+	BootImages bool
 	// MaxManifestBytes caps manifests and indexes (DefaultMaxManifestBytes).
 	MaxManifestBytes int64
 	// MaxLayerBytes caps one compressed layer (DefaultMaxLayerBytes).
@@ -132,8 +142,12 @@ func ReadPayload(ctx context.Context, src content.ReadOnlyStorage, desc ocispec.
 	}
 	budget := opts.MaxDecompressedBytes
 	files := map[string][]byte{}
-	for i := len(m.Layers) - 1; i >= 0 && len(files) < 2; i-- {
-		if err := scanLayer(ctx, src, m.Layers[i], opts, &budget, files); err != nil {
+	wanted := []string{ImageReferencesPath, ReleaseMetadataPath}
+	if opts.BootImages {
+		wanted = append(wanted, BootImagesPath)
+	}
+	for i := len(m.Layers) - 1; i >= 0 && len(files) < len(wanted); i-- {
+		if err := scanLayer(ctx, src, m.Layers[i], opts, &budget, wanted, files); err != nil {
 			return nil, fmt.Errorf("release: payload %s: layer %d (%s): %w", desc.Digest, i, m.Layers[i].Digest, err)
 		}
 	}
@@ -160,6 +174,7 @@ func ReadPayload(ctx context.Context, src content.ReadOnlyStorage, desc ocispec.
 	if p.Components, err = ParseImageReferences(refs); err != nil {
 		return nil, fmt.Errorf("payload %s: %w", desc.Digest, err)
 	}
+	p.BootImages = files[BootImagesPath]
 	return p, nil
 }
 
@@ -208,9 +223,9 @@ func fetchCapped(ctx context.Context, src content.ReadOnlyStorage, desc ocispec.
 	return content.FetchAll(ctx, src, desc)
 }
 
-// scanLayer looks for the release-manifests files in one layer and adds the
-// ones not already found (from a higher layer) to files.
-func scanLayer(ctx context.Context, src content.ReadOnlyStorage, layer ocispec.Descriptor, opts ReadOptions, budget *int64, files map[string][]byte) (err error) {
+// scanLayer looks for the wanted release-manifests files in one layer and
+// adds the ones not already found (from a higher layer) to files.
+func scanLayer(ctx context.Context, src content.ReadOnlyStorage, layer ocispec.Descriptor, opts ReadOptions, budget *int64, wanted []string, files map[string][]byte) (err error) {
 	if layer.Size < 0 || layer.Size > opts.MaxLayerBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, layer.Size, opts.MaxLayerBytes)
 	}
@@ -229,7 +244,7 @@ func scanLayer(ctx context.Context, src content.ReadOnlyStorage, layer ocispec.D
 	cr := &budgetReader{r: dec, left: budget}
 	tr := tar.NewReader(cr)
 	found := map[string]bool{}
-	for len(found) < 2 {
+	for len(found) < len(wanted) {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
@@ -238,7 +253,7 @@ func scanLayer(ctx context.Context, src content.ReadOnlyStorage, layer ocispec.D
 			return err
 		}
 		name := cleanTarName(h.Name)
-		if name != ImageReferencesPath && name != ReleaseMetadataPath {
+		if !slices.Contains(wanted, name) {
 			continue
 		}
 		if found[name] {

@@ -177,6 +177,7 @@ func (c *SignatureClient) Fetch(ctx context.Context, d digest.Digest) ([][]byte,
 type Verifier struct {
 	keyring openpgp.EntityList
 	now     func() time.Time
+	source  string
 }
 
 // NewVerifier returns a Verifier trusting keyring (at least one key).
@@ -206,7 +207,8 @@ func ParseArmoredKeyring(r io.Reader) (openpgp.EntityList, error) {
 
 // VerifierFromEnv builds a Verifier from the armored key file named by
 // path, or, if path is empty, by $OCP_SIGNATURE_VERIFICATION_PK. With
-// neither, it fails: this package ships no default key.
+// neither, it trusts [DefaultKeyring], Red Hat's release keys, as oc-mirror
+// does.
 func VerifierFromEnv(path string, getenv func(string) string) (*Verifier, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -215,7 +217,16 @@ func VerifierFromEnv(path string, getenv func(string) string) (*Verifier, error)
 		path = getenv(EnvSignatureKey)
 	}
 	if path == "" {
-		return nil, fmt.Errorf("%w: no release signing key: pass one or set %s to an armored public key file", ErrInvalidArgument, EnvSignatureKey)
+		el, err := DefaultKeyring()
+		if err != nil {
+			return nil, err
+		}
+		v, err := NewVerifier(el)
+		if err != nil {
+			return nil, err
+		}
+		v.source = DefaultKeyringName
+		return v, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -226,7 +237,21 @@ func VerifierFromEnv(path string, getenv func(string) string) (*Verifier, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return NewVerifier(el)
+	v, err := NewVerifier(el)
+	if err != nil {
+		return nil, err
+	}
+	v.source = path
+	return v, nil
+}
+
+// Source names the keyring v trusts: a key file, [DefaultKeyringName], or
+// "the given keyring" for one built with [NewVerifier].
+func (v *Verifier) Source() string {
+	if v.source == "" {
+		return "the given keyring"
+	}
+	return v.source
 }
 
 // SignatureInfo is what a verified signature says.

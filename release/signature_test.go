@@ -1,6 +1,7 @@
 package release_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -177,8 +178,34 @@ func TestVerifierFromEnv(t *testing.T) {
 	if _, err := v.Verify(sig, d1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := release.VerifierFromEnv("", noEnv); !errors.Is(err, release.ErrInvalidArgument) || !strings.Contains(err.Error(), release.EnvSignatureKey) {
-		t.Fatalf("error = %v", err)
+	if v.Source() != path {
+		t.Errorf("Source() = %q, want %s", v.Source(), path)
+	}
+	// --release-key wins over the environment.
+	other := newKey(t, "other key")
+	otherPub, _ := other.ArmoredPublicKey()
+	otherPath := filepath.Join(t.TempDir(), "other.pub")
+	if err := os.WriteFile(otherPath, otherPub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v, err = release.VerifierFromEnv(otherPath, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(sig, d1); !errors.Is(err, release.ErrSignature) {
+		t.Fatalf("a signature by the environment's key verified against --release-key: %v", err)
+	}
+	// With neither: Red Hat's release keys, which refuse a signature made
+	// with any other key.
+	v, err = release.VerifierFromEnv("", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Source() != release.DefaultKeyringName {
+		t.Errorf("Source() = %q", v.Source())
+	}
+	if _, err := v.Verify(sig, d1); !errors.Is(err, release.ErrSignature) || !strings.Contains(err.Error(), "signed by key "+key.KeyID()+", which is not in the keyring") {
+		t.Fatalf("default keyring: error = %v", err)
 	}
 	if _, err := release.VerifierFromEnv(filepath.Join(t.TempDir(), "missing"), noEnv); err == nil {
 		t.Fatal("missing key file accepted")
@@ -228,5 +255,31 @@ binaryData:
 	}
 	if _, err := release.SignatureConfigMapYAML("", big); !errors.Is(err, release.ErrTooLarge) {
 		t.Fatalf("error = %v, want ErrTooLarge", err)
+	}
+}
+
+// TestDefaultKeyring pins the embedded keyring to the fingerprints
+// keys/README.md documents: Red Hat's release key 2 and beta key 2.
+func TestDefaultKeyring(t *testing.T) {
+	el, err := release.DefaultKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range el {
+		got = append(got, fmt.Sprintf("%X", e.PrimaryKey.Fingerprint))
+	}
+	if strings.Join(got, " ") != strings.Join(release.DefaultKeyFingerprints, " ") {
+		t.Fatalf("fingerprints = %v, want %v", got, release.DefaultKeyFingerprints)
+	}
+	for _, e := range el {
+		for name := range e.Identities {
+			if !strings.Contains(name, "Red Hat, Inc.") {
+				t.Errorf("identity %q", name)
+			}
+		}
+	}
+	if !bytes.HasPrefix(release.DefaultKeyringArmored(), []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+		t.Error("armored keyring")
 	}
 }

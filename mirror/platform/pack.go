@@ -66,7 +66,11 @@ func (k *Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPla
 	if err != nil {
 		return nil, err
 	}
-	payloads, sigs, err := k.readPayloads(ctx, env, rels, prev, ver)
+	var kubeVirt []string
+	if p.KubeVirtContainer {
+		kubeVirt = release.KubeVirtStreamKeys(as)
+	}
+	payloads, sigs, err := k.readPayloads(ctx, env, rels, prev, ver, kubeVirt)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +127,9 @@ func (k *Kind) selectReleases(ctx context.Context, env *section.PackEnv, p *imag
 
 // readPayloads reads each release's payload and, with a verifier, its
 // signatures, a few releases at a time.
-func (k *Kind) readPayloads(ctx context.Context, env *section.PackEnv, rels []release.Release, prev *carried, ver *release.Verifier) ([]*release.Payload, [][][]byte, error) {
+// With kubeVirt (boot-image stream keys) each payload's components also
+// get the KubeVirt container images its boot-image metadata names.
+func (k *Kind) readPayloads(ctx context.Context, env *section.PackEnv, rels []release.Release, prev *carried, ver *release.Verifier, kubeVirt []string) ([]*release.Payload, [][][]byte, error) {
 	po := k.opts
 	var sc *release.SignatureClient
 	if ver != nil && prev == nil {
@@ -145,9 +151,16 @@ func (k *Kind) readPayloads(ctx context.Context, env *section.PackEnv, rels []re
 	g.SetLimit(max(env.Parallel, 1))
 	for i, r := range rels {
 		g.Go(func() error {
-			pl, err := readRelease(gctx, env.Source, r)
+			pl, err := readRelease(gctx, env.Source, r, kubeVirt != nil)
 			if err != nil {
 				return fmt.Errorf("release %s (%s) %s: %w", r.Version, r.Arch, r.Payload, err)
+			}
+			if kubeVirt != nil {
+				kv, err := release.KubeVirtComponents(pl.BootImages, kubeVirt)
+				if err != nil {
+					return fmt.Errorf("release %s (%s): mirror.platform.kubeVirtContainer: %w", r.Version, r.Arch, err)
+				}
+				pl.Components = append(pl.Components, kv...)
 			}
 			payloads[i] = pl
 			if ver == nil {
@@ -264,8 +277,9 @@ func resolveRelease(ctx context.Context, client *ocistore.Client, raw string, ar
 	return release.Release{Version: pl.Version, Payload: pinned, Digest: desc.Digest, Arch: arch}, nil
 }
 
-// readRelease resolves a payload at its source and reads its components.
-func readRelease(ctx context.Context, client *ocistore.Client, r release.Release) (*release.Payload, error) {
+// readRelease resolves a payload at its source and reads its components
+// (and, with bootImages, its boot-image metadata).
+func readRelease(ctx context.Context, client *ocistore.Client, r release.Release, bootImages bool) (*release.Payload, error) {
 	ref, err := ocistore.ParseReference(r.Payload)
 	if err != nil {
 		return nil, err
@@ -281,7 +295,7 @@ func readRelease(ctx context.Context, client *ocistore.Client, r release.Release
 	if desc.Digest != r.Digest {
 		return nil, fmt.Errorf("%w: resolved to %s", errIntegrity, desc.Digest)
 	}
-	return release.ReadPayload(ctx, src, desc, release.ReadOptions{Arch: r.Arch, ExpectVersion: r.Version.String()})
+	return release.ReadPayload(ctx, src, desc, release.ReadOptions{Arch: r.Arch, ExpectVersion: r.Version.String(), BootImages: bootImages})
 }
 
 // releaseSignatures returns the signatures of r that verify: from the
@@ -314,7 +328,8 @@ func releaseSignatures(ctx context.Context, sc *release.SignatureClient, prev *c
 		good = append(good, s)
 	}
 	if len(good) == 0 {
-		return nil, fmt.Errorf("%w: none of %d signatures of %s verifies: %v", errIntegrity, len(raw), r.Digest, firstErr)
+		return nil, fmt.Errorf("%w: none of %d signatures of %s verifies against %s: %v (name the key that signs these releases with --release-key or %s)",
+			errIntegrity, len(raw), r.Digest, ver.Source(), firstErr, release.EnvSignatureKey)
 	}
 	return good, nil
 }

@@ -30,8 +30,8 @@ import (
 	"github.com/enclave-mirror/enclave/release"
 )
 
-// Options configure mirror.platform. The zero value uses the environment
-// and the public endpoints, and requires a release key.
+// Options configure mirror.platform. The zero value uses the environment,
+// the public endpoints and Red Hat's release keys.
 type Options struct {
 	// UpdateURL is the update graph API; default UPDATE_URL_OVERRIDE, then
 	// the product's public endpoint.
@@ -43,8 +43,8 @@ type Options struct {
 	// release.GraphDataURL.
 	GraphDataURL string
 	// ReleaseKey is an armored OpenPGP public key file that release
-	// signatures must verify against; default OCP_SIGNATURE_VERIFICATION_PK.
-	// With neither, Pack refuses mirror.platform unless SkipSignatures is set.
+	// signatures must verify against; default OCP_SIGNATURE_VERIFICATION_PK,
+	// then Red Hat's release keys (release.DefaultKeyring), as oc-mirror.
 	ReleaseKey string
 	// SkipSignatures carries releases without signatures (so no signature
 	// ConfigMap is written at unpack; clusters then cannot verify the

@@ -59,6 +59,10 @@ type Generator struct {
 	ComponentRepo string
 	// Seed makes the random bytes reproducible.
 	Seed uint64
+	// KubeVirt adds the installer's CoreOS boot-image ConfigMap
+	// (release.BootImagesPath) to every payload, naming a KubeVirt container
+	// image pushed to Components for x86_64 and s390x.
+	KubeVirt bool
 }
 
 // PushedRelease is what Generator.Push pushed.
@@ -76,6 +80,9 @@ type PushedRelease struct {
 	// ImageReferences and ReleaseMetadata are the files in the payload.
 	ImageReferences []byte
 	ReleaseMetadata []byte
+	// KubeVirt is the KubeVirt container image reference (ComponentRepo@digest)
+	// the boot-image ConfigMap names, with Generator.KubeVirt.
+	KubeVirt string
 }
 
 var releaseArch = map[string]string{"amd64": "x86_64", "arm64": "aarch64", "ppc64le": "ppc64le", "s390x": "s390x", "multi": "multi"}
@@ -133,6 +140,14 @@ func (g *Generator) Push(ctx context.Context, spec ReleaseSpec) (*PushedRelease,
 		{"release-manifests/0000_00_cluster-version-operator_00_namespace.yaml", []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: openshift-cluster-version\n")},
 		{"release-manifests/image-references", out.ImageReferences},
 		{"release-manifests/release-metadata", out.ReleaseMetadata},
+	}
+	if g.KubeVirt {
+		desc, err := g.pushComponent(ctx, rng, spec, "rhcos-kubevirt")
+		if err != nil {
+			return nil, err
+		}
+		out.KubeVirt = g.ComponentRepo + "@" + desc.Digest.String()
+		files = append(files, tarFile{"release-manifests/0000_50_installer_coreos-bootimages.yaml", BootImagesConfigMap(spec.Version, out.KubeVirt)})
 	}
 	comp := spec.Compression
 	if comp == "" {
@@ -328,4 +343,24 @@ func hexVal(b byte) byte {
 		return b - 'a' + 10
 	}
 	return b - '0'
+}
+
+// BootImagesConfigMap returns an installer coreos-bootimages ConfigMap as
+// release payloads carry it, its stream naming kubevirt as the KubeVirt
+// container image of x86_64 and s390x (aarch64 has none, as in RHCOS).
+func BootImagesConfigMap(version, kubevirt string) []byte {
+	arch := func(withKubeVirt bool) map[string]any {
+		a := map[string]any{"artifacts": map[string]any{"qemu": map[string]any{"release": "417.94.202410090854-0"}}}
+		if withKubeVirt {
+			a["images"] = map[string]any{"kubevirt": map[string]any{"release": "417.94.202410090854-0", "image": "quay.io/openshift-release-dev/ocp-v4.0-art-dev", "digest-ref": kubevirt}}
+		}
+		return a
+	}
+	stream, _ := json.Marshal(map[string]any{
+		"stream":        "rhcos-4.17",
+		"metadata":      map[string]any{"last-modified": "2024-10-09T12:00:00Z", "generator": "plume cosa2stream 0.17.0+5-gd9b9c7b8"},
+		"architectures": map[string]any{"x86_64": arch(true), "s390x": arch(true), "aarch64": arch(false)},
+	})
+	q, _ := json.Marshal(string(stream)) // a JSON string is a YAML double-quoted scalar
+	return []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: coreos-bootimages\n  namespace: openshift-machine-config-operator\n  annotations:\n    include.release.openshift.io/self-managed-high-availability: \"true\"\ndata:\n  releaseVersion: " + version + "\n  stream: " + string(q) + "\n")
 }

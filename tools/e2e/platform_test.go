@@ -46,7 +46,7 @@ func newReleaseWorld(t *testing.T) *releaseWorld {
 	gen := &releasetest.Generator{
 		Payloads: repo(t, w.inet.Host, "openshift-release-dev/ocp-release"), PayloadRepo: release.OCPReleaseRepo,
 		Components: repo(t, w.inet.Host, "openshift-release-dev/ocp-v4.0-art-dev"), ComponentRepo: release.OCPComponentRepo,
-		Seed: 7,
+		Seed: 7, KubeVirt: true,
 	}
 	var versions []string
 	for _, ch := range releasetest.RealisticChannels("amd64") {
@@ -346,7 +346,11 @@ insecure = true
 	}
 }
 
-func TestPlatformRefusesWithoutKey(t *testing.T) {
+// TestPlatformDefaultKeyringRefusesOtherKey packs with no key named: the
+// release signatures are checked against Red Hat's release keys (built in,
+// as oc-mirror does), so signatures made with the test key are refused, and
+// the message says which keyring and how to name another.
+func TestPlatformDefaultKeyringRefusesOtherKey(t *testing.T) {
 	w := newReleaseWorld(t)
 	t.Setenv(release.EnvSignatureKey, "")
 	t.Setenv(release.EnvSignatureURL, w.sigs.URL)
@@ -355,9 +359,11 @@ func TestPlatformRefusesWithoutKey(t *testing.T) {
 		"[[registry]]\nprefix = \"quay.io/openshift-release-dev\"\nlocation = \"%s/openshift-release-dev\"\ninsecure = true\n", w.inet.Host))
 	isc := platformISC(t, "4.15.5", "4.15.6", false)
 	r := pack(t, "-c", isc, "--registries-conf", conf, "--update-url", w.graph.URL, "file://"+filepath.Join(work, "a"))
-	mustCode(t, r, mirror.ExitUsage)
-	if !strings.Contains(r.stderr, "--skip-release-signatures") {
-		t.Fatalf("the refusal does not name the way out:\n%s", r.stderr)
+	mustCode(t, r, mirror.ExitIntegrity)
+	for _, s := range []string{release.DefaultKeyringName, "which is not in the keyring", "--release-key"} {
+		if !strings.Contains(r.stderr, s) {
+			t.Fatalf("the refusal does not say %q:\n%s", s, r.stderr)
+		}
 	}
 	// Explicitly without signatures: packed, and no ConfigMap at unpack.
 	a := filepath.Join(work, "b")
@@ -385,4 +391,65 @@ func TestListReleases(t *testing.T) {
 		t.Fatalf("list releases arm64:\n%s", r.stdout)
 	}
 	mustCode(t, pack(t, "list", "releases", "--update-url", gs.URL), mirror.ExitUsage)
+}
+
+// TestOCMirrorConfigAsWritten runs a configuration written for oc-mirror
+// v2 unchanged (v1alpha2 with storageConfig, mirror.platform with
+// architectures and no channels, a docker:// image) through pack and unpack,
+// --from given as a bare path as the enclave document writes it: the image
+// arrives, no release is selected, and the two warnings are printed.
+func TestOCMirrorConfigAsWritten(t *testing.T) {
+	w := newReleaseWorld(t)
+	t.Setenv(release.EnvSignatureKey, "")
+	t.Setenv(release.EnvUpdateURL, "")
+	work := t.TempDir()
+	conf := writeFile(t, work, "registries.conf", fmt.Sprintf(
+		"[[registry]]\nprefix = \"quay.io/openshift-release-dev\"\nlocation = \"%s/openshift-release-dev\"\ninsecure = true\n", w.inet.Host))
+	p := w.pushed["4.15.5"]
+	isc := writeFile(t, work, "isc.yaml", "apiVersion: mirror.openshift.io/v1alpha2\nkind: ImageSetConfiguration\nstorageConfig:\n  local:\n    path: /tmp/metadata\nmirror:\n  platform:\n    architectures:\n      - \"amd64\"\n  additionalImages:\n    - name: docker://"+release.OCPReleaseRepo+":"+p.Tag+"\n")
+	a := filepath.Join(work, "local-disk")
+	r := pack(t, "-c", isc, "--registries-conf", conf, "file://"+a)
+	mustCode(t, r, 0)
+	for _, s := range []string{"warning: imageset: " + isc + ":3: storageConfig is ignored", "warning: imageset: " + isc + ":7: mirror.platform selects no release"} {
+		if !strings.Contains(r.stderr, s) {
+			t.Fatalf("pack did not warn %q:\n%s", s, r.stderr)
+		}
+	}
+	dst := regserver.New(t, regserver.Options{})
+	mustCode(t, unpack(t, "-c", isc, "--from", a, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"),
+		"--cluster-resources", filepath.Join(work, "cr"), "docker://"+dst.Host+"/enc1"), 0)
+	ocp := strings.TrimPrefix(release.OCPReleaseRepo, "quay.io/")
+	if got, err := repo(t, dst.Host, "enc1/"+ocp).Resolve(context.Background(), p.Tag); err != nil || got.Digest != p.Descriptor.Digest {
+		t.Fatalf("additional image at the destination: %v %v, want %s", got.Digest, err, p.Descriptor.Digest)
+	}
+	if _, err := repo(t, dst.Host, "enc1/"+release.ReleaseImagesRepo).Resolve(context.Background(), p.Tag); err == nil {
+		t.Fatal("a release was mirrored; the configuration selects none")
+	}
+}
+
+// TestPlatformKubeVirtContainer packs a release with kubeVirtContainer:
+// true. The KubeVirt RHCOS container image its boot-image metadata names is
+// carried as the release component kube-virt-container and placed with the
+// components at openshift/release:<version>-<arch>-kube-virt-container.
+func TestPlatformKubeVirtContainer(t *testing.T) {
+	w := newReleaseWorld(t)
+	t.Setenv(release.EnvSignatureKey, "")
+	t.Setenv(release.EnvUpdateURL, "")
+	t.Setenv(release.EnvSignatureURL, w.sigs.URL)
+	work := t.TempDir()
+	conf := writeFile(t, work, "registries.conf", fmt.Sprintf(
+		"[[registry]]\nprefix = \"quay.io/openshift-release-dev\"\nlocation = \"%s/openshift-release-dev\"\ninsecure = true\n", w.inet.Host))
+	isc := writeFile(t, work, "isc.yaml", "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  platform:\n    kubeVirtContainer: true\n    channels:\n    - name: stable-4.15\n      minVersion: 4.15.6\n      maxVersion: 4.15.6\n")
+	a := filepath.Join(work, "a")
+	mustCode(t, pack(t, "-c", isc, "--registries-conf", conf, "--update-url", w.graph.URL, "--release-key", w.keyFile, "file://"+a), 0)
+	dst := regserver.New(t, regserver.Options{})
+	mustCode(t, unpack(t, "--from", "file://"+a, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"),
+		"--cluster-resources", filepath.Join(work, "cr"), "docker://"+dst.Host+"/m"), 0)
+	p := w.pushed["4.15.6"]
+	kv := digest.Digest(p.KubeVirt[strings.LastIndex(p.KubeVirt, "@")+1:])
+	got, err := repo(t, dst.Host, "m/"+release.ComponentsRepo).Resolve(context.Background(), p.Tag+"-"+release.KubeVirtName)
+	if err != nil || got.Digest != kv {
+		t.Fatalf("kube-virt-container at the destination: %v %v, want %s", got.Digest, err, kv)
+	}
+	checkReleases(t, w, dst.Host, "m", []string{"4.15.6"}, nil)
 }

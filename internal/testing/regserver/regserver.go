@@ -51,6 +51,10 @@ type Options struct {
 	// validation.manifests.urls.allow). Unset, distribution's default: a
 	// manifest naming a foreign layer's urls is refused.
 	AllowURLs string
+	// SparseIndexes accepts an image index whose platform manifests are
+	// partly absent (distribution's validation.manifests.indexes.platforms:
+	// none). Unset, distribution's default: every child must exist.
+	SparseIndexes bool
 	// Wrap, when set, wraps the registry's handler (fault injection in tests).
 	Wrap func(http.Handler) http.Handler
 }
@@ -90,6 +94,9 @@ func Start(opts Options) (*Registry, error) {
 	}
 	if opts.AllowURLs != "" {
 		cfg.Validation.Manifests.URLs.Allow = []string{opts.AllowURLs}
+	}
+	if opts.SparseIndexes {
+		cfg.Validation.Manifests.Indexes.Platforms = "none"
 	}
 	cfg.Storage["delete"] = configuration.Parameters{"enabled": true}
 	cfg.Storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}

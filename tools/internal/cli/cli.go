@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -149,6 +150,20 @@ func ParseLocation(s string) (Location, error) {
 		return Location{Dir: l.Path}, nil
 	}
 	return Location{Registry: l.Root()}, nil
+}
+
+// ParseArchiveLocation parses a flag that names an archive directory
+// (--from): file://DIR, or an absolute path, read as file://PATH (the oc-mirror
+// enclave document writes "--from /local-disk"). A registry or a relative
+// path without file:// is a usage error that says what the flag takes.
+func ParseArchiveLocation(flag, s string) (Location, error) {
+	if filepath.IsAbs(s) && !strings.Contains(s, "://") {
+		return Location{Dir: filepath.Clean(s)}, nil
+	}
+	if !strings.HasPrefix(s, "file://") {
+		return Location{}, Usagef("%s %q: %s takes the archive's directory: file://DIR or an absolute path such as /media/usb/content", flag, s, flag)
+	}
+	return ParseLocation(s)
 }
 
 // Common flags.
@@ -292,13 +307,22 @@ func RegistryOptions(c *cli.Context, side string, log *slog.Logger, rep *progres
 	}
 }
 
-// LoadConfig loads -c when given.
+// LoadConfig loads -c when given and prints its warnings (fields accepted
+// but ignored or not acted on yet), one "warning: " line each, before the
+// command starts.
 func LoadConfig(c *cli.Context) (*imageset.Config, error) {
 	p := c.String(ConfigFlag.Name)
 	if p == "" {
 		return nil, nil
 	}
-	return imageset.LoadFile(p)
+	cfg, err := imageset.LoadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(c.App.ErrWriter, "warning: "+progress.Printable(w))
+	}
+	return cfg, nil
 }
 
 // Reporter makes the progress reporter for a run, writing to w.

@@ -18,7 +18,7 @@ var (
 	releaseDataFlag = &ucli.StringFlag{Name: "release-data",
 		Usage: "file://DIR: an archive the previous stage delivered; release signatures and graph data come only from it, never from the internet (and update graphs too, unless --update-url or " + release.EnvUpdateURL + " names an update service)"}
 	releaseKeyFlag = &ucli.StringFlag{Name: "release-key",
-		Usage: "armored OpenPGP public key that release signatures must verify against (default: " + release.EnvSignatureKey + "); required for mirror.platform unless --skip-release-signatures; signatures are fetched from " + release.EnvSignatureURL + ", else mirror.openshift.com, unless --release-data"}
+		Usage: "armored OpenPGP public key that release signatures must verify against (default: " + release.EnvSignatureKey + ", then Red Hat's release keys, built in); signatures are fetched from " + release.EnvSignatureURL + ", else mirror.openshift.com, unless --release-data"}
 	skipReleaseSignaturesFlag = &ucli.BoolFlag{Name: "skip-release-signatures",
 		Usage: "carry releases without their signatures (no signature ConfigMap at unpack; clusters cannot verify the payloads without another source)"}
 	graphDataURLFlag = &ucli.StringFlag{Name: "graph-data-url", Value: release.GraphDataURL,

@@ -19,7 +19,7 @@ func UnpackApp() *ucli.App {
 		UsageText: "enclave-unpack [-c isc.yaml] --from file://DIR [flags] docker://HOST[:PORT]/PREFIX\n   enclave-unpack inspect file://DIR\n   enclave-unpack verify file://DIR",
 		Flags: []ucli.Flag{
 			ConfigFlag,
-			&ucli.StringFlag{Name: "from", Usage: "the archive: file://DIR"},
+			&ucli.StringFlag{Name: "from", Usage: "the archive: file://DIR, or an absolute path (read as file://PATH)"},
 			&ucli.StringFlag{Name: "receipt", Value: mirror.DefaultReceipt, Usage: "receipt file to write (merged with an existing receipt of the same destination); carry it back to cut the next archive against"},
 			&ucli.StringFlag{Name: "cluster-resources", Value: "cluster-resources", Usage: "directory for ImageDigestMirrorSet and ImageTagMirrorSet files"},
 			&ucli.BoolFlag{Name: "skip-verify", Usage: "do not read the whole archive before pushing (chunks and digests are still verified as they are pushed); not with --verify-key"},
@@ -81,12 +81,9 @@ func unpackAction(c *ucli.Context) error {
 	if c.String("from") == "" {
 		return Usagef("--from file://DIR is required")
 	}
-	from, err := ParseLocation(c.String("from"))
+	from, err := ParseArchiveLocation("--from", c.String("from"))
 	if err != nil {
 		return err
-	}
-	if from.Dir == "" {
-		return Usagef("--from must be file://DIR")
 	}
 	cfg, err := LoadConfig(c)
 	if err != nil {
