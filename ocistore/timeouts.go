@@ -20,8 +20,9 @@ const (
 	// handshake.
 	DefaultConnectTimeout = 30 * time.Second
 	// DefaultResponseTimeout bounds the wait for a response's headers once
-	// the request (its body included) was sent.
-	DefaultResponseTimeout = 60 * time.Second
+	// the request (its body included) was sent. It is generous: a registry
+	// may take a while to commit a large blob after its last byte.
+	DefaultResponseTimeout = 2 * time.Minute
 	// DefaultStallTimeout bounds how long a body may move less than
 	// StallMinBytes while waiting on the peer.
 	DefaultStallTimeout = 60 * time.Second
