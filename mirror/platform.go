@@ -165,8 +165,8 @@ type carried struct {
 	index     *releaseIndex
 }
 
-// readCarried reads the release attachments of r, each bounded and
-// verified against its digest.
+// readCarried reads the release attachments of r, each bounded (and all
+// together: archive.AttachmentLimits) and verified against its digest.
 func readCarried(ctx context.Context, r *archive.Reader) (*carried, error) {
 	c := &carried{dir: r.Dir(), graphs: map[string][]byte{}, sigs: map[digest.Digest][]release.ReleaseSignature{}}
 	atts, err := r.Attachments(archive.AttachmentLimits{})
