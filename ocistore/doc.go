@@ -16,7 +16,19 @@
 //     mirror; it records which endpoint served what.
 //   - OpenOCILayout / CreateOCILayout: OCI image layouts on disk.
 //
+// registries.conf prefixes are matched byte for byte, host names included,
+// as containers/image matches them (sysregistriesv2.FindRegistry folds no
+// case, wildcards included); a reference whose match would change if host
+// names were compared without case is refused (RegistriesConf.CaseDependent)
+// rather than let escape a block or a mirror.
+//
+// Every network operation is bounded (Options.Timeouts: connect, TLS
+// handshake, response headers, body stall; the retry budget bounds a request
+// in total), and every list a registry sends is bounded before it is held
+// (Options.Limits: referrers pages, entries and bytes).
+//
 // Classify maps any error from here or from oras-go to a Kind (auth, not
 // found, TLS, network, registry) for exit codes. Credentials never appear
-// in errors, logs or formatted values.
+// in errors, logs or formatted values: every URL printed goes through one
+// rule, retry.Redact (no user information, query or fragment).
 package ocistore

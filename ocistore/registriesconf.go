@@ -322,33 +322,87 @@ func checkConfLocation(s string) error {
 
 // Lookup returns the [[registry]] table with the longest prefix matching
 // ref, if any, and how many bytes of ref.String() the prefix matched.
+//
+// Prefixes are compared byte for byte, host names included, as
+// containers/image does (sysregistriesv2.FindRegistry matches
+// reference.Named.Name() with strings.HasPrefix, and its wildcard
+// prefixes with strings.Index; neither folds case): a prefix
+// "localhost:5701/org" does not match "LOCALHOST:5701/org/app". Since
+// host names are not case-sensitive on the network, PullSources refuses a
+// reference whose match would change if host names were compared without
+// case (see CaseDependent), instead of letting it escape a block or a
+// mirror.
 func (c *RegistriesConf) Lookup(ref Reference) (RegistryConf, int, bool) {
-	if c == nil {
+	i, n := c.lookup(ref, false)
+	if i < 0 {
 		return RegistryConf{}, 0, false
+	}
+	return c.Registries[i], n, true
+}
+
+// lookup returns the index of the table with the longest prefix matching
+// ref (-1: none) and the bytes matched; fold compares host names without
+// case.
+func (c *RegistriesConf) lookup(ref Reference, fold bool) (int, int) {
+	if c == nil {
+		return -1, 0
+	}
+	if fold {
+		ref.Registry = strings.ToLower(ref.Registry)
 	}
 	s := ref.String()
 	best, bestLen := -1, -1
 	for i, r := range c.Registries {
-		if n := matchPrefix(ref, s, r.Prefix); n > bestLen {
+		prefix := r.Prefix
+		if fold {
+			host, rest, found := strings.Cut(prefix, "/")
+			prefix = strings.ToLower(host)
+			if found {
+				prefix += "/" + rest
+			}
+		}
+		if n := matchPrefix(ref, s, prefix); n > bestLen {
 			best, bestLen = i, n
 		}
 	}
-	if best < 0 {
-		return RegistryConf{}, 0, false
+	return best, bestLen
+}
+
+// CaseDependent returns an error wrapping ErrInvalidReference when the
+// [[registry]] table that applies to ref depends on the case of host
+// names: byte for byte (the rule, containers/image's) ref matches one
+// table, or none, and with host names compared without case it would
+// match another. "LOCALHOST:5701/org/app" beside a block of
+// "localhost:5701/org" is the case: the same registry, which the block
+// would not stop.
+func (c *RegistriesConf) CaseDependent(ref Reference) error {
+	exact, _ := c.lookup(ref, false)
+	folded, _ := c.lookup(ref, true)
+	if exact == folded {
+		return nil
 	}
-	return c.Registries[best], bestLen, true
+	name := func(i int) string {
+		if i < 0 {
+			return "no [[registry]] table"
+		}
+		r := c.Registries[i]
+		return fmt.Sprintf("[[registry]] prefix %q in %s", r.Prefix, r.File)
+	}
+	return fmt.Errorf("%w: %s: registries.conf prefixes are compared byte for byte, as containers/image compares them, so this reference matches %s, while its registry, whose host names are not case-sensitive, is also named by %s: write host names in lower case, in the image set and in registries.conf",
+		ErrInvalidReference, ref, name(exact), name(folded))
 }
 
 // matchPrefix returns how many bytes of s (the reference string) prefix
 // matches, or -1. A match must end at a separator ('/', or ':' / '@' once
 // past the registry, so prefix "host" does not match "host:5000/...").
+// Bytes are compared as they are (see Lookup).
 func matchPrefix(ref Reference, s, prefix string) int {
 	if strings.HasPrefix(prefix, "*.") {
 		host := ref.Registry
 		if h, _, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
 			host = h
 		}
-		if strings.HasSuffix(strings.ToLower(host), strings.ToLower(prefix[1:])) && len(host) > len(prefix)-1 {
+		if strings.HasSuffix(host, prefix[1:]) && len(host) > len(prefix)-1 {
 			return len(ref.Registry)
 		}
 		return -1
@@ -373,7 +427,8 @@ func matchPrefix(ref Reference, s, prefix string) int {
 // PullSources lists, in order, where to pull ref from: the mirrors that
 // apply to this kind of reference (digest or tag), then the origin
 // (rewritten by location). A blocked reference is an error wrapping
-// ErrBlocked.
+// ErrBlocked; one whose match depends on the case of host names
+// (CaseDependent) an error wrapping ErrInvalidReference.
 func (c *RegistriesConf) PullSources(ref Reference) ([]PullSource, error) {
 	return c.pullSources(ref, false)
 }
@@ -381,6 +436,9 @@ func (c *RegistriesConf) PullSources(ref Reference) ([]PullSource, error) {
 // pullSources is PullSources; with anyKind every mirror applies (content
 // addressed by digest, where tag drift cannot happen).
 func (c *RegistriesConf) pullSources(ref Reference, anyKind bool) ([]PullSource, error) {
+	if err := c.CaseDependent(ref); err != nil {
+		return nil, err
+	}
 	reg, n, ok := c.Lookup(ref)
 	if !ok {
 		return []PullSource{{Reference: ref}}, nil

@@ -237,3 +237,56 @@ func TestLoadRegistriesConfFiles(t *testing.T) {
 		t.Fatalf("bad drop-in: %v", err)
 	}
 }
+
+// TestHostNameCase: prefixes are compared byte for byte, as containers/image
+// compares them; a reference whose match would differ with host names
+// compared without case is refused rather than let escape a block.
+func TestHostNameCase(t *testing.T) {
+	conf, err := ParseRegistriesConf("case.conf", []byte(`
+[[registry]]
+prefix = "localhost:5701/org"
+blocked = true
+
+[[registry]]
+prefix = "Registry.Example.com/team"
+location = "Registry.Example.com/team"
+[[registry.mirror]]
+location = "m.local/team"
+
+[[registry]]
+prefix = "*.corp.example"
+[[registry.mirror]]
+location = "m.local/corp"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		ref, want string
+		wantErr   error
+		say       string
+	}{
+		{ref: "localhost:5701/org/app:a", wantErr: ErrBlocked},
+		{ref: "LOCALHOST:5701/org/app:a", wantErr: ErrInvalidReference, say: `matches no [[registry]] table, while its registry, whose host names are not case-sensitive, is also named by [[registry]] prefix "localhost:5701/org" in case.conf`},
+		{ref: "LocalHost:5701/org/app@sha256:" + strings.Repeat("a", 64), wantErr: ErrInvalidReference},
+		{ref: "localhost:5701/other/app:a", want: "origin localhost:5701/other/app:a"},
+		{ref: "LOCALHOST:5701/other/app:a", want: "origin LOCALHOST:5701/other/app:a"},
+		{ref: "Registry.Example.com/team/x:1", want: "mirror m.local/team/x:1, origin Registry.Example.com/team/x:1"},
+		{ref: "registry.example.com/team/x:1", wantErr: ErrInvalidReference, say: `"Registry.Example.com/team"`},
+		{ref: "a.corp.example/x:1", want: "mirror m.local/corp/x:1, origin a.corp.example/x:1"},
+		{ref: "A.CORP.EXAMPLE/x:1", wantErr: ErrInvalidReference, say: `"*.corp.example"`},
+	} {
+		got, err := conf.PullSources(mustRef(t, tt.ref))
+		if tt.wantErr != nil {
+			if !errors.Is(err, tt.wantErr) || (err != nil && !strings.Contains(err.Error(), tt.say)) {
+				t.Errorf("%s: err = %v, want %v saying %q", tt.ref, err, tt.wantErr, tt.say)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.ref, err)
+		} else if s := sourcesString(got); s != tt.want {
+			t.Errorf("%s:\n got %s\nwant %s", tt.ref, s, tt.want)
+		}
+	}
+}

@@ -20,18 +20,21 @@ const (
 	// handshake.
 	DefaultConnectTimeout = 30 * time.Second
 	// DefaultResponseTimeout bounds the wait for a response's headers once
-	// the request (its body included) was sent.
-	DefaultResponseTimeout = 60 * time.Second
-	// DefaultStallTimeout bounds how long a body may move less than
-	// StallMinBytes while waiting on the peer.
+	// the request (its body included) was sent. It is generous: a registry
+	// may take a while to commit a large blob after its last byte.
+	DefaultResponseTimeout = 2 * time.Minute
+	// DefaultStallTimeout is the window over which a body's progress is
+	// measured: see StallMinRate.
 	DefaultStallTimeout = 60 * time.Second
-	// StallMinBytes is the progress a body must make within each stall
-	// timeout: a peer that trickles fewer bytes is stalled.
-	StallMinBytes = 1024
+	// StallMinRate is the slowest a body may move, in bytes per second of
+	// waiting on the peer, averaged over the stall timeout (and at least
+	// 1 KiB per window): a peer that stops, or trickles fewer bytes, is
+	// stalled.
+	StallMinRate = 1024
 )
 
 // ErrStalled is matched (errors.Is) by the error of a request or a body
-// that made less than StallMinBytes of progress within the stall timeout.
+// that moved slower than StallMinRate over the stall timeout.
 var ErrStalled = errors.New("ocistore: transfer stalled")
 
 // Timeouts bound each network operation of one attempt. Zero fields take
@@ -45,9 +48,10 @@ type Timeouts struct {
 	// sent. Default DefaultResponseTimeout.
 	Response time.Duration
 	// Stall fails a request body or a response body that moves less than
-	// StallMinBytes in this much time spent waiting on the peer (time the
-	// caller spends between reads of a response body, or reading a
-	// request body's source, does not count). Default DefaultStallTimeout.
+	// StallMinRate bytes per second (and less than 1 KiB) over this much
+	// time spent waiting on the peer (time the caller spends between reads
+	// of a response body, or reading a request body's source, does not
+	// count). Default DefaultStallTimeout.
 	Stall time.Duration
 }
 
@@ -81,9 +85,10 @@ func (to Timeouts) apply(t *http.Transport) {
 }
 
 // StallGuard returns a RoundTripper that fails a request whose body, or
-// whose response's body, makes less than StallMinBytes of progress within
-// stall while waiting on the peer: a registry that accepts a connection and
-// then stops reading or writing, or trickles a few bytes at a time. The
+// whose response's body, moves less than StallMinRate bytes per second
+// (and less than 1 KiB) over stall spent waiting on the peer: a registry
+// that accepts a connection and then stops reading or writing, or trickles
+// a few bytes at a time. The
 // error names the host and matches ErrStalled and a net.Error timeout (so
 // a retrying transport above it retries a request that can be retried).
 func StallGuard(rt http.RoundTripper, stall time.Duration) http.RoundTripper {
@@ -147,7 +152,7 @@ func (e *StallError) Error() string {
 		dir = "accepted by"
 	}
 	return fmt.Sprintf("ocistore: %s: less than %d bytes %s %s in %s: the registry stalled (check it and the network, or raise --stall-timeout)",
-		e.What, StallMinBytes, dir, e.Host, e.Stall)
+		e.What, minProgress(e.Stall), dir, e.Host, e.Stall)
 }
 
 // Unwrap makes the error match ErrStalled and os.ErrDeadlineExceeded.
@@ -168,12 +173,18 @@ func (timeoutError) Error() string   { return "timeout" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 
+// minProgress is the progress a body must make per stall window.
+func minProgress(stall time.Duration) int64 {
+	return max(1024, int64(stall.Seconds()*StallMinRate))
+}
+
 // watchdog measures the time spent waiting on the peer and the bytes moved
-// since the last StallMinBytes of progress; it fires once that time
+// since the last minProgress(stall) of progress; it fires once that time
 // reaches the stall timeout.
 type watchdog struct {
 	mu      sync.Mutex
 	stall   time.Duration
+	min     int64
 	fire    func()
 	timer   *time.Timer
 	since   time.Time     // waiting since (zero: not waiting)
@@ -184,7 +195,7 @@ type watchdog struct {
 }
 
 func newWatchdog(stall time.Duration, fire func()) *watchdog {
-	return &watchdog{stall: stall, fire: fire}
+	return &watchdog{stall: stall, min: minProgress(stall), fire: fire}
 }
 
 // wait starts a period of waiting on the peer.
@@ -219,7 +230,7 @@ func (w *watchdog) done(n int) {
 	w.waited += time.Since(w.since)
 	w.since = time.Time{}
 	w.moved += int64(n)
-	if w.moved >= StallMinBytes {
+	if w.moved >= w.min {
 		w.waited, w.moved = 0, 0
 	}
 }

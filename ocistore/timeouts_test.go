@@ -176,3 +176,28 @@ func TestTimeoutsUploadNobodyReads(t *testing.T) {
 		t.Fatalf("err = %v, want a send stall naming the host", err)
 	}
 }
+
+// A body that keeps moving, but below StallMinRate averaged over the
+// stall timeout, is stalled: 512 B/s over a 3 s window (1.5 KiB of the
+// 3 KiB required).
+func TestTimeoutsSlowTrickleBelowRate(t *testing.T) {
+	body := bytes.Repeat([]byte("z"), 64<<10)
+	p := faultproxy.New()
+	p.Add(faultproxy.Rule{Fault: faultproxy.Trickle(256, 500*time.Millisecond)})
+	srv := httptest.NewServer(p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })))
+	t.Cleanup(srv.Close)
+	rt := testTransport(t, Timeouts{Connect: time.Second, Response: time.Second, Stall: 3 * time.Second}, time.Second)
+	err := within(t, 8*time.Second, func() error {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v2/x/blobs/b", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	})
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "less than 3072 bytes") {
+		t.Fatalf("err = %v, want a stall below 3072 bytes per 3s", err)
+	}
+}

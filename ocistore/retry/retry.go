@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -95,6 +96,13 @@ func (o Options) withDefaults() Options {
 type Transport struct {
 	base http.RoundTripper
 	opts Options
+
+	mu sync.Mutex
+	// silent holds, per host, until when requests to it fail at once: a
+	// host that answered nothing to a request for a whole budget is not
+	// asked again for one more budget, so that every image that needs it
+	// fails within about one budget instead of one budget per request.
+	silent map[string]time.Time
 }
 
 // NewTransport returns a Transport retrying over base (http.DefaultTransport
@@ -167,10 +175,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	start := time.Now()
 	deadline := start.Add(t.opts.Budget)
+	if since, ok := t.silentSince(req.URL.Host, start); ok {
+		return nil, &GiveUpError{Method: req.Method, URL: Redact(req.URL), Err: errBudget,
+			Attempts: []Attempt{{Reason: fmt.Sprintf("not sent: %s answered nothing to another request for the whole retry budget of %s (it gave up %s ago); check the registry, or raise --retry-budget or --response-timeout",
+				req.URL.Host, t.opts.Budget, start.Sub(since).Round(time.Second))}}}
+	}
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	if !replayable || req.Method == http.MethodPatch || t.opts.MaxAttempts == 1 {
 		resp, err, overBudget := t.attempt(req, deadline)
 		if overBudget {
+			t.markSilent(req.URL.Host)
 			return nil, &GiveUpError{Method: req.Method, URL: Redact(req.URL), Elapsed: time.Since(start), Err: errBudget,
 				Attempts: []Attempt{{Reason: "no answer within the retry budget of " + t.opts.Budget.String()}}}
 		}
@@ -192,6 +206,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err, overBudget := t.attempt(r, deadline)
 		if overBudget {
+			t.markSilent(req.URL.Host)
 			attempts = append(attempts, Attempt{Reason: "no answer within the retry budget of " + t.opts.Budget.String()})
 			return nil, &GiveUpError{Method: req.Method, URL: Redact(req.URL), Attempts: attempts,
 				Elapsed: time.Since(start), Err: errBudget}
@@ -236,6 +251,28 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				req.Method, Redact(req.URL), n, d.reason, err)
 		}
 	}
+}
+
+// markSilent records that host answered nothing for a whole budget.
+func (t *Transport) markSilent(host string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.silent == nil {
+		t.silent = map[string]time.Time{}
+	}
+	t.silent[host] = time.Now()
+}
+
+// silentSince reports when host was last found silent, if that was less
+// than one budget before now.
+func (t *Transport) silentSince(host string, now time.Time) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.silent[host]
+	if !ok || now.Sub(at) >= t.opts.Budget {
+		return time.Time{}, false
+	}
+	return at, true
 }
 
 // errBudget ends an attempt still without an answer when the budget is

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -504,5 +505,40 @@ func TestRedactStringAndError(t *testing.T) {
 	}
 	if retry.RedactError(nil) != nil {
 		t.Fatal("RedactError(nil) != nil")
+	}
+}
+
+// A host that answered nothing for a whole budget is not asked again for
+// one more budget: later requests fail at once, naming it.
+func TestSilentHostNotAskedAgain(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	rt := retry.NewTransport(http.DefaultTransport, retry.Options{Budget: 500 * time.Millisecond})
+	get := func() (time.Duration, error) {
+		start := time.Now()
+		req, _ := http.NewRequest(http.MethodHead, srv.URL+"/v2/x/manifests/a", nil)
+		resp, err := rt.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return time.Since(start), err
+	}
+	if took, err := get(); !errors.Is(err, retry.ErrGaveUp) || took > 2*time.Second {
+		t.Fatalf("first request: %v after %s", err, took)
+	}
+	took, err := get()
+	if !errors.Is(err, retry.ErrGaveUp) || took > 100*time.Millisecond || !strings.Contains(err.Error(), "answered nothing to another request") {
+		t.Fatalf("second request: %v after %s, want an immediate refusal", err, took)
+	}
+	if got := n.Load(); got != 1 {
+		t.Fatalf("%d requests reached the server, want 1", got)
+	}
+	time.Sleep(600 * time.Millisecond) // one budget later it is asked again
+	if _, err := get(); !errors.Is(err, retry.ErrGaveUp) || n.Load() != 2 {
+		t.Fatalf("after the pause: %v, %d requests", err, n.Load())
 	}
 }

@@ -333,3 +333,30 @@ func TestHostileEscapeSequencesFromRegistry(t *testing.T) {
 		t.Fatalf("a control character in the output at %d: %q", i, r.stdout+r.stderr)
 	}
 }
+
+// TestHostileHostNameCase: item 7. A registries.conf block on
+// localhost:PORT/library stops that prefix whatever the case of the host
+// name in the image set: byte for byte (containers/image's rule) the
+// lower-case name is blocked, and the upper-case one, which containers/image
+// would let through, is refused as depending on case, never packed.
+func TestHostileHostNameCase(t *testing.T) {
+	src := regserver.New(t, regserver.Options{})
+	_, port, _ := strings.Cut(src.Host, ":")
+	conf := writeFile(t, t.TempDir(), "registries.conf", fmt.Sprintf("[[registry]]\nprefix = \"localhost:%s/library\"\nblocked = true\n", port))
+	for _, host := range []string{"localhost:" + port, "LOCALHOST:" + port, "LocalHost:" + port} {
+		s, isc := seed(t, src, 9, host)
+		if len(s.Tags) == 0 {
+			t.Fatal("empty sample")
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		r := pack(t, "-c", isc, "--registries-conf", conf, "--src-tls-verify=false", "file://"+out)
+		// The image under the blocked prefix fails, the other is packed.
+		mustCode(t, r, mirror.ExitFailure)
+		mustSay(t, r, "1 done, 1 failed", "FAILED "+host+"/library/app", "done "+host+"/team/tool")
+		if host == "localhost:"+port {
+			mustSay(t, r, "blocked by registries.conf")
+		} else {
+			mustSay(t, r, "compared byte for byte", "write host names in lower case")
+		}
+	}
+}

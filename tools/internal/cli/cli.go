@@ -184,7 +184,7 @@ var (
 var (
 	ConnectTimeoutFlag  = &cli.DurationFlag{Name: "connect-timeout", Value: ocistore.DefaultConnectTimeout, Usage: "bound on a TCP connect, and on a TLS handshake"}
 	ResponseTimeoutFlag = &cli.DurationFlag{Name: "response-timeout", Value: ocistore.DefaultResponseTimeout, Usage: "bound on the wait for a registry's response headers once a request is sent"}
-	StallTimeoutFlag    = &cli.DurationFlag{Name: "stall-timeout", Value: ocistore.DefaultStallTimeout, Usage: "fail a transfer that moves less than 1 KiB in this long while waiting on the registry"}
+	StallTimeoutFlag    = &cli.DurationFlag{Name: "stall-timeout", Value: ocistore.DefaultStallTimeout, Usage: "fail a transfer that moves less than 1 KiB per second, averaged over this long spent waiting on the registry"}
 	RetryBudgetFlag     = &cli.DurationFlag{Name: "retry-budget", Value: retry.DefaultBudget, Usage: "bound on one request's attempts and the waits between them"}
 )
 
