@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,6 +147,7 @@ func TestTimeoutsUploadNobodyReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
 	var conns []net.Conn
 	go func() {
 		for {
@@ -153,10 +155,14 @@ func TestTimeoutsUploadNobodyReads(t *testing.T) {
 			if err != nil {
 				return
 			}
+			mu.Lock()
 			conns = append(conns, c) // never read
+			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range conns {
 			c.Close()
 		}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -358,7 +359,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() {
 		rec.Status = rw.status
-		rec.RequestBytes = body.n
+		rec.RequestBytes = body.n.Load()
 		rec.ResponseBytes = rw.n
 		p.mu.Lock()
 		p.records = append(p.records, rec)
@@ -430,15 +431,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // countingBody counts the request body bytes the backend reads, and cuts the
 // connection once limit bytes went through (limit < 0: never).
 type countingBody struct {
-	rc    io.ReadCloser
-	n     int64
+	rc io.ReadCloser
+	// n is read by the handler while a hang's reader may still count.
+	n     atomic.Int64
 	limit int64
 	rw    *recorder
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	if b.limit >= 0 {
-		left := b.limit - b.n
+		left := b.limit - b.n.Load()
 		if left <= 0 {
 			b.rw.drop()
 			return 0, errDropped
@@ -448,7 +450,7 @@ func (b *countingBody) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := b.rc.Read(p)
-	b.n += int64(n)
+	b.n.Add(int64(n))
 	return n, err
 }
 
