@@ -246,11 +246,12 @@ func (s *Selection) filterPackage(p *Package, pc imageset.OperatorPackage, full 
 			entries = []Entry{*g.entries[g.head]}
 		}
 		if len(entries) == 0 {
+			isDefault := t.ch.Name == p.DefaultChannel || t.ch.Name == sp.DefaultChannel
 			switch {
-			case t.ch.Name == p.DefaultChannel || t.ch.Name == sp.DefaultChannel:
-				return nil, fmt.Errorf("%w: package %q channel %q has version range %q that results in an empty channel", ErrEmptyChannel, p.Name, t.ch.Name, t.r.String())
-			case t.r.exact() && t.r.channel:
+			case t.r.exact() && (t.r.channel || isDefault):
 				return nil, fmt.Errorf("%w: package %q channel %q has no bundle of version %s (channel versions: %s)", ErrNotInCatalog, p.Name, t.ch.Name, t.r.min, list(channelVersions(p, t.ch)))
+			case isDefault:
+				return nil, fmt.Errorf("%w: package %q channel %q has version range %q that results in an empty channel", ErrEmptyChannel, p.Name, t.ch.Name, t.r.String())
 			}
 			s.Warnings = append(s.Warnings, fmt.Sprintf("package %q channel %q: version range %q leaves no entry; the channel is dropped", p.Name, t.ch.Name, t.r.String()))
 			continue
