@@ -288,7 +288,7 @@ func changeConfig(raw []byte, diffIDs []digest.Digest, history []ocispec.History
 			}
 		}
 		for _, h := range history {
-			b, err := json.Marshal(h)
+			b, err := marshal(h)
 			if err != nil {
 				return nil, err
 			}
@@ -319,7 +319,7 @@ func changeConfig(raw []byte, diffIDs []digest.Digest, history []ocispec.History
 		}
 		// Overlay the modelled fields; a modelled field the change cleared
 		// goes away, unmodelled ones stay.
-		b, err := json.Marshal(ic)
+		b, err := marshal(ic)
 		if err != nil {
 			return nil, err
 		}
