@@ -545,59 +545,96 @@ func (r *reader) parseYAML(f *file, rd *bufio.Reader) error {
 	}
 }
 
-// yamlToJSON converts one YAML document to JSON; nil for an empty document.
+// yamlToJSON converts one YAML document to JSON; nil for an empty
+// document. Keys keep their order; timestamps and other scalars that JSON
+// has no type for stay the strings they were written as (as opm's YAML
+// loader, sigs.k8s.io/yaml, keeps them), not reformatted dates.
 func yamlToJSON(doc []byte) ([]byte, error) {
-	var v any
-	if err := yaml.Unmarshal(doc, &v); err != nil {
+	var n yaml.Node
+	if err := yaml.Unmarshal(doc, &n); err != nil {
 		return nil, err
 	}
-	if v == nil {
+	if n.Kind == 0 || (n.Kind == yaml.DocumentNode && len(n.Content) == 0) {
 		return nil, nil
 	}
-	v, err := jsonable(v)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, &n, 0); err != nil {
 		return nil, err
 	}
-	return json.Marshal(v)
+	if buf.String() == "null" {
+		return nil, nil
+	}
+	return buf.Bytes(), nil
 }
 
-// jsonable turns what yaml.v3 decodes into values encoding/json accepts.
-func jsonable(v any) (any, error) {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, e := range t {
-			j, err := jsonable(e)
-			if err != nil {
-				return nil, err
-			}
-			t[k] = j
-		}
-		return t, nil
-	case map[any]any:
-		m := make(map[string]any, len(t))
-		for k, e := range t {
-			ks, ok := k.(string)
-			if !ok {
-				ks = fmt.Sprint(k)
-			}
-			j, err := jsonable(e)
-			if err != nil {
-				return nil, err
-			}
-			m[ks] = j
-		}
-		return m, nil
-	case []any:
-		for i, e := range t {
-			j, err := jsonable(e)
-			if err != nil {
-				return nil, err
-			}
-			t[i] = j
-		}
-		return t, nil
+// writeJSON writes a YAML node as JSON.
+func writeJSON(w *bytes.Buffer, n *yaml.Node, depth int) error {
+	if depth > 1000 {
+		return errors.New("YAML nested more than 1000 deep")
 	}
-	return v, nil
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			w.WriteString("null")
+			return nil
+		}
+		return writeJSON(w, n.Content[0], depth+1)
+	case yaml.AliasNode:
+		return writeJSON(w, n.Alias, depth+1)
+	case yaml.MappingNode:
+		w.WriteByte('{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			k, err := marshal(n.Content[i].Value)
+			if err != nil {
+				return err
+			}
+			w.Write(k)
+			w.WriteByte(':')
+			if err := writeJSON(w, n.Content[i+1], depth+1); err != nil {
+				return err
+			}
+		}
+		w.WriteByte('}')
+		return nil
+	case yaml.SequenceNode:
+		w.WriteByte('[')
+		for i, c := range n.Content {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			if err := writeJSON(w, c, depth+1); err != nil {
+				return err
+			}
+		}
+		w.WriteByte(']')
+		return nil
+	case yaml.ScalarNode:
+		var v any
+		switch n.ShortTag() {
+		case "!!null":
+			w.WriteString("null")
+			return nil
+		case "!!bool", "!!int", "!!float":
+			if err := n.Decode(&v); err != nil {
+				return err
+			}
+			if f, ok := v.(float64); ok && (f != f || f > 1e308 || f < -1e308) {
+				v = n.Value // .nan, .inf: no JSON number
+			}
+		default:
+			v = n.Value
+		}
+		b, err := marshal(v)
+		if err != nil {
+			return err
+		}
+		w.Write(b)
+		return nil
+	}
+	return fmt.Errorf("unsupported YAML node kind %d", n.Kind)
 }
 
 // alias keeps a slice of the document being decoded, without copying it;
