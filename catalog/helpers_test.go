@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -64,6 +65,18 @@ func layer(t testing.TB, entries []tarEntry) ([]byte, digest.Digest) {
 	return gb.Bytes(), digest.FromBytes(tb.Bytes())
 }
 
+func gunzip(t testing.TB, b []byte) []byte {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // dirEntries returns the files of a testdata tree as entries under prefix
 // ("configs/"), directories included, in walk order.
 func dirEntries(t testing.TB, dir, prefix string) []tarEntry {
@@ -104,6 +117,8 @@ type image struct {
 	docker bool
 	// index wraps amd64 and arm64 images in an index.
 	index bool
+	// compression of the layers: "" (gzip), "zstd" or "none".
+	compression string
 }
 
 // standardBase is the lower layer of every test catalog image: a stand-in
@@ -149,7 +164,18 @@ func (img image) push(t testing.TB, store content.Pusher) ocispec.Descriptor {
 	var diffIDs []digest.Digest
 	for _, es := range img.layers {
 		b, id := layer(t, es)
-		layers = append(layers, pushBlob(layerType, b))
+		lt := layerType
+		switch img.compression {
+		case "none":
+			b, lt = gunzip(t, b), ocispec.MediaTypeImageLayer
+		case "zstd":
+			var zb bytes.Buffer
+			zw, _ := zstd.NewWriter(&zb)
+			zw.Write(gunzip(t, b))
+			zw.Close()
+			b, lt = zb.Bytes(), ocispec.MediaTypeImageLayerZstd
+		}
+		layers = append(layers, pushBlob(lt, b))
 		diffIDs = append(diffIDs, id)
 	}
 	labels := img.labels

@@ -1,12 +1,15 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content/memory"
 )
 
@@ -79,6 +82,39 @@ func TestLoadIndexDockerAndLabel(t *testing.T) {
 	if c.Image.Digest != desc.Digest || c.Manifest.Digest == desc.Digest || c.Manifest.Platform.Architecture != "amd64" {
 		t.Errorf("image %s manifest %+v: want the amd64 manifest of the index", c.Image.Digest, c.Manifest)
 	}
+}
+
+func TestLoadCompression(t *testing.T) {
+	for _, comp := range []string{"none", "zstd"} {
+		img := catalogImage(t, "testdata/demo")
+		img.compression = comp
+		c := load(t, img)
+		if got := c.PackageNames(); !slices.Equal(got, []string{"alpha", "beta", "gamma"}) {
+			t.Errorf("%s layers: packages %v", comp, got)
+		}
+	}
+	// A layer whose bytes do not match its digest is refused.
+	img := catalogImage(t, "testdata/demo")
+	store := memory.New()
+	desc := img.push(t, store)
+	bad := &corrupt{Store: store}
+	if _, err := Load(context.Background(), bad, desc); err == nil || !strings.Contains(err.Error(), "layer") {
+		t.Errorf("corrupted layer: %v", err)
+	}
+}
+
+// corrupt serves layers with their last byte changed.
+type corrupt struct{ *memory.Store }
+
+func (c *corrupt) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, err := c.Store.Fetch(ctx, d)
+	if err != nil || !strings.Contains(d.MediaType, "layer") {
+		return rc, err
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	b[len(b)-1] ^= 0xff
+	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
 func TestLoadLayers(t *testing.T) {
