@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -25,9 +26,12 @@ type Selection struct {
 	// Others are the kept documents of unknown schema, in image order.
 	Others []*Blob
 	// Warnings say what was kept or dropped silently, as oc-mirror would:
+	// an image that is not a valid reference (left out of Images),
 	// a non-default channel a range emptied, prerelease bundles a range
 	// without prerelease left out, an exact version found twice.
 	Warnings []string
+
+	invalid map[string]bool
 }
 
 // SelectedPackage is one package of a [Selection].
@@ -128,7 +132,36 @@ func Filter(c *Catalog, op imageset.Operator) (*Selection, error) {
 			s.Others = append(s.Others, b)
 		}
 	}
+	if err := s.checkImages(); err != nil {
+		return nil, err
+	}
 	return s, s.validate()
+}
+
+// checkImages looks at the images of the selected bundles: one on disk
+// ("oci:") cannot be mirrored from a catalog and fails it, as in oc-mirror;
+// one that does not parse as a reference is left out of [Selection.Images]
+// with a warning (OCPBUGS-33081).
+func (s *Selection) checkImages() error {
+	for _, p := range s.Packages {
+		for _, b := range p.Bundles {
+			for _, img := range b.Images() {
+				if strings.HasPrefix(img, "oci:") {
+					return fmt.Errorf("%w: package %q bundle %q: image %q: an oci: image cannot be mirrored from a catalog", ErrInvalidFBC, p.Name, b.Name, img)
+				}
+				if _, err := imageset.ParseReference(img); err != nil {
+					if s.invalid == nil {
+						s.invalid = map[string]bool{}
+					}
+					if !s.invalid[img] {
+						s.invalid[img] = true
+						s.Warnings = append(s.Warnings, fmt.Sprintf("package %q bundle %q: image %q is not a valid reference and is not carried: %v", p.Name, b.Name, img, err))
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // validateFilter repeats the checks oc-mirror makes at configuration load
@@ -425,14 +458,15 @@ func rangeLow(r versionRange) string {
 }
 
 // Images returns every image of the selected bundles (bundle images and
-// related images, as written in the catalog), sorted and without repeats.
+// related images, as written in the catalog), sorted and without repeats;
+// references that do not parse are left out (see Warnings).
 func (s *Selection) Images() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, p := range s.Packages {
 		for _, b := range p.Bundles {
 			for _, img := range b.Images() {
-				if !seen[img] {
+				if !seen[img] && !s.invalid[img] {
 					seen[img] = true
 					out = append(out, img)
 				}

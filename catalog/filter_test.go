@@ -311,3 +311,28 @@ func TestImagesDeduplicated(t *testing.T) {
 		t.Errorf("%s missing from %q", want, imgs)
 	}
 }
+
+func TestFilterImageChecks(t *testing.T) {
+	pkg := func(related string) image {
+		body := `{"schema":"olm.package","name":"p","defaultChannel":"c"}` +
+			`{"schema":"olm.channel","package":"p","name":"c","entries":[{"name":"p.v1"}]}` +
+			`{"schema":"olm.bundle","package":"p","name":"p.v1","image":"quay.example/p/bundle@sha256:` + strings.Repeat("a", 64) + `",` +
+			`"properties":[{"type":"olm.package","value":{"packageName":"p","version":"1.0.0"}}],"relatedImages":[{"name":"x","image":"` + related + `"},{"name":"empty","image":""}]}`
+		return image{layers: [][]tarEntry{{{name: "configs/p/catalog.json", body: []byte(body)}}}}
+	}
+	op, _ := operator(t, "")
+	s, err := Filter(load(t, pkg("Not A Reference!")), op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imgs := s.Images(); len(imgs) != 1 || !strings.HasPrefix(imgs[0], "quay.example/p/bundle@") {
+		t.Errorf("images %q: want the bundle only (the invalid and the empty one left out)", imgs)
+	}
+	if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], `image "Not A Reference!" is not a valid reference`) {
+		t.Errorf("warnings %q", s.Warnings)
+	}
+	_, err = Filter(load(t, pkg("oci:///tmp/layout")), op)
+	if !errors.Is(err, ErrInvalidFBC) || !strings.Contains(err.Error(), `bundle "p.v1"`) {
+		t.Errorf("oci: related image: %v", err)
+	}
+}
