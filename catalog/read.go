@@ -5,11 +5,11 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"io"
 	"path"
 	"slices"
@@ -376,27 +376,6 @@ func ignored(ig *file, p string) bool {
 	return false
 }
 
-// countingReader counts bytes and refuses to read past limit.
-type countingReader struct {
-	r     io.Reader
-	n     int64
-	limit int64
-}
-
-var errDocTooLarge = errors.New("document too large")
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	if c.n >= c.limit {
-		return 0, errDocTooLarge
-	}
-	if int64(len(p)) > c.limit-c.n {
-		p = p[:c.limit-c.n]
-	}
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // parse splits the file into documents and decodes each one's skeleton.
 func (r *reader) parse(f *file, rd io.Reader) error {
 	br := bufio.NewReaderSize(rd, 64<<10)
@@ -419,32 +398,111 @@ func (r *reader) parse(f *file, rd io.Reader) error {
 	}
 }
 
-func (r *reader) parseJSON(f *file, rd io.Reader) error {
-	cr := &countingReader{r: rd}
-	dec := json.NewDecoder(cr)
-	// The decoder buffers at most one document past its start; the slack
-	// covers what it reads ahead.
-	const slack = 1 << 20
+func (r *reader) parseJSON(f *file, rd *bufio.Reader) error {
+	s := &jsonSplitter{br: rd}
 	for {
-		start := dec.InputOffset()
-		cr.limit = start + maxDocumentSize + slack
-		var raw json.RawMessage
-		err := dec.Decode(&raw)
-		if err == io.EOF {
+		raw, off, err := s.next()
+		if err != nil {
+			return err
+		}
+		if raw == nil {
 			return nil
 		}
-		if errors.Is(err, errDocTooLarge) {
-			return fmt.Errorf("%w: a document at offset %d is larger than %d bytes", ErrLimit, start, maxDocumentSize)
+		loc := location{layer: f.layer, entry: f.entry, path: f.path, offset: off, length: int64(len(raw))}
+		if err := r.doc(f, raw, loc); err != nil {
+			return err
+		}
+	}
+}
+
+// jsonSplitter cuts a stream of concatenated JSON objects into documents.
+// It only finds where each object ends (strings, escapes, nesting);
+// json.Unmarshal of the document checks the rest. Long string literals
+// (base64 payloads, most of a catalog's bytes) are skipped with
+// bufio.Reader.ReadSlice rather than byte by byte, which is what makes
+// reading a large catalog fast.
+type jsonSplitter struct {
+	br  *bufio.Reader
+	off int64
+	buf []byte
+}
+
+// next returns the next document and its offset; nil at the end.
+func (s *jsonSplitter) next() ([]byte, int64, error) {
+	for {
+		c, err := s.br.ReadByte()
+		if err == io.EOF {
+			return nil, s.off, nil
 		}
 		if err != nil {
-			return fmt.Errorf("offset %d: %v", start, err)
+			return nil, s.off, err
 		}
-		end := dec.InputOffset()
-		if int64(len(raw)) > maxDocumentSize {
+		s.off++
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+		default:
+			return nil, s.off - 1, fmt.Errorf("offset %d: want a JSON object, found %q", s.off-1, c)
+		}
+		break
+	}
+	start := s.off - 1
+	tooLarge := fmt.Errorf("%w: a document at offset %d is larger than %d bytes", ErrLimit, start, maxDocumentSize)
+	s.buf = append(s.buf[:0], '{')
+	depth := 1
+	for depth > 0 {
+		if int64(len(s.buf)) > maxDocumentSize {
+			return nil, start, tooLarge
+		}
+		c, err := s.br.ReadByte()
+		if err != nil {
+			if err == io.EOF {
+				return nil, start, fmt.Errorf("offset %d: unexpected end of file in the document that starts there", start)
+			}
+			return nil, start, err
+		}
+		s.buf = append(s.buf, c)
+		switch c {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			if err := s.skipString(start); err != nil {
+				return nil, start, err
+			}
+		}
+	}
+	s.off = start + int64(len(s.buf))
+	// The caller keeps slices of the document while decoding it only.
+	return s.buf, start, nil
+}
+
+// skipString appends the rest of a string literal (the opening quote is
+// already in buf) up to and including its closing quote.
+func (s *jsonSplitter) skipString(start int64) error {
+	for {
+		chunk, err := s.br.ReadSlice('"')
+		s.buf = append(s.buf, chunk...)
+		if int64(len(s.buf)) > maxDocumentSize {
 			return fmt.Errorf("%w: a document at offset %d is larger than %d bytes", ErrLimit, start, maxDocumentSize)
 		}
-		loc := location{layer: f.layer, entry: f.entry, path: f.path, offset: end - int64(len(raw)), length: int64(len(raw))}
-		if err := r.doc(f, raw, loc); err != nil {
+		switch err {
+		case nil:
+			// The quote ends the string unless an odd number of
+			// backslashes precedes it.
+			n := 0
+			for i := len(s.buf) - 2; i >= 0 && s.buf[i] == '\\'; i-- {
+				n++
+			}
+			if n%2 == 0 {
+				return nil
+			}
+		case bufio.ErrBufferFull:
+		case io.EOF:
+			return fmt.Errorf("offset %d: unexpected end of file in a string of the document that starts there", start)
+		default:
 			return err
 		}
 	}
