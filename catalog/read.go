@@ -377,29 +377,39 @@ func ignored(ig *file, p string) bool {
 }
 
 // parse splits the file into documents and decodes each one's skeleton.
+// The format is decided by the first byte that is not white space, as
+// opm's decoder does: '{' is JSON, anything else YAML. Leading white space
+// is peeked, not consumed, so that offsets and YAML indentation stay right.
 func (r *reader) parse(f *file, rd io.Reader) error {
 	br := bufio.NewReaderSize(rd, 64<<10)
-	for {
-		b, err := br.Peek(1)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
+	var skipped int64
+	for n := 1; ; n++ {
+		b, err := br.Peek(n)
+		if len(b) < n {
+			if err == io.EOF {
+				return nil // empty or white space only
+			}
+			if err == bufio.ErrBufferFull {
+				// More leading white space than the buffer: drop it.
+				d, _ := br.Discard(n - 1)
+				skipped += int64(d)
+				n = 0
+				continue
+			}
 			return err
 		}
-		switch b[0] {
+		switch b[n-1] {
 		case ' ', '\t', '\r', '\n':
-			br.ReadByte() //nolint:errcheck // peeked
 			continue
 		case '{':
-			return r.parseJSON(f, br)
+			return r.parseJSON(f, br, skipped)
 		}
-		return r.parseYAML(f, br)
+		return r.parseYAML(f, br, skipped)
 	}
 }
 
-func (r *reader) parseJSON(f *file, rd *bufio.Reader) error {
-	s := &jsonSplitter{br: rd}
+func (r *reader) parseJSON(f *file, rd *bufio.Reader, off int64) error {
+	s := &jsonSplitter{br: rd, off: off}
 	for {
 		raw, off, err := s.next()
 		if err != nil {
@@ -579,8 +589,8 @@ func hasContent(doc []byte) bool {
 	return false
 }
 
-func (r *reader) parseYAML(f *file, rd *bufio.Reader) error {
-	s := &yamlSplitter{br: rd}
+func (r *reader) parseYAML(f *file, rd *bufio.Reader, off int64) error {
+	s := &yamlSplitter{br: rd, off: off}
 	for {
 		doc, off, err := s.next()
 		if err != nil {
@@ -629,6 +639,11 @@ func yamlToJSON(doc []byte) ([]byte, error) {
 func writeJSON(w *bytes.Buffer, n *yaml.Node, depth int) error {
 	if depth > 1000 {
 		return errors.New("YAML nested more than 1000 deep")
+	}
+	// Aliases can make a small document expand without bound ("billion
+	// laughs"): the JSON may not outgrow the document limit.
+	if int64(w.Len()) > 2*maxDocumentSize {
+		return fmt.Errorf("%w: the document expands to more than %d bytes of JSON (YAML aliases)", ErrLimit, 2*maxDocumentSize)
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bufio"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -46,5 +47,20 @@ func TestYAMLSplit(t *testing.T) {
 		if in[offs[i]:offs[i]+int64(len(d))] != d {
 			t.Errorf("doc %d offset %d does not point at it", i, offs[i])
 		}
+	}
+}
+
+func TestYAMLAliasBomb(t *testing.T) {
+	defer func(n int64) { maxDocumentSize = n }(maxDocumentSize)
+	maxDocumentSize = 1 << 20
+	doc := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	for i, prev := 0, "a"; i < 12; i++ {
+		name := string(rune('b' + i))
+		doc += name + ": &" + name + " [*" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + "]\n"
+		prev = name
+	}
+	_, err := yamlToJSON([]byte(doc))
+	if !errors.Is(err, ErrLimit) {
+		t.Fatalf("error %v, want ErrLimit", err)
 	}
 }
