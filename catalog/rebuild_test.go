@@ -262,3 +262,25 @@ func TestServeCommand(t *testing.T) {
 		}
 	}
 }
+
+// Documents after leading white space or indentation keep their place
+// (a regression the fuzzer found: offsets were counted from the first
+// non-space byte).
+func TestWriteDirLeadingSpace(t *testing.T) {
+	b := `{"schema":"olm.bundle","package":"p","name":"p.v1","image":"r/p@sha256:` + strings.Repeat("0", 64) + `","properties":[{"type":"olm.package","value":{"packageName":"p","version":"1.0.0"}}]}`
+	for _, body := range []string{
+		"\n\n  {\"schema\":\"olm.package\",\"name\":\"p\",\"defaultChannel\":\"c\"}\n {\"schema\":\"olm.channel\",\"package\":\"p\",\"name\":\"c\",\"entries\":[{\"name\":\"p.v1\"}]}\n\t" + b + "\n",
+		"\n\n  schema: olm.package\n  name: p\n  defaultChannel: c\n---\nschema: olm.channel\npackage: p\nname: c\nentries:\n- name: p.v1\n---\n" + b + "\n",
+	} {
+		c := load(t, image{layers: [][]tarEntry{{{name: "configs/p/catalog", body: []byte(body)}}}})
+		op, _ := operator(t, "")
+		s, err := Filter(c, op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(fbcText(t, s))
+		if !strings.Contains(got, "\n"+b+"\n") {
+			t.Errorf("bundle document not written back as it was:\n%s", got)
+		}
+	}
+}
