@@ -101,8 +101,9 @@ func Filter(c *Catalog, op imageset.Operator) (*Selection, error) {
 			s.Packages = append(s.Packages, sp)
 		}
 		s.Others = c.Others
-		// The original image is mirrored as published: nothing to check.
-		return s, nil
+		// The original image is mirrored as published: its graph is not
+		// checked, its images are.
+		return s, s.checkImages()
 	}
 	var configs []imageset.OperatorPackage
 	if len(op.Packages) == 0 {

@@ -100,9 +100,10 @@ func (s *Selection) Rebuild(ctx context.Context, dst content.Storage) (ocispec.D
 // serveCommand removes the serve cache flags (--cache-dir,
 // --cache-enforce-integrity, --cache-only) from an image's entrypoint and
 // command, and returns the new ones with the cache directories the old ones
-// named (relative, cleaned; DefaultCacheDir always among them). When the
-// entrypoint does not itself run serve, the command becomes
-// ["serve", dir], as oc-mirror writes it.
+// named (relative, cleaned; DefaultCacheDir always among them). When
+// neither runs serve, the command becomes ["serve", dir], as oc-mirror
+// writes it; for the usual ["serve", "/configs", "--cache-dir=/tmp/cache"]
+// both give ["serve", "/configs"].
 func serveCommand(entrypoint, cmd []string, dir string) ([]string, []string, []string) {
 	caches := []string{cleanPath(DefaultCacheDir)}
 	strip := func(args []string) []string {
@@ -123,10 +124,11 @@ func serveCommand(entrypoint, cmd []string, dir string) ([]string, []string, []s
 		return out
 	}
 	ep := strip(entrypoint)
-	if slices.Contains(ep, "serve") {
+	switch {
+	case slices.Contains(ep, "serve"), slices.Contains(cmd, "serve"):
+		// The serve command is there: keep it and its other flags.
 		cmd = strip(cmd)
-	} else {
-		strip(cmd)
+	default:
 		cmd = []string{"serve", dir}
 	}
 	slices.Sort(caches)

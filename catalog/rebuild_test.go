@@ -254,6 +254,8 @@ func TestServeCommand(t *testing.T) {
 		{[]string{"/bin/opm"}, []string{"serve", "/configs", "--cache-dir", "/var/cache/x", "--cache-enforce-integrity=true"}, []string{"/bin/opm"}, []string{"serve", "/configs"}, "tmp/cache var/cache/x"},
 		{[]string{"/bin/opm", "serve", "/configs", "--cache-dir=/c", "--cache-only"}, []string{"-p", "50051"}, []string{"/bin/opm", "serve", "/configs"}, []string{"-p", "50051"}, "c tmp/cache"},
 		{nil, nil, nil, []string{"serve", "/configs"}, "tmp/cache"},
+		{nil, []string{"/bin/opm", "serve", "/configs", "--cache-dir=/tmp/cache"}, nil, []string{"/bin/opm", "serve", "/configs"}, "tmp/cache"},
+		{[]string{"/bin/sh", "-c"}, []string{"exec something"}, []string{"/bin/sh", "-c"}, []string{"serve", "/configs"}, "tmp/cache"},
 	}
 	for _, tt := range tests {
 		ep, cmd, caches := serveCommand(tt.ep, tt.cmd, "/configs")
