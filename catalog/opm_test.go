@@ -176,6 +176,24 @@ func TestOpmValidate(t *testing.T) {
 			t.Errorf("case %d (%q): opm validate: %v\n%s", i, tc.isc, err, out)
 		}
 	}
+	// Selections with failed bundles taken out stay valid.
+	for _, tc := range withoutCases {
+		op, _ := operator(t, tc.isc)
+		s, err := Filter(demo, op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, err = s.Without(dropNames(tc.drop...)); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "configs")
+		if err := s.WriteDir(context.Background(), dir); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := runOpm(t, bin, "validate", dir); err != nil {
+			t.Errorf("without %v: opm validate: %v\n%s", tc.drop, err, out)
+		}
+	}
 	// And opm does reject what oc-mirror would have emitted for G22: the
 	// check is worth something.
 	bad := filepath.Join(t.TempDir(), "configs")
