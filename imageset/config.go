@@ -115,6 +115,11 @@ type Operator struct {
 	TargetCatalog string
 	// TargetTag is an optional tag for the mirrored catalog.
 	TargetTag string
+	// TargetCatalogSourceTemplate is an optional path to a YAML file
+	// holding a CatalogSource whose fields (displayName, publisher,
+	// updateStrategy, grpcPodConfig, ...) the generated CatalogSource
+	// keeps; its name, namespace, sourceType and image are replaced.
+	TargetCatalogSourceTemplate string
 	// Full selects every bundle rather than channel heads.
 	Full bool
 	// SkipDependencies leaves out packages the selected ones depend on.

@@ -636,6 +636,11 @@ func (d *decoder) operator(n *yaml.Node, path string) (Operator, bool) {
 				op.TargetTag = s
 			}
 		},
+		"targetCatalogSourceTemplate": func(v *yaml.Node, p string) {
+			if s, ok := d.name(v, p); ok {
+				op.TargetCatalogSourceTemplate = s
+			}
+		},
 		"full":             func(v *yaml.Node, p string) { op.Full = d.boolean(v, p) },
 		"skipDependencies": func(v *yaml.Node, p string) { op.SkipDependencies = d.boolean(v, p) },
 		"platforms":        func(v *yaml.Node, p string) { op.Platforms = d.platforms(v, p) },
