@@ -175,4 +175,3 @@ func (o *OCIRepository) Pull(ctx context.Context, name, version string) (*Chart,
 	}
 	return c, nil
 }
-
