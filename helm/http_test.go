@@ -36,9 +36,9 @@ func TestRepositoryPull(t *testing.T) {
 	tests := []struct {
 		chart, version, wantVersion, file string
 	}{
-		{"podinfo", "", "5.0.0", "podinfo-5.0.0.tgz"},                 // the pre-release 6.0.0-rc.1 is skipped
-		{"podinfo", ">=5", "5.0.0", "podinfo-5.0.0.tgz"},              // a range excludes pre-releases too
-		{"ingress-nginx", "4.12.1", "4.12.1", "ingress-nginx-4.12.1.tgz"}, // absolute URL
+		{"podinfo", "", "5.0.0", "podinfo-5.0.0.tgz"},                                                // the pre-release 6.0.0-rc.1 is skipped
+		{"podinfo", ">=5", "5.0.0", "podinfo-5.0.0.tgz"},                                             // a range excludes pre-releases too
+		{"ingress-nginx", "4.12.1", "4.12.1", "ingress-nginx-4.12.1.tgz"},                            // absolute URL
 		{"my-chart-with-subchart-alias", "0.1.x", "0.1.0", "my-chart-with-subchart-alias-0.1.0.tgz"}, // relative URL with ./ and ..
 	}
 	for _, tt := range tests {
