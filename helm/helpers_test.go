@@ -52,3 +52,5 @@ func fixture(t *testing.T, file string) *Chart {
 	}
 	return c
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -1,6 +1,7 @@
 package helm
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -89,11 +90,16 @@ func WriteRepository(dir string, charts []*Chart) error {
 		"entries":    entries,
 		"generated":  generated.UTC().Format(time.RFC3339Nano),
 	}
-	b, err := yaml.Marshal(idx)
-	if err != nil {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(idx); err != nil {
 		return fmt.Errorf("helm: index.yaml: %w", err)
 	}
-	return writeAtomic(filepath.Join(dir, "index.yaml"), b)
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("helm: index.yaml: %w", err)
+	}
+	return writeAtomic(filepath.Join(dir, "index.yaml"), b.Bytes())
 }
 
 // compareVersions orders semantic versions; versions that are not come
