@@ -28,6 +28,13 @@ func ArchiveName(c *Chart) string { return c.Name + "-" + c.Version + ".tgz" }
 // atomically; an existing index.yaml is replaced, other files are left.
 // Two different archives with one name and version fail with
 // [ErrCollision].
+//
+// Any static web server serves the directory: for example nginx with
+// `root <dir>;`, `python3 -m http.server -d <dir> 8080`, or an OpenShift
+// HelmChartRepository whose spec.connectionConfig.url names it. Clients
+// then run `helm repo add mirror http://host:8080/` and
+// `helm pull mirror/<chart> --version X` (with --verify --keyring K for
+// charts that carry a .prov).
 func WriteRepository(dir string, charts []*Chart) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("helm: repository directory %s: %w", dir, err)
