@@ -192,16 +192,40 @@ type HelmRepository struct {
 	Line   int
 }
 
-// HelmChart is one chart of a helm repository; an empty Version means latest.
+// HelmChart is one chart of a helm repository. An empty Version means the
+// latest stable version; a semver range (">=1.2 <2") is resolved, once, to
+// the highest version it admits.
 type HelmChart struct {
 	Name, Version string
-	Line          int
+	HelmChartOptions
+	Line int
 }
 
-// HelmLocal is one entry of mirror.helm.local: a chart on disk.
+// HelmLocal is one entry of mirror.helm.local: a chart on disk, a packaged
+// .tgz or a chart directory.
 type HelmLocal struct {
 	Name, Path string
-	Line       int
+	HelmChartOptions
+	Line int
+}
+
+// HelmChartOptions are the per-chart fields shared by repository and local
+// charts. ImagePaths and Platforms are oc-mirror v2's; ValuesFiles and
+// Values are the names of oc-mirror's values proposal (RFE-8713).
+type HelmChartOptions struct {
+	// ImagePaths are extra Kubernetes JSONPath templates
+	// ("{.spec.template.spec.containers[*].env[*].value}") evaluated on
+	// every rendered object; what they select is taken as image references.
+	ImagePaths []string `json:",omitempty"`
+	// Platforms ("linux/amd64", "linux/arm64/v8") limit the chart's
+	// multi-architecture images to these platforms; empty means all.
+	Platforms []string `json:",omitempty"`
+	// ValuesFiles are values files merged over the chart's defaults in
+	// order, as helm -f does. Relative paths are relative to the directory
+	// of the configuration file; callers resolve them.
+	ValuesFiles []string `json:",omitempty"`
+	// Values are inline values merged last, over ValuesFiles.
+	Values map[string]any `json:",omitempty"`
 }
 
 // BlockedImage is one entry of mirror.blockedImages: images whose full

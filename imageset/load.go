@@ -786,10 +786,10 @@ func (d *decoder) helm(n *yaml.Node, path string) *Helm {
 					"charts": func(v *yaml.Node, p string) {
 						d.sequence(v, p, func(_ int, v *yaml.Node, p string) {
 							ch := HelmChart{Line: v.Line}
-							d.mapping(v, p, p, fields{
-								"name":    func(v *yaml.Node, p string) { ch.Name, _ = d.name(v, p) },
-								"version": func(v *yaml.Node, p string) { ch.Version, _ = d.name(v, p) },
-							})
+							fs := d.helmChartOptions(&ch.HelmChartOptions)
+							fs["name"] = func(v *yaml.Node, p string) { ch.Name, _ = d.name(v, p) }
+							fs["version"] = func(v *yaml.Node, p string) { ch.Version, _ = d.name(v, p) }
+							d.mapping(v, p, p, fs)
 							d.require(v, p, "name")
 							if ch.Name != "" {
 								d.dup(seenChart, ch.Name+"\x00"+ch.Version, v, p, fmt.Sprintf("chart %q version %q", ch.Name, ch.Version))
@@ -810,10 +810,10 @@ func (d *decoder) helm(n *yaml.Node, path string) *Helm {
 			seen := dups{}
 			d.sequence(v, p, func(_ int, v *yaml.Node, p string) {
 				l := HelmLocal{Line: v.Line}
-				d.mapping(v, p, p, fields{
-					"name": func(v *yaml.Node, p string) { l.Name, _ = d.name(v, p) },
-					"path": func(v *yaml.Node, p string) { l.Path, _ = d.name(v, p) },
-				})
+				fs := d.helmChartOptions(&l.HelmChartOptions)
+				fs["name"] = func(v *yaml.Node, p string) { l.Name, _ = d.name(v, p) }
+				fs["path"] = func(v *yaml.Node, p string) { l.Path, _ = d.name(v, p) }
+				d.mapping(v, p, p, fs)
 				d.require(v, p, "name")
 				d.require(v, p, "path")
 				if l.Name != "" {
@@ -824,4 +824,69 @@ func (d *decoder) helm(n *yaml.Node, path string) *Helm {
 		},
 	})
 	return h
+}
+
+// platformRe is os/architecture[/variant], as in an image index.
+var platformRe = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$`)
+
+// helmChartOptions returns the handlers of the per-chart fields that
+// repository and local charts share.
+func (d *decoder) helmChartOptions(o *HelmChartOptions) fields {
+	strs := func(dst *[]string, check func(s string) string) func(v *yaml.Node, p string) {
+		return func(v *yaml.Node, p string) {
+			d.sequence(v, p, func(_ int, v *yaml.Node, p string) {
+				s, ok := d.name(v, p)
+				if !ok {
+					return
+				}
+				if msg := check(s); msg != "" {
+					d.fail(v, p, ErrInvalidConfig, "%q: %s", s, msg)
+					return
+				}
+				*dst = append(*dst, s)
+			})
+		}
+	}
+	return fields{
+		"imagePaths": strs(&o.ImagePaths, func(s string) string {
+			if !strings.Contains(s, "{") || !strings.Contains(s, "}") {
+				return "want a JSONPath template in braces, such as {.spec.template.spec.containers[*].env[*].value}"
+			}
+			return ""
+		}),
+		"platforms": strs(&o.Platforms, func(s string) string {
+			if !platformRe.MatchString(s) {
+				return "want os/architecture[/variant], such as linux/amd64"
+			}
+			return ""
+		}),
+		"valuesFiles": strs(&o.ValuesFiles, func(string) string { return "" }),
+		"values": func(v *yaml.Node, p string) {
+			if !d.noAlias(v, p) || isNull(v) {
+				return
+			}
+			if v.Kind != yaml.MappingNode {
+				d.fail(v, p, ErrInvalidConfig, "want a mapping of chart values, got %s", describe(v))
+				return
+			}
+			if hasAlias(v) {
+				d.fail(v, p, ErrInvalidConfig, "YAML aliases are not supported; write the value out")
+				return
+			}
+			var m map[string]any
+			if err := v.Decode(&m); err != nil {
+				d.fail(v, p, ErrInvalidConfig, "%v", err)
+				return
+			}
+			o.Values = m
+		},
+	}
+}
+
+// hasAlias reports whether n or a node below it is an alias.
+func hasAlias(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode {
+		return true
+	}
+	return slices.ContainsFunc(n.Content, hasAlias)
 }

@@ -236,3 +236,27 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadHelmChartOptions pins the oc-mirror per-chart fields that the
+// strict loader used to refuse (imagePaths, platforms) and the values
+// fields, so real oc-mirror configurations load.
+func TestLoadHelmChartOptions(t *testing.T) {
+	c, err := LoadFile("testdata/valid/helm-oc-mirror.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := c.Mirror.Helm.Repositories[0].Charts[0]
+	if ch.Version != ">=6.0.0 <7.0.0" || len(ch.ImagePaths) != 1 || ch.ImagePaths[0] != "{.spec.template.spec.containers[*].env[*].value}" {
+		t.Errorf("chart = %+v", ch)
+	}
+	if strings.Join(ch.Platforms, ",") != "linux/amd64,linux/arm64/v8" || strings.Join(ch.ValuesFiles, ",") != "values/podinfo.yaml" {
+		t.Errorf("platforms/valuesFiles = %v %v", ch.Platforms, ch.ValuesFiles)
+	}
+	redis, _ := ch.Values["redis"].(map[string]any)
+	if redis["enabled"] != true || ch.Values["replicaCount"] != 2 {
+		t.Errorf("values = %#v", ch.Values)
+	}
+	if l := c.Mirror.Helm.Local[0]; len(l.ImagePaths) != 1 || l.ImagePaths[0] != "{.spec.image}" || l.Values != nil {
+		t.Errorf("local = %+v", l)
+	}
+}
