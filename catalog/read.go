@@ -282,7 +282,7 @@ func (r *reader) walk(li int, l ocispec.Descriptor, tr *tar.Reader) error {
 		switch h.Typeflag {
 		case tar.TypeDir:
 			continue
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg, 0: // 0 is the old TypeRegA, which archive/tar reports as TypeReg
 		case tar.TypeSymlink, tar.TypeLink:
 			return fmt.Errorf("%w: layer %d (%s): %s is a link; links in the catalog directory are not supported", ErrInvalidFBC, li, l.Digest, p)
 		default:

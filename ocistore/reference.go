@@ -14,8 +14,6 @@ import (
 // Limits and names from the distribution reference grammar
 // (github.com/distribution/reference, reference.go).
 const (
-	// maxNameLength bounds registry + "/" + repository, as distribution does.
-	maxNameLength = 255
 	// maxReferenceLength bounds any input string before it is parsed, so a
 	// hostile input cannot make the regular expressions work on megabytes.
 	maxReferenceLength = 4096
@@ -29,10 +27,9 @@ const (
 )
 
 var (
-	// domainComponent and pathComponent follow distribution/reference.
+	// domainRE follows distribution/reference: registries.conf wildcard
+	// prefixes are checked with it.
 	domainRE = regexp.MustCompile(`^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?$|^\[[a-fA-F0-9:]+\](?::[0-9]+)?$`)
-	pathRE   = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`)
-	tagRE    = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
 )
 
 // Reference names an image (or, without Tag and Digest, a repository or a

@@ -15,10 +15,10 @@ import (
 // read, as text.
 func sample(f ucli.Flag) (typed []string, want string) {
 	name := "--" + f.Names()[0]
-	switch f.(type) {
+	switch f := f.(type) {
 	case *ucli.BoolFlag:
 		// The opposite of the default, so that the effect is visible.
-		if f.(*ucli.BoolFlag).Value {
+		if f.Value {
 			return []string{name + "=false"}, "false"
 		}
 		return []string{name}, "true"
