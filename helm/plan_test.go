@@ -59,7 +59,7 @@ mirror:
         charts:
           - name: service-binding-operator
             version: "<1.4"
-            platforms: [linux/amd64]
+            platforms: [{os: linux, architecture: amd64}]
     local:
       - name: demo
         path: charts/demo
