@@ -59,6 +59,12 @@ type Options struct {
 	HTTP charts.HTTPOptions
 	// Limits bound what chart sources control.
 	Limits charts.Limits
+	// RepositoryDir, when set, makes unpack also write the charts it
+	// pushes as a classic chart repository directory (index.yaml with
+	// relative URLs, each .tgz and .prov byte for byte; see
+	// charts.WriteRepository), for clusters and tools that need an HTTP
+	// chart repository (OpenShift's HelmChartRepository, helm repo add).
+	RepositoryDir string
 }
 
 // Kind is mirror.helm as a [section.Kind].

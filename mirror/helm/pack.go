@@ -125,7 +125,10 @@ func addChart(ctx context.Context, p *section.PackPlan, cr *ChartRecord, pc char
 		return err
 	}
 	cr.Chart, cr.Version, cr.Kind, cr.Source = c.Name, c.Version, c.Kind, src.String()
-	cr.Manifest, cr.Archive, cr.Provenance = desc.Digest, c.Digest(), c.Provenance != nil
+	cr.Manifest, cr.Archive, cr.ArchiveSize, cr.Created = desc.Digest, c.Digest(), int64(len(c.Archive)), c.Created
+	if c.Provenance != nil {
+		cr.Provenance, cr.ProvenanceSize = digest.FromBytes(c.Provenance), int64(len(c.Provenance))
+	}
 	cr.Destination = pc.Destination.String()
 	cr.LintMode, cr.Warnings = pc.Discovery.LintMode, pc.Discovery.Warnings
 	img := section.Image{Mapping: imageset.Mapping{Kind: KindChart, Source: src, Destination: pc.Destination, Line: pc.Line}}

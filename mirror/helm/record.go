@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -44,9 +45,15 @@ type ChartRecord struct {
 	Source string `json:"source,omitempty"`
 	// Manifest is the chart artifact's manifest digest; Archive the .tgz
 	// digest (the chart layer, as in index.yaml).
-	Manifest   digest.Digest `json:"manifest,omitempty"`
-	Archive    digest.Digest `json:"archive,omitempty"`
-	Provenance bool          `json:"provenance,omitempty"`
+	Manifest    digest.Digest `json:"manifest,omitempty"`
+	Archive     digest.Digest `json:"archive,omitempty"`
+	ArchiveSize int64         `json:"archiveSize,omitempty"`
+	// Provenance is the digest of the .prov layer, "" without one.
+	Provenance     digest.Digest `json:"provenance,omitempty"`
+	ProvenanceSize int64         `json:"provenanceSize,omitempty"`
+	// Created is the chart's created time (index entry, manifest
+	// annotation or archive), kept for repository indexes written later.
+	Created time.Time `json:"created,omitzero"`
 	// Destination is the chart's place below the destination root.
 	Destination string        `json:"destination,omitempty"`
 	Images      []ImageRecord `json:"images,omitempty"`

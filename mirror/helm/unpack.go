@@ -7,7 +7,10 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 
+	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/clusterres"
 	"github.com/enclave-mirror/enclave/format"
 	charts "github.com/enclave-mirror/enclave/helm"
@@ -81,8 +84,60 @@ func (k *Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unp
 			}
 		}
 	}
-	plan.Finish = mirrorSets(plan.Pushes, images)
+	finish := mirrorSets(plan.Pushes, images)
+	plan.Finish = finish
+	if dir := k.opts.RepositoryDir; dir != "" {
+		plan.Finish = func(ctx context.Context, fenv *section.FinishEnv, results []section.Result) ([]clusterres.Resource, error) {
+			res, err := finish(ctx, fenv, results)
+			if err != nil {
+				return nil, err
+			}
+			if err := writeRepository(ctx, env.Archive, dir, selected); err != nil {
+				return nil, err
+			}
+			env.Logf("helm: wrote the chart repository %s (%d charts)", dir, len(selected))
+			return res, nil
+		}
+	}
 	return plan, nil
+}
+
+// writeRepository writes the charts, read back from the archive, as a
+// classic chart repository directory.
+func writeRepository(ctx context.Context, a *archive.Reader, dir string, recs []ChartRecord) error {
+	fetch := func(d digest.Digest, size int64, what string) ([]byte, error) {
+		if size < 0 || size > charts.DefaultMaxChartBytes {
+			return nil, fmt.Errorf("%w: %s: %s is %d bytes", section.ErrIntegrity, AttachCharts, what, size)
+		}
+		b, err := content.FetchAll(ctx, a, ocispec.Descriptor{Digest: d, Size: size})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", section.ErrIntegrity, what, err)
+		}
+		return b, nil
+	}
+	var list []*charts.Chart
+	for _, r := range recs {
+		what := fmt.Sprintf("chart %s %s", r.Chart, r.Version)
+		tgz, err := fetch(r.Archive, r.ArchiveSize, what)
+		if err != nil {
+			return err
+		}
+		var prov []byte
+		if r.Provenance != "" {
+			if prov, err = fetch(r.Provenance, r.ProvenanceSize, what+" provenance"); err != nil {
+				return err
+			}
+		}
+		c, err := charts.FromArchive(tgz, prov, r.Created, r.Source)
+		if err != nil {
+			return fmt.Errorf("%w: %v", section.ErrIntegrity, err)
+		}
+		list = append(list, c)
+	}
+	if err := charts.WriteRepository(dir, list); err != nil {
+		return fmt.Errorf("%w: %v", section.ErrUsage, err)
+	}
+	return nil
 }
 
 // newPush places root, recorded as source, at rel ("path:tag" or

@@ -28,6 +28,10 @@ import (
 	"github.com/enclave-mirror/enclave/helm"
 	"github.com/enclave-mirror/enclave/helm/helmtest"
 	"github.com/enclave-mirror/enclave/internal/testing/regserver"
+	"github.com/enclave-mirror/enclave/mirror"
+	mhelm "github.com/enclave-mirror/enclave/mirror/helm"
+	"github.com/enclave-mirror/enclave/mirror/kinds"
+	"github.com/enclave-mirror/enclave/ocistore"
 	"github.com/enclave-mirror/enclave/tools/internal/cli"
 )
 
@@ -280,6 +284,33 @@ mirror:
 		}
 		if digest.FromBytes(got) != c.chart.Digest() {
 			t.Errorf("helm pull %s: %s, want %s", c.path, digest.FromBytes(got), c.chart.Digest())
+		}
+	}
+
+	// The same archive, unpacked through the library with a chart
+	// repository directory: helm repo add and helm pull work against it,
+	// byte for byte, with the chart sources gone.
+	repoDir := filepath.Join(work, "chart-repo")
+	_, err = mirror.Unpack(ctx, mirror.UnpackOptions{
+		Archive: dir, Registry: dst.Host + "/mirror", Receipt: filepath.Join(work, "receipt.json"),
+		ClusterResources: filepath.Join(work, "cr-lib"), Dest: ocistore.Options{SkipTLSVerify: true},
+		Kinds: kinds.All(kinds.Options{Helm: mhelm.Options{RepositoryDir: repoDir}}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
+	t.Cleanup(files.Close)
+	helmtest.Run(t, home, "repo", "add", "enclave", files.URL)
+	for _, c := range []*helm.Chart{ociChart, web[1], local} {
+		out := t.TempDir()
+		helmtest.Run(t, home, "pull", "enclave/"+c.Name, "--version", c.Version, "-d", out)
+		got, err := os.ReadFile(filepath.Join(out, helm.ArchiveName(c)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if digest.FromBytes(got) != c.Digest() {
+			t.Errorf("helm pull enclave/%s: %s, want %s", c.Name, digest.FromBytes(got), c.Digest())
 		}
 	}
 
