@@ -402,6 +402,43 @@ func TestHelmDelta(t *testing.T) {
 	}
 }
 
+// TestHelmMirrorToMirror: pack straight into a registry places charts and
+// their images by the same rule as unpack.
+func TestHelmMirrorToMirror(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{})
+	s, err := archivetest.SampleSet(ctx, func(name string) (oras.Target, error) { return repo(t, src.Host, name), nil }, 3, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var img string
+	for ref := range s.Tags {
+		img = ref
+		break
+	}
+	work := t.TempDir()
+	c, err := helm.LoadLocal(writeChart(t, work, "m2m", "2.0.0", src.Host+"/"+img, src.Host+"/"+img), helm.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := c.Push(ctx, repo(t, src.Host, "charts/m2m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	isc := filepath.Join(work, "isc.yaml")
+	writeFile(t, isc, fmt.Sprintf("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  helm:\n    repositories:\n      - name: oci\n        url: oci://%s/charts\n        charts:\n          - name: m2m\n", src.Host))
+	mustCode(t, runApp(t, "pack", "-c", isc, "--src-tls-verify=false", "--dest-tls-verify=false", "docker://"+dst.Host+"/m"), 0)
+	srcHost := strings.ReplaceAll(src.Host, ":", "__")
+	if got := resolve(t, dst.Host, "m/"+srcHost+"/charts/m2m", "2.0.0"); got != desc.Digest {
+		t.Errorf("chart %s, want %s", got, desc.Digest)
+	}
+	name, tag, _ := strings.Cut(img, ":")
+	if got := resolve(t, dst.Host, "m/"+srcHost+"/"+name, tag); got != s.Tags[img].Digest {
+		t.Errorf("image %s, want %s", got, s.Tags[img].Digest)
+	}
+}
+
 // TestHelmChartFails: a chart that cannot be resolved fails, named, and the
 // others are carried.
 func TestHelmChartFails(t *testing.T) {
