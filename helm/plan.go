@@ -68,9 +68,9 @@ type PlannedChart struct {
 	Destination imageset.Reference
 	// Discovery lists its images and where they were found.
 	Discovery *Discovery
-	// Platforms is the configuration's platforms filter ("os/arch"),
-	// which the caller applies to the chart's images; empty means all.
-	Platforms []string
+	// Platforms is the configuration's platforms filter, which the caller
+	// applies to the chart's multi-platform images; empty means all.
+	Platforms []imageset.PlatformFilter
 	// Err is why this chart failed; the other charts are planned all the
 	// same.
 	Err error
@@ -110,7 +110,7 @@ func Plan(ctx context.Context, h *imageset.Helm, opts PlanOptions) []PlannedChar
 				continue
 			}
 			for _, ch := range r.Charts {
-				out = append(out, PlannedChart{Repository: r.Name, URL: repo.URL(), Name: ch.Name, Version: ch.Version, Line: ch.Line, Platforms: platforms(ch.Platforms)})
+				out = append(out, PlannedChart{Repository: r.Name, URL: repo.URL(), Name: ch.Name, Version: ch.Version, Line: ch.Line, Platforms: ch.Platforms})
 				name, version := ch.Name, ch.Version
 				jobs = append(jobs, job{len(out) - 1, func(p *PlannedChart) { p.Chart, p.Err = repo.Pull(ctx, name, version) }, ch.HelmChartOptions})
 			}
@@ -137,7 +137,7 @@ func Plan(ctx context.Context, h *imageset.Helm, opts PlanOptions) []PlannedChar
 			}
 		}
 		for _, ch := range charts {
-			out = append(out, PlannedChart{Repository: r.Name, URL: repo.URL(), Name: ch.Name, Version: ch.Version, Line: ch.Line, Platforms: platforms(ch.Platforms)})
+			out = append(out, PlannedChart{Repository: r.Name, URL: repo.URL(), Name: ch.Name, Version: ch.Version, Line: ch.Line, Platforms: ch.Platforms})
 			name, version := ch.Name, ch.Version
 			jobs = append(jobs, job{len(out) - 1, func(p *PlannedChart) {
 				cv, err := idx.Get(name, version)
@@ -150,7 +150,7 @@ func Plan(ctx context.Context, h *imageset.Helm, opts PlanOptions) []PlannedChar
 		}
 	}
 	for _, l := range h.Local {
-		out = append(out, PlannedChart{URL: l.Path, Name: l.Name, Line: l.Line, Platforms: platforms(l.Platforms)})
+		out = append(out, PlannedChart{URL: l.Path, Name: l.Name, Line: l.Line, Platforms: l.Platforms})
 		path := l.Path
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(opts.ConfigDir, path)
@@ -190,14 +190,6 @@ func Plan(ctx context.Context, h *imageset.Helm, opts PlanOptions) []PlannedChar
 			continue
 		}
 		seen[key] = p
-	}
-	return out
-}
-
-func platforms(pfs []imageset.PlatformFilter) []string {
-	var out []string
-	for _, p := range pfs {
-		out = append(out, p.String())
 	}
 	return out
 }

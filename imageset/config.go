@@ -218,8 +218,8 @@ type HelmChartOptions struct {
 	// every rendered object; what they select is taken as image references.
 	ImagePaths []string `json:",omitempty"`
 	// Platforms is the platforms: filter oc-mirror accepts on a chart
-	// ({os, architecture} entries). Enclave reads it and warns that it
-	// carries every platform of the chart's images (see Config.Warnings).
+	// ({os, architecture} entries): it limits the chart's multi-platform
+	// images as additionalImages[].platforms does (see Mapping.Platforms).
 	Platforms []PlatformFilter `json:",omitempty"`
 	// ValuesFiles are values files merged over the chart's defaults in
 	// order, as helm -f does. Relative paths are relative to the directory

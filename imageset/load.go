@@ -851,12 +851,7 @@ func (d *decoder) helmChartOptions(o *HelmChartOptions) fields {
 			}
 			return ""
 		}),
-		"platforms": func(v *yaml.Node, p string) {
-			o.Platforms = d.platforms(v, p)
-			if len(o.Platforms) > 0 {
-				d.warn(v, "%s: enclave does not filter chart images by platform yet; it carries every platform of each image", p)
-			}
-		},
+		"platforms":   func(v *yaml.Node, p string) { o.Platforms = d.platforms(v, p) },
 		"valuesFiles": strs(&o.ValuesFiles, func(string) string { return "" }),
 		"values": func(v *yaml.Node, p string) {
 			if !d.noAlias(v, p) || isNull(v) {

@@ -164,7 +164,7 @@ func addChart(ctx context.Context, p *section.PackPlan, cr *ChartRecord, pc char
 			continue
 		}
 		imageAt[source] = len(p.Images)
-		p.Images = append(p.Images, section.Image{Mapping: imageset.Mapping{Kind: KindImage, Source: img.Ref, Destination: dst, Line: pc.Line}})
+		p.Images = append(p.Images, section.Image{Mapping: imageset.Mapping{Kind: KindImage, Source: img.Ref, Destination: dst, Platforms: pc.Platforms, Line: pc.Line}})
 		slot(source)
 	}
 	return nil

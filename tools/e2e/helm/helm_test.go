@@ -20,6 +20,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/enclave-mirror/enclave/archive"
@@ -403,19 +404,21 @@ func TestHelmDelta(t *testing.T) {
 }
 
 // TestHelmMirrorToMirror: pack straight into a registry places charts and
-// their images by the same rule as unpack.
+// their images by the same rule as unpack, and a chart's platforms make
+// the copy of its multi-platform images sparse.
 func TestHelmMirrorToMirror(t *testing.T) {
 	ctx := context.Background()
 	src := regserver.New(t, regserver.Options{})
-	dst := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{SparseIndexes: true})
 	s, err := archivetest.SampleSet(ctx, func(name string) (oras.Target, error) { return repo(t, src.Host, name), nil }, 3, 64<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var img string
 	for ref := range s.Tags {
-		img = ref
-		break
+		if strings.HasPrefix(ref, "library/app:") { // a two-platform index
+			img = ref
+		}
 	}
 	work := t.TempDir()
 	c, err := helm.LoadLocal(writeChart(t, work, "m2m", "2.0.0", src.Host+"/"+img, src.Host+"/"+img), helm.Limits{})
@@ -427,7 +430,7 @@ func TestHelmMirrorToMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	isc := filepath.Join(work, "isc.yaml")
-	writeFile(t, isc, fmt.Sprintf("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  helm:\n    repositories:\n      - name: oci\n        url: oci://%s/charts\n        charts:\n          - name: m2m\n", src.Host))
+	writeFile(t, isc, fmt.Sprintf("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  helm:\n    repositories:\n      - name: oci\n        url: oci://%s/charts\n        charts:\n          - name: m2m\n            platforms:\n              - os: linux\n                architecture: amd64\n", src.Host))
 	mustCode(t, runApp(t, "pack", "-c", isc, "--src-tls-verify=false", "--dest-tls-verify=false", "docker://"+dst.Host+"/m"), 0)
 	srcHost := strings.ReplaceAll(src.Host, ":", "__")
 	if got := resolve(t, dst.Host, "m/"+srcHost+"/charts/m2m", "2.0.0"); got != desc.Digest {
@@ -436,6 +439,24 @@ func TestHelmMirrorToMirror(t *testing.T) {
 	name, tag, _ := strings.Cut(img, ":")
 	if got := resolve(t, dst.Host, "m/"+srcHost+"/"+name, tag); got != s.Tags[img].Digest {
 		t.Errorf("image %s, want %s", got, s.Tags[img].Digest)
+	}
+	// The chart's platforms made the copy sparse: only the amd64 child.
+	raw, err := content.FetchAll(ctx, repo(t, src.Host, name), s.Tags[img])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range idx.Manifests {
+		ok, err := repo(t, dst.Host, "m/"+srcHost+"/"+name).Exists(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := m.Platform != nil && m.Platform.Architecture == "amd64"; ok != want {
+			t.Errorf("%s child %s at the mirror: %v, want %v", m.Platform.Architecture, m.Digest, ok, want)
+		}
 	}
 }
 
