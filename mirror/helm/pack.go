@@ -41,8 +41,8 @@ func (k *Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPla
 	planned := charts.Plan(ctx, h, po)
 	p := &section.PackPlan{}
 	rec := &Record{}
-	// slot says which record entry each planned image is: chart i itself
-	// (image -1) or the image source of a chart image.
+	// slot says which record entry each planned image is: chart's own
+	// artifact (empty source) or the image of that source.
 	type slot struct {
 		chart  int
 		source string
@@ -131,6 +131,14 @@ func addChart(ctx context.Context, p *section.PackPlan, cr *ChartRecord, pc char
 	}
 	cr.Destination = pc.Destination.String()
 	cr.LintMode, cr.Warnings = pc.Discovery.LintMode, pc.Discovery.Warnings
+	// Place every image first: a chart whose image cannot be placed fails
+	// whole, before any of its entries is planned.
+	dsts := make([]imageset.Reference, len(pc.Discovery.Images))
+	for i, img := range pc.Discovery.Images {
+		if dsts[i], err = charts.ImageDestination(img.Ref); err != nil {
+			return err
+		}
+	}
 	img := section.Image{Mapping: imageset.Mapping{Kind: KindChart, Source: src, Destination: pc.Destination, Line: pc.Line}}
 	if c.Kind == charts.SourceOCI {
 		// Copied from its registry like any image, pinned to the digest
@@ -148,15 +156,11 @@ func addChart(ctx context.Context, p *section.PackPlan, cr *ChartRecord, pc char
 		dst, _ := charts.ImageDestination(img.Ref)
 		cr.TestImages = append(cr.TestImages, ImageRecord{Source: img.Ref.String(), Destination: dst.String(), Found: img.Found})
 	}
-	for _, img := range pc.Discovery.Images {
-		source := img.Ref.String()
+	for i, img := range pc.Discovery.Images {
+		source, dst := img.Ref.String(), dsts[i]
 		if b, ok := blocked(env.Config, img.Ref); ok {
 			p.Blocked = append(p.Blocked, imageset.Blocked{Kind: KindImage, Source: img.Ref, Pattern: b.Pattern.String(), Line: b.Line})
 			continue
-		}
-		dst, err := charts.ImageDestination(img.Ref)
-		if err != nil {
-			return err
 		}
 		cr.Images = append(cr.Images, ImageRecord{Source: source, Destination: dst.String(), Shared: additional[source], Found: img.Found})
 		env.Logf("helm:   image %s -> %s (%s)", source, dst, how(img.Found))
