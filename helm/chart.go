@@ -27,6 +27,9 @@ const (
 	SourceHTTP  SourceKind = "http"
 	SourceOCI   SourceKind = "oci"
 	SourceLocal SourceKind = "local"
+	// SourceArchive is a chart read back from an enclave archive
+	// ([FromArchive]); it has no source to be named after.
+	SourceArchive SourceKind = "archive"
 )
 
 // Chart is one fetched chart version, held in memory: the exact archive
@@ -103,6 +106,19 @@ func newChart(archive []byte, kind SourceKind, source, repository string) (*Char
 		Name: ch.Metadata.Name, Version: ch.Metadata.Version,
 		Archive: archive, Kind: kind, Source: source, Repository: repository,
 	}, nil
+}
+
+// FromArchive returns the chart of a packaged archive (.tgz bytes) and its
+// provenance file (nil for none), as carried elsewhere (an enclave
+// archive): for [WriteRepository]. created is its index created time;
+// source names it in messages. Errors wrap [ErrChart].
+func FromArchive(archive, provenance []byte, created time.Time, source string) (*Chart, error) {
+	c, err := newChart(archive, SourceArchive, source, "")
+	if err != nil {
+		return nil, err
+	}
+	c.Provenance, c.Created = provenance, created
+	return c, nil
 }
 
 // chartYAMLTime returns the modification time of the archive's top

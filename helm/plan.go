@@ -68,9 +68,9 @@ type PlannedChart struct {
 	Destination imageset.Reference
 	// Discovery lists its images and where they were found.
 	Discovery *Discovery
-	// Platforms limits its multi-architecture images (from the
-	// configuration); empty means all.
-	Platforms []string
+	// Platforms is the configuration's platforms filter, which the caller
+	// applies to the chart's multi-platform images; empty means all.
+	Platforms []imageset.PlatformFilter
 	// Err is why this chart failed; the other charts are planned all the
 	// same.
 	Err error

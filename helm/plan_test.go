@@ -59,7 +59,7 @@ mirror:
         charts:
           - name: service-binding-operator
             version: "<1.4"
-            platforms: [linux/amd64]
+            platforms: [{os: linux, architecture: amd64}]
     local:
       - name: demo
         path: charts/demo
@@ -122,7 +122,7 @@ mirror:
 	if !errors.Is(plan[2].Err, ErrNotFound) || !strings.Contains(plan[2].Err.Error(), `"9.9.9"`) {
 		t.Errorf("missing version: %v", plan[2].Err)
 	}
-	if p := plan[7]; !slices.Equal(p.Platforms, []string{"linux/amd64"}) || refs(p.Discovery.Images)[0] != "quay.io/redhat-developer/servicebinding-operator@sha256:e4259939a496f292a31b5e57760196d63a8182b999164d93a446da48c4ea24eb" {
+	if p := plan[7]; len(p.Platforms) != 1 || p.Platforms[0].String() != "linux/amd64" || refs(p.Discovery.Images)[0] != "quay.io/redhat-developer/servicebinding-operator@sha256:e4259939a496f292a31b5e57760196d63a8182b999164d93a446da48c4ea24eb" {
 		t.Errorf("oci chart: platforms %v images %q", p.Platforms, refs(p.Discovery.Images))
 	}
 	if imgs := refs(plan[1].Discovery.Images); len(imgs) != 2 || !strings.Contains(imgs[1], "kube-webhook-certgen") {

@@ -217,9 +217,10 @@ type HelmChartOptions struct {
 	// ("{.spec.template.spec.containers[*].env[*].value}") evaluated on
 	// every rendered object; what they select is taken as image references.
 	ImagePaths []string `json:",omitempty"`
-	// Platforms ("linux/amd64", "linux/arm64/v8") limit the chart's
-	// multi-architecture images to these platforms; empty means all.
-	Platforms []string `json:",omitempty"`
+	// Platforms is the platforms: filter oc-mirror accepts on a chart
+	// ({os, architecture} entries): it limits the chart's multi-platform
+	// images as additionalImages[].platforms does (see Mapping.Platforms).
+	Platforms []PlatformFilter `json:",omitempty"`
 	// ValuesFiles are values files merged over the chart's defaults in
 	// order, as helm -f does. Relative paths are relative to the directory
 	// of the configuration file; callers resolve them.

@@ -826,9 +826,6 @@ func (d *decoder) helm(n *yaml.Node, path string) *Helm {
 	return h
 }
 
-// platformRe is os/architecture[/variant], as in an image index.
-var platformRe = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$`)
-
 // helmChartOptions returns the handlers of the per-chart fields that
 // repository and local charts share.
 func (d *decoder) helmChartOptions(o *HelmChartOptions) fields {
@@ -854,12 +851,7 @@ func (d *decoder) helmChartOptions(o *HelmChartOptions) fields {
 			}
 			return ""
 		}),
-		"platforms": strs(&o.Platforms, func(s string) string {
-			if !platformRe.MatchString(s) {
-				return "want os/architecture[/variant], such as linux/amd64"
-			}
-			return ""
-		}),
+		"platforms":   func(v *yaml.Node, p string) { o.Platforms = d.platforms(v, p) },
 		"valuesFiles": strs(&o.ValuesFiles, func(string) string { return "" }),
 		"values": func(v *yaml.Node, p string) {
 			if !d.noAlias(v, p) || isNull(v) {

@@ -6,6 +6,7 @@ package kinds
 
 import (
 	"github.com/enclave-mirror/enclave/mirror/additional"
+	"github.com/enclave-mirror/enclave/mirror/helm"
 	"github.com/enclave-mirror/enclave/mirror/platform"
 	"github.com/enclave-mirror/enclave/mirror/section"
 )
@@ -14,12 +15,15 @@ import (
 type Options struct {
 	// Platform configures mirror.platform.
 	Platform platform.Options
+	// Helm configures mirror.helm.
+	Helm helm.Options
 }
 
 // All returns every kind, configured by o.
 func All(o Options) []section.Kind {
 	return []section.Kind{
 		platform.New(o.Platform),
+		helm.New(o.Helm),
 		additional.New(),
 	}
 }
