@@ -26,6 +26,7 @@ func PackApp() *ucli.App {
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag, RemoveSignaturesFlag,
 			TLSFlag("src"), TLSFlag("dest"), AuthFileFlag, RegistriesConfFlag, LogLevelFlag, LogFormatFlag,
 			updateURLFlag, releaseDataFlag, releaseKeyFlag, skipReleaseSignaturesFlag, graphDataURLFlag,
+			helmRepositoriesFlag, helmKeyringFlag, helmKubeVersionFlag, helmAPIVersionsFlag, helmIncludeTestsFlag,
 			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
 		},
 		Action:   packAction,
@@ -58,7 +59,7 @@ func packAction(c *ucli.Context) error {
 		Compression: c.Int("compression"), Parallel: c.Int(ParallelFlag.Name), BlobConcurrency: c.Int(BlobParallelFlag.Name),
 		NoReferrers: c.Bool(NoReferrersFlag.Name), RemoveSignatures: c.Bool(RemoveSignaturesFlag.Name), DryRun: c.Bool(DryRunFlag.Name), SignKey: c.String("sign-key"),
 		Source: RegistryOptions(c, "src", log, rep), Dest: RegistryOptions(c, "dest", log, rep),
-		Kinds:    kinds.All(kinds.Options{Platform: platformOptions(c)}),
+		Kinds:    kinds.All(kinds.Options{Platform: platformOptions(c), Helm: helmPackOptions(c)}),
 		Progress: rep, Log: log,
 	}
 	if s := c.String("volume-size"); s != "" {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror"
+	"github.com/enclave-mirror/enclave/mirror/kinds"
 )
 
 var verifyKeyFlag = &ucli.StringSliceFlag{Name: "verify-key", Usage: "require a signature by this Ed25519 public key (PEM; repeatable)"}
@@ -28,6 +29,7 @@ func UnpackApp() *ucli.App {
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag, RemoveSignaturesFlag,
 			TLSFlag("dest"), AuthFileFlag, LogLevelFlag, LogFormatFlag,
 			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
+			helmRepositoryDirFlag,
 		},
 		Action: unpackAction,
 		Commands: []*ucli.Command{
@@ -101,6 +103,7 @@ func unpackAction(c *ucli.Context) error {
 		NoReferrers: c.Bool(NoReferrersFlag.Name), RemoveSignatures: c.Bool(RemoveSignaturesFlag.Name), SkipVerify: c.Bool("skip-verify"), DryRun: c.Bool(DryRunFlag.Name),
 		VerifyKeys: c.StringSlice(verifyKeyFlag.Name), AllowRollback: c.Bool("allow-rollback"),
 		Dest: RegistryOptions(c, "dest", log, rep), Progress: rep, Log: log,
+		Kinds: kinds.All(kinds.Options{Helm: helmUnpackOptions(c)}),
 	})
 	out := c.App.Writer
 	if res != nil {
