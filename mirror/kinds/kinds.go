@@ -6,6 +6,7 @@ package kinds
 
 import (
 	"github.com/enclave-mirror/enclave/mirror/additional"
+	"github.com/enclave-mirror/enclave/mirror/operators"
 	"github.com/enclave-mirror/enclave/mirror/platform"
 	"github.com/enclave-mirror/enclave/mirror/section"
 )
@@ -20,6 +21,7 @@ type Options struct {
 func All(o Options) []section.Kind {
 	return []section.Kind{
 		platform.New(o.Platform),
+		operators.New(),
 		additional.New(),
 	}
 }
