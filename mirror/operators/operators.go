@@ -26,6 +26,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/memory"
 
@@ -207,10 +208,13 @@ func tagOr(tag string, d digest.Digest) string {
 }
 
 // Unpack claims the catalogs, bundles and related images the attachment
-// names and places them. With a configuration (-c) that has no
-// mirror.operators, the catalogs' roots are claimed and none is pushed;
-// a configuration with mirror.operators pushes every catalog the archive
-// holds (choosing a subset at unpack is not implemented yet).
+// names and places them. With a configuration (-c), only the catalogs its
+// mirror.operators names (by the catalog as written at pack) are pushed,
+// filtered again by that entry from the original catalog the archive
+// carries: the bundles and related images of that subset are pushed, and
+// the filtered catalog pushed matches the subset (it is built at unpack and
+// pushed once the other pushes are done). Roots of catalogs not named are
+// claimed and not pushed.
 func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.UnpackPlan, error) {
 	records, err := readRecords(ctx, env)
 	if err != nil || records == nil {
@@ -225,7 +229,14 @@ func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unpac
 		}
 	}
 	plan := &section.UnpackPlan{Claimed: map[digest.Digest]bool{}}
-	push := env.Config == nil || len(env.Config.Mirror.Operators) > 0
+	var subsets map[string]imageset.Operator
+	if env.Config != nil {
+		subsets = map[string]imageset.Operator{}
+		for _, op := range env.Config.Mirror.Operators {
+			subsets[op.Catalog] = op
+		}
+	}
+	push := true
 	placed := map[string]int{}
 	// add plans root at repo:tag and returns the index of its push.
 	add := func(root format.Root, src imageset.Reference, repo, tag string) (int, error) {
@@ -246,11 +257,15 @@ func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unpac
 	}
 	type catalogPush struct {
 		rec      record
-		filtered int
+		filtered int // index of its push; -1 when built at unpack
+		built    *built
 	}
 	var catalogs []catalogPush
 	isCatalog := map[int]bool{}
 	for _, rec := range records {
+		op, named := subsets[rec.Catalog]
+		push = subsets == nil || named
+		var sub *built
 		src, err := imageset.ParseReference(rec.Source)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", section.ErrIntegrity, AttachCatalogs, err)
@@ -267,15 +282,40 @@ func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unpac
 		if !ok {
 			return nil, fmt.Errorf("%w: %s names filtered catalog %s, which is not a root of the archive", section.ErrIntegrity, AttachCatalogs, rec.Filtered)
 		}
-		fsrc := src
-		fsrc.Tag, fsrc.Digest = "", rec.Filtered
-		fi, err := add(filtered, fsrc, rec.Repository, rec.Tag)
-		if err != nil {
-			return nil, err
+		wanted := map[string]bool(nil)
+		fi := -1
+		if named {
+			if sub, err = subset(ctx, env, rec, orig, op); err != nil {
+				return nil, err
+			}
+			wanted = sub.images
+			plan.Claimed[filtered.Descriptor.Digest] = true
+		} else {
+			fsrc := src
+			fsrc.Tag, fsrc.Digest = "", rec.Filtered
+			if fi, err = add(filtered, fsrc, rec.Repository, rec.Tag); err != nil {
+				return nil, err
+			}
 		}
-		isCatalog[oi], isCatalog[fi] = true, true
-		catalogs = append(catalogs, catalogPush{rec, fi})
+		isCatalog[oi] = true
+		if fi >= 0 {
+			isCatalog[fi] = true
+		}
+		if push {
+			catalogs = append(catalogs, catalogPush{rec, fi, sub})
+		}
 		for _, img := range rec.Images {
+			if wanted != nil && !wanted[img] {
+				// Outside the subset: claimed, not pushed.
+				if r, err := imageset.ParseReference(img); err == nil {
+					if root, ok := byRef[img]; ok {
+						plan.Claimed[root.Descriptor.Digest] = true
+					} else if root, ok := byDigest[r.Digest]; ok {
+						plan.Claimed[root.Descriptor.Digest] = true
+					}
+				}
+				continue
+			}
 			r, err := imageset.ParseReference(img)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %v", section.ErrIntegrity, AttachCatalogs, err)
@@ -296,23 +336,33 @@ func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unpac
 			}
 		}
 	}
-	if !push {
+	if len(catalogs) == 0 {
 		return plan, nil
 	}
 	pushes := slices.Clone(plan.Pushes)
 	plan.Finish = func(ctx context.Context, fenv *section.FinishEnv, results []section.Result) ([]clusterres.Resource, error) {
 		var out []clusterres.Resource
 		for _, cp := range catalogs {
-			if results[cp.filtered].Err != nil {
-				continue
+			var dest imageset.Reference
+			filtered := cp.rec.Filtered
+			if cp.built != nil {
+				d, err := cp.built.push(ctx, fenv, cp.rec)
+				if err != nil {
+					return nil, err
+				}
+				dest, filtered = d, cp.built.desc.Digest
+			} else {
+				if results[cp.filtered].Err != nil {
+					continue
+				}
+				dest = pushes[cp.filtered].Dest
 			}
-			p := pushes[cp.filtered]
-			name, err := clusterres.CatalogName(fenv.ArchiveDigest, p.Dest.Repository, cp.rec.Tag)
+			name, err := clusterres.CatalogName(fenv.ArchiveDigest, dest.Repository, cp.rec.Tag)
 			if err != nil {
 				return nil, err
 			}
-			image := p.Dest.Name() + "@" + cp.rec.Filtered.String()
-			cs, err := clusterres.CatalogSource(name, image, []byte(cp.rec.Template), cp.rec.Filtered != cp.rec.Original)
+			image := dest.Name() + "@" + filtered.String()
+			cs, err := clusterres.CatalogSource(name, image, []byte(cp.rec.Template), filtered != cp.rec.Original)
 			if err != nil {
 				return nil, err
 			}
@@ -345,6 +395,67 @@ func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unpac
 		return out, nil
 	}
 	return plan, nil
+}
+
+// built is a catalog filtered at unpack by the -c configuration.
+type built struct {
+	store  *memory.Store
+	desc   ocispec.Descriptor
+	images map[string]bool
+}
+
+// subset filters the original catalog the archive carries by op, and
+// builds the filtered catalog of that subset.
+func subset(ctx context.Context, env *section.UnpackEnv, rec record, orig format.Root, op imageset.Operator) (*built, error) {
+	c, err := catalog.Load(ctx, env.Archive, orig.Descriptor)
+	if err != nil {
+		return nil, section.Classedf(section.ErrIntegrity, err, "catalog %s in the archive", rec.Catalog)
+	}
+	s, err := catalog.Filter(c, op)
+	if err != nil {
+		return nil, section.Classedf(section.ErrUsage, err, "catalog %s", rec.Catalog)
+	}
+	carried := map[string]bool{}
+	for _, img := range rec.Images {
+		carried[img] = true
+	}
+	b := &built{store: memory.New(), images: map[string]bool{}}
+	var missing []string
+	for _, img := range s.Images() {
+		b.images[img] = true
+		if !carried[img] {
+			missing = append(missing, img)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: catalog %s: the archive does not hold %d images the configuration selects: %s", section.ErrPrerequisites, rec.Catalog, len(missing), strings.Join(missing, ", "))
+	}
+	if b.desc, err = s.Rebuild(ctx, b.store); err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", rec.Catalog, err)
+	}
+	return b, nil
+}
+
+// push copies the catalog built at unpack to its place and returns it.
+func (b *built) push(ctx context.Context, fenv *section.FinishEnv, rec record) (imageset.Reference, error) {
+	dst, err := imageset.Reference{Repository: rec.Repository, Tag: rec.Tag}.Under(fenv.Registry)
+	if err != nil {
+		return imageset.Reference{}, section.Classed(section.ErrUsage, err)
+	}
+	repo, err := fenv.Repository(ctx, dst.Repository)
+	if err != nil {
+		return imageset.Reference{}, err
+	}
+	if err := oras.CopyGraph(ctx, b.store, repo, b.desc, oras.DefaultCopyGraphOptions); err != nil {
+		return imageset.Reference{}, fmt.Errorf("push filtered catalog %s: %w", dst, err)
+	}
+	if err := repo.Tag(ctx, b.desc, rec.Tag); err != nil {
+		return imageset.Reference{}, fmt.Errorf("tag filtered catalog %s: %w", dst, err)
+	}
+	if fenv.Logf != nil {
+		fenv.Logf("pushed %s (catalog %s filtered by the configuration, %s)", dst, rec.Catalog, b.desc.Digest)
+	}
+	return dst, nil
 }
 
 func readRecords(ctx context.Context, env *section.UnpackEnv) ([]record, error) {

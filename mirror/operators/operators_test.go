@@ -151,3 +151,71 @@ func TestPackUnpack(t *testing.T) {
 		t.Errorf("no ClusterCatalog among %v", names)
 	}
 }
+
+// TestUnpackSubset: packed with two packages, unpacked with -c naming one:
+// the filtered catalog pushed holds that package only (built at unpack
+// from the original the archive carries), the other package's images are
+// not pushed, and the CatalogSource points at the catalog built.
+func TestUnpackSubset(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{})
+	ref := func(name string, d ocispec.Descriptor) string { return src.Host + "/" + name + "@" + d.Digest.String() }
+	a := image(t, src.Host, "demo/alpha-bundle", 21)
+	b := image(t, src.Host, "demo/beta-bundle", 22)
+	files := map[string][]byte{
+		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1") + "\n" + catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", ref("demo/alpha-bundle", a))),
+		"beta/catalog.json":  []byte(catalogtest.Package("beta", "stable", "beta.v1") + "\n" + catalogtest.Bundle("beta", "beta.v1", "1.0.0", ref("demo/beta-bundle", b))),
+	}
+	cr := repo(t, src.Host, "redhat/demo-index")
+	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, orig, "v4.18"); err != nil {
+		t.Fatal(err)
+	}
+	isc := func(pkgs string) *imageset.Config {
+		c, err := imageset.Load(strings.NewReader("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v4.18\n    packages:\n"+pkgs), "isc.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	kinds := []section.Kind{operators.New(), additional.New()}
+	dir := filepath.Join(t.TempDir(), "archive")
+	if _, err := mirror.Pack(ctx, mirror.PackOptions{Config: isc("    - name: alpha\n    - name: beta\n"), Archive: dir, Source: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds}); err != nil {
+		t.Fatal(err)
+	}
+	crDir := filepath.Join(t.TempDir(), "cr")
+	if _, err := mirror.Unpack(ctx, mirror.UnpackOptions{Archive: dir, Registry: dst.Host + "/m", Dest: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds,
+		Config: isc("    - name: beta\n"), ClusterResources: crDir, Receipt: filepath.Join(t.TempDir(), "r.json")}); err != nil {
+		t.Fatal(err)
+	}
+	mr := repo(t, dst.Host, "m/redhat/demo-index")
+	filtered, err := mr.Resolve(ctx, "v4.18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Load(ctx, mr, filtered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PackageNames(); !slices.Equal(got, []string{"beta"}) {
+		t.Errorf("catalog pushed holds %v, want the -c subset [beta]", got)
+	}
+	if _, err := repo(t, dst.Host, "m/demo/beta-bundle").Resolve(ctx, imageset.DigestTag(b.Digest)); err != nil {
+		t.Errorf("beta bundle: %v", err)
+	}
+	if _, err := repo(t, dst.Host, "m/demo/alpha-bundle").Resolve(ctx, imageset.DigestTag(a.Digest)); err == nil {
+		t.Error("alpha bundle pushed although -c leaves alpha out")
+	}
+	css, _ := filepath.Glob(filepath.Join(crDir, "catalogsource_*.yaml"))
+	if len(css) != 1 {
+		t.Fatalf("CatalogSources %v", css)
+	}
+	body, _ := os.ReadFile(css[0])
+	if !strings.Contains(string(body), "@"+filtered.Digest.String()) {
+		t.Errorf("CatalogSource does not point at the catalog built at unpack (%s):\n%s", filtered.Digest, body)
+	}
+}
