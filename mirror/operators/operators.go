@@ -77,6 +77,10 @@ type record struct {
 	// Images are the bundle and related images carried, as written in the
 	// catalog.
 	Images []string `json:"images"`
+	// Operator is the configuration entry the catalog was filtered by, so
+	// that unpack can filter the original again (without the bundles whose
+	// images are missing).
+	Operator imageset.Operator `json:"operator"`
 }
 
 type pkgRecord struct {
@@ -137,7 +141,7 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 		if tag == "" {
 			tag = ref.Tag
 		}
-		rec := record{Catalog: op.Catalog, Source: pinned.String(), Original: desc.Digest, Filtered: desc.Digest, Repository: repo, Tag: tag}
+		rec := record{Catalog: op.Catalog, Source: pinned.String(), Original: desc.Digest, Filtered: desc.Digest, Repository: repo, Tag: tag, Operator: op}
 		plan.Images = append(plan.Images, section.Image{Mapping: imageset.Mapping{
 			Kind: imageset.KindOperator, Source: pinned, Line: op.Line,
 			Destination: imageset.Reference{Repository: repo, Tag: imageset.DigestTag(desc.Digest), Digest: desc.Digest},
@@ -284,8 +288,24 @@ func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unpac
 		}
 		wanted := map[string]bool(nil)
 		fi := -1
+		carried := map[string]bool{}
+		for _, img := range rec.Images {
+			if _, ok := byRef[img]; ok {
+				carried[img] = true
+			} else if r, err := imageset.ParseReference(img); err == nil && r.Digest != "" {
+				if _, ok := byDigest[r.Digest]; ok {
+					carried[img] = true
+				}
+			}
+		}
+		if !named && len(carried) < len(rec.Images) && push {
+			// Some images failed at pack: the catalog carried offers
+			// bundles that cannot be installed. Filter the original again
+			// without them.
+			op, named = rec.Operator, true
+		}
 		if named {
-			if sub, err = subset(ctx, env, rec, orig, op); err != nil {
+			if sub, err = subset(ctx, env, rec, orig, op, carried); err != nil {
 				return nil, err
 			}
 			wanted = sub.images
@@ -406,7 +426,7 @@ type built struct {
 
 // subset filters the original catalog the archive carries by op, and
 // builds the filtered catalog of that subset.
-func subset(ctx context.Context, env *section.UnpackEnv, rec record, orig format.Root, op imageset.Operator) (*built, error) {
+func subset(ctx context.Context, env *section.UnpackEnv, rec record, orig format.Root, op imageset.Operator, carried map[string]bool) (*built, error) {
 	c, err := catalog.Load(ctx, env.Archive, orig.Descriptor)
 	if err != nil {
 		return nil, section.Classedf(section.ErrIntegrity, err, "catalog %s in the archive", rec.Catalog)
@@ -415,20 +435,24 @@ func subset(ctx context.Context, env *section.UnpackEnv, rec record, orig format
 	if err != nil {
 		return nil, section.Classedf(section.ErrUsage, err, "catalog %s", rec.Catalog)
 	}
-	carried := map[string]bool{}
-	for _, img := range rec.Images {
-		carried[img] = true
+	// A bundle with an image the archive lacks is not offered.
+	s, err = s.Without(func(b *catalog.Bundle) bool {
+		for _, img := range b.Images() {
+			if !carried[img] {
+				if env.Logf != nil {
+					env.Logf("catalog %s: bundle %s is left out: its image %s is not in the archive", rec.Catalog, b.Name, img)
+				}
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", rec.Catalog, err)
 	}
 	b := &built{store: memory.New(), images: map[string]bool{}}
-	var missing []string
 	for _, img := range s.Images() {
 		b.images[img] = true
-		if !carried[img] {
-			missing = append(missing, img)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: catalog %s: the archive does not hold %d images the configuration selects: %s", section.ErrPrerequisites, rec.Catalog, len(missing), strings.Join(missing, ", "))
 	}
 	if b.desc, err = s.Rebuild(ctx, b.store); err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", rec.Catalog, err)

@@ -219,3 +219,58 @@ func TestUnpackSubset(t *testing.T) {
 		t.Errorf("CatalogSource does not point at the catalog built at unpack (%s):\n%s", filtered.Digest, body)
 	}
 }
+
+// TestUnpackLeavesOutBrokenBundles: a related image that cannot be read at
+// pack fails its image, not the run; the catalog pushed at unpack does not
+// offer the bundle that needs it.
+func TestUnpackLeavesOutBrokenBundles(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{})
+	ref := func(name string, d ocispec.Descriptor) string { return src.Host + "/" + name + "@" + d.Digest.String() }
+	a1, a2 := image(t, src.Host, "demo/alpha-bundle", 31), image(t, src.Host, "demo/alpha-bundle", 32)
+	absent := src.Host + "/demo/alpha-operator@" + digest.FromString("never pushed").String()
+	files := map[string][]byte{
+		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", ref("demo/alpha-bundle", a1)) + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", ref("demo/alpha-bundle", a2), absent)),
+	}
+	cr := repo(t, src.Host, "redhat/demo-index")
+	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, orig, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := imageset.Load(strings.NewReader("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v1\n    full: true\n    packages:\n    - name: alpha\n"), "isc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []section.Kind{operators.New(), additional.New()}
+	dir := filepath.Join(t.TempDir(), "archive")
+	_, err = mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Archive: dir, Source: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds})
+	if err == nil || !strings.Contains(err.Error(), "1 of") {
+		t.Fatalf("pack: %v, want one image failed", err)
+	}
+	if _, err := mirror.Unpack(ctx, mirror.UnpackOptions{Archive: dir, Registry: dst.Host + "/m", Dest: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds,
+		ClusterResources: filepath.Join(t.TempDir(), "cr"), Receipt: filepath.Join(t.TempDir(), "r.json")}); err != nil {
+		t.Fatal(err)
+	}
+	mr := repo(t, dst.Host, "m/redhat/demo-index")
+	filtered, err := mr.Resolve(ctx, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Load(ctx, mr, filtered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Package("alpha")
+	if p == nil || p.Bundle("alpha.v2") != nil || p.Bundle("alpha.v1") == nil {
+		t.Fatalf("catalog pushed offers %+v, want alpha.v1 only (alpha.v2 lacks %s)", p, absent)
+	}
+	if _, err := repo(t, dst.Host, "m/demo/alpha-bundle").Resolve(ctx, imageset.DigestTag(a1.Digest)); err != nil {
+		t.Errorf("alpha.v1 bundle: %v", err)
+	}
+}
