@@ -13,6 +13,16 @@
 // a ClusterCatalog point at the filtered catalog by digest; an
 // ImageDigestMirrorSet and ImageTagMirrorSet cover bundles and related
 // images.
+//
+// A bundle whose images did not all reach the archive (a related image that
+// could not be read at pack fails that image, not the run) is not offered:
+// unpack then filters the original catalog again by the recorded entry,
+// without those bundles, and pushes the catalog it builds. So does an
+// unpack with -c, whose mirror.operators selects a subset of what the
+// archive holds.
+//
+// Not yet: oci:// catalogs, a choice of pointing the CatalogSource at the
+// original catalog, catalogs in enclave-unpack inspect.
 package operators
 
 import (
