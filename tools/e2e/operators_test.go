@@ -2,14 +2,18 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 
+	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
 	"github.com/enclave-mirror/enclave/catalog"
 	"github.com/enclave-mirror/enclave/catalog/catalogtest"
@@ -101,5 +105,85 @@ func TestOperatorsPackUnpack(t *testing.T) {
 	b, _ = os.ReadFile(idms[0])
 	if !strings.Contains(string(b), src.Host+"/demo/alpha-bundle") || strings.Contains(string(b), "demo-index") {
 		t.Errorf("IDMS must list bundles and related images, not catalogs:\n%s", b)
+	}
+}
+
+// TestOperatorsDelta: the catalog's tag moves to a version with one more
+// bundle; the pack cut against the receipt of the first unpack carries the
+// new bundle's blobs and not the old one's, and its unpack offers both.
+func TestOperatorsDelta(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{})
+	img := func(name string, seed uint64) (ocispec.Descriptor, string) {
+		d, err := archivetest.Image(ctx, repo(t, src.Host, name), "amd64", archivetest.Blob(seed, 5000, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, src.Host + "/" + name + "@" + d.Digest.String()
+	}
+	layerOf := func(d ocispec.Descriptor, name string) digest.Digest {
+		b, err := content.FetchAll(ctx, repo(t, src.Host, name), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m ocispec.Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m.Layers[0].Digest
+	}
+	a1d, a1 := img("demo/alpha-bundle", 41)
+	a2d, a2 := img("demo/alpha-bundle", 42)
+	cr := repo(t, src.Host, "redhat/demo-index")
+	publish := func(files map[string][]byte) ocispec.Descriptor {
+		d, err := catalogtest.Image(ctx, cr, "amd64", files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cr.Tag(ctx, d, "v4.18"); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	publish(map[string][]byte{"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1") + "\n" + catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", a1))})
+	isc := filepath.Join(t.TempDir(), "isc.yaml")
+	os.WriteFile(isc, []byte("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v4.18\n    full: true\n    packages:\n    - name: alpha\n"), 0o644)
+	work := t.TempDir()
+	rec := filepath.Join(work, "receipt.json")
+	dest := "docker://" + dst.Host + "/mirror"
+	a := filepath.Join(work, "a")
+	mustCode(t, pack(t, "-c", isc, "--src-tls-verify=false", "file://"+a), 0)
+	mustCode(t, unpack(t, "--from", "file://"+a, "--dest-tls-verify=false", "--receipt", rec, "--cluster-resources", filepath.Join(work, "cr"), dest), 0)
+
+	publish(map[string][]byte{"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
+		catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", a1) + "\n" + catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", a2))})
+	b := filepath.Join(work, "b")
+	mustCode(t, pack(t, "-c", isc, "--src-tls-verify=false", "--base", rec, "file://"+b), 0)
+	rb, err := archive.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hasOld := rb.Format().Lookup(layerOf(a1d, "demo/alpha-bundle"))
+	_, hasNew := rb.Format().Lookup(layerOf(a2d, "demo/alpha-bundle"))
+	rb.Close()
+	if hasOld || !hasNew {
+		t.Fatalf("delta archive: old bundle's layer inside %v (want false), new bundle's %v (want true)", hasOld, hasNew)
+	}
+	mustCode(t, unpack(t, "--from", "file://"+b, "--dest-tls-verify=false", "--receipt", rec, "--cluster-resources", filepath.Join(work, "cr2"), dest), 0)
+	mr := repo(t, dst.Host, "mirror/redhat/demo-index")
+	filtered, err := mr.Resolve(ctx, "v4.18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Load(ctx, mr, filtered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Package("alpha"); p == nil || p.Bundle("alpha.v1") == nil || p.Bundle("alpha.v2") == nil {
+		t.Fatalf("catalog after the delta: %+v, want alpha.v1 and alpha.v2", p)
+	}
+	if got, err := repo(t, dst.Host, "mirror/demo/alpha-bundle").Resolve(ctx, imageset.DigestTag(a2d.Digest)); err != nil || got.Digest != a2d.Digest {
+		t.Errorf("new bundle: %v %v", got.Digest, err)
 	}
 }
