@@ -7,6 +7,7 @@ package kinds
 import (
 	"github.com/enclave-mirror/enclave/mirror/additional"
 	"github.com/enclave-mirror/enclave/mirror/helm"
+	"github.com/enclave-mirror/enclave/mirror/operators"
 	"github.com/enclave-mirror/enclave/mirror/platform"
 	"github.com/enclave-mirror/enclave/mirror/section"
 )
@@ -23,6 +24,7 @@ type Options struct {
 func All(o Options) []section.Kind {
 	return []section.Kind{
 		platform.New(o.Platform),
+		operators.New(),
 		helm.New(o.Helm),
 		additional.New(),
 	}

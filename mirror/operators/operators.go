@@ -1,0 +1,533 @@
+// Package operators plans mirror.operators: OLM operator catalogs, filtered
+// as oc-mirror v2 does (package catalog), with their bundles and related
+// images. It is a [section.Kind].
+//
+// At pack, each catalog is resolved to a digest once; the archive carries
+// the original catalog image (as published, its signature valid), a
+// filtered catalog image built from it (catalog.Selection.Rebuild), every
+// selected bundle image and related image, and an attachment,
+// operators/catalogs.json, recording which roots are which. At unpack the
+// filtered catalog is pushed at the catalog's tag (or targetCatalog and
+// targetTag), the original beside it under its digest tag, bundles and
+// related images under their own repository paths, and a CatalogSource and
+// a ClusterCatalog point at the filtered catalog by digest; an
+// ImageDigestMirrorSet and ImageTagMirrorSet cover bundles and related
+// images.
+//
+// A bundle whose images did not all reach the archive (a related image that
+// could not be read at pack fails that image, not the run) is not offered:
+// unpack then filters the original catalog again by the recorded entry,
+// without those bundles, and pushes the catalog it builds. So does an
+// unpack with -c, whose mirror.operators selects a subset of what the
+// archive holds.
+//
+// Not yet: oci:// catalogs, a choice of pointing the CatalogSource at the
+// original catalog, catalogs in enclave-unpack inspect.
+package operators
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/memory"
+
+	"github.com/enclave-mirror/enclave/catalog"
+	"github.com/enclave-mirror/enclave/clusterres"
+	"github.com/enclave-mirror/enclave/format"
+	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/mirror/section"
+)
+
+// AttachCatalogs is the attachment recording the catalogs an archive
+// carries.
+const AttachCatalogs = "operators/catalogs.json"
+
+// maxCatalogsJSON bounds that attachment at unpack.
+const maxCatalogsJSON = 64 << 20
+
+// Kind is mirror.operators as a [section.Kind].
+type Kind struct{}
+
+// New returns mirror.operators.
+func New() *Kind { return &Kind{} }
+
+var _ section.Kind = (*Kind)(nil)
+
+// Section returns imageset.SectionOperators.
+func (*Kind) Section() imageset.Section { return imageset.SectionOperators }
+
+// record is one catalog in operators/catalogs.json.
+type record struct {
+	// Catalog is the entry's catalog as written in the configuration.
+	Catalog string `json:"catalog"`
+	// Source is the catalog reference pinned to the digest it resolved to.
+	Source string `json:"source"`
+	// Original and Filtered are the digests of the catalog as published
+	// and of the filtered catalog (equal when the entry is full: true
+	// without packages: the original is mirrored as it is).
+	Original digest.Digest `json:"original"`
+	Filtered digest.Digest `json:"filtered"`
+	// Repository and Tag place the filtered catalog below the
+	// destination root.
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
+	// Template is targetCatalogSourceTemplate's content, if any.
+	Template string `json:"template,omitempty"`
+	// Packages are the packages and channels the filtered catalog holds.
+	Packages []pkgRecord `json:"packages"`
+	// Images are the bundle and related images carried, as written in the
+	// catalog.
+	Images []string `json:"images"`
+	// Operator is the configuration entry the catalog was filtered by, so
+	// that unpack can filter the original again (without the bundles whose
+	// images are missing).
+	Operator imageset.Operator `json:"operator"`
+}
+
+type pkgRecord struct {
+	Name           string            `json:"name"`
+	DefaultChannel string            `json:"defaultChannel"`
+	Heads          map[string]string `json:"heads"`
+}
+
+// Pack resolves and filters each catalog and plans its images.
+func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan, error) {
+	ops := env.Config.Mirror.Operators
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	plan := &section.PackPlan{}
+	var records []record
+	seen := map[string]bool{}
+	for _, op := range ops {
+		if strings.HasPrefix(op.Catalog, "oci://") {
+			return nil, fmt.Errorf("%w: mirror.operators catalog %s: oci:// catalogs are not supported yet", section.ErrUsage, op.Catalog)
+		}
+		ref, err := imageset.ParseReference(op.Catalog)
+		if err != nil {
+			return nil, section.Classed(section.ErrUsage, err)
+		}
+		src, err := env.Source.Source(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
+		}
+		// Resolved once: a tag that moves later cannot mix two catalogs.
+		desc, err := src.Resolve(ctx, ref.Object())
+		if err != nil {
+			return nil, fmt.Errorf("resolve catalog %s: %w", op.Catalog, err)
+		}
+		if env.Logf != nil {
+			env.Logf("catalog %s is %s", op.Catalog, desc.Digest)
+		}
+		c, err := catalog.Load(ctx, src, desc)
+		if err != nil {
+			return nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
+		}
+		sel, err := catalog.Filter(c, op)
+		if err != nil {
+			return nil, section.Classedf(section.ErrUsage, err, "catalog %s", op.Catalog)
+		}
+		for _, w := range sel.Warnings {
+			if env.Logf != nil {
+				env.Logf("catalog %s: %s", op.Catalog, w)
+			}
+		}
+		pinned := ref
+		pinned.Digest = desc.Digest
+		repo := ref.Repository
+		if op.TargetCatalog != "" {
+			repo = op.TargetCatalog
+		}
+		tag := op.TargetTag
+		if tag == "" {
+			tag = ref.Tag
+		}
+		rec := record{Catalog: op.Catalog, Source: pinned.String(), Original: desc.Digest, Filtered: desc.Digest, Repository: repo, Tag: tag, Operator: op}
+		plan.Images = append(plan.Images, section.Image{Mapping: imageset.Mapping{
+			Kind: imageset.KindOperator, Source: pinned, Line: op.Line,
+			Destination: imageset.Reference{Repository: repo, Tag: imageset.DigestTag(desc.Digest), Digest: desc.Digest},
+		}})
+		if !sel.Unfiltered {
+			store := memory.New()
+			fd, err := sel.Rebuild(ctx, store)
+			if err != nil {
+				return nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
+			}
+			rec.Filtered = fd.Digest
+			built := imageset.Reference{Registry: ref.Registry, Repository: ref.Repository, Digest: fd.Digest}
+			plan.Images = append(plan.Images, section.Image{
+				Mapping: imageset.Mapping{Kind: imageset.KindOperator, Source: built, Line: op.Line,
+					Destination: imageset.Reference{Repository: repo, Tag: tagOr(tag, fd.Digest), Digest: fd.Digest}},
+				From: store, Root: fd,
+			})
+		}
+		if rec.Tag == "" {
+			rec.Tag = imageset.DigestTag(rec.Filtered)
+		}
+		if op.TargetCatalogSourceTemplate != "" {
+			b, err := readTemplate(op.TargetCatalogSourceTemplate)
+			if err != nil {
+				return nil, err
+			}
+			rec.Template = string(b)
+		}
+		for _, p := range sel.Packages {
+			pr := pkgRecord{Name: p.Name, DefaultChannel: p.DefaultChannel, Heads: map[string]string{}}
+			for _, ch := range p.Channels {
+				pr.Heads[ch.Name] = ch.Head
+			}
+			rec.Packages = append(rec.Packages, pr)
+		}
+		for _, img := range sel.Images() {
+			r, err := imageset.ParseReference(img)
+			if err != nil {
+				continue // warned by Filter
+			}
+			rec.Images = append(rec.Images, img)
+			if seen[img] {
+				continue
+			}
+			seen[img] = true
+			plan.Images = append(plan.Images, section.Image{Mapping: imageset.Mapping{
+				Kind: imageset.KindOperator, Source: r, Line: op.Line,
+				Destination: imageset.Reference{Repository: r.Repository, Tag: tagOr(r.Tag, r.Digest), Digest: r.Digest},
+			}})
+		}
+		records = append(records, rec)
+	}
+	plan.Deliver = func(ctx context.Context, results []section.Result) (*section.Delivery, error) {
+		b, err := json.MarshalIndent(records, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		return &section.Delivery{Attachments: []section.Attachment{{Name: AttachCatalogs, MediaType: "application/json", Data: b}}}, nil
+	}
+	return plan, nil
+}
+
+func tagOr(tag string, d digest.Digest) string {
+	if tag != "" {
+		return tag
+	}
+	return imageset.DigestTag(d)
+}
+
+// Unpack claims the catalogs, bundles and related images the attachment
+// names and places them. With a configuration (-c), only the catalogs its
+// mirror.operators names (by the catalog as written at pack) are pushed,
+// filtered again by that entry from the original catalog the archive
+// carries: the bundles and related images of that subset are pushed, and
+// the filtered catalog pushed matches the subset (it is built at unpack and
+// pushed once the other pushes are done). Roots of catalogs not named are
+// claimed and not pushed.
+func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.UnpackPlan, error) {
+	records, err := readRecords(ctx, env)
+	if err != nil || records == nil {
+		return nil, err
+	}
+	byRef := map[string]format.Root{}
+	byDigest := map[digest.Digest]format.Root{}
+	for _, root := range env.Roots {
+		byDigest[root.Descriptor.Digest] = root
+		for _, r := range root.References {
+			byRef[r] = root
+		}
+	}
+	plan := &section.UnpackPlan{Claimed: map[digest.Digest]bool{}}
+	var subsets map[string]imageset.Operator
+	if env.Config != nil {
+		subsets = map[string]imageset.Operator{}
+		for _, op := range env.Config.Mirror.Operators {
+			subsets[op.Catalog] = op
+		}
+	}
+	push := true
+	placed := map[string]int{}
+	// add plans root at repo:tag and returns the index of its push.
+	add := func(root format.Root, src imageset.Reference, repo, tag string) (int, error) {
+		plan.Claimed[root.Descriptor.Digest] = true
+		if !push {
+			return -1, nil
+		}
+		dst, err := imageset.Reference{Repository: repo, Tag: tag}.Under(env.Registry)
+		if err != nil {
+			return -1, section.Classed(section.ErrUsage, err)
+		}
+		if i, ok := placed[dst.String()]; ok {
+			return i, nil
+		}
+		placed[dst.String()] = len(plan.Pushes)
+		plan.Pushes = append(plan.Pushes, section.Push{Root: root, Source: src, Dest: dst, Tag: tag})
+		return len(plan.Pushes) - 1, nil
+	}
+	type catalogPush struct {
+		rec      record
+		filtered int // index of its push; -1 when built at unpack
+		built    *built
+	}
+	var catalogs []catalogPush
+	isCatalog := map[int]bool{}
+	for _, rec := range records {
+		op, named := subsets[rec.Catalog]
+		push = subsets == nil || named
+		var sub *built
+		src, err := imageset.ParseReference(rec.Source)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", section.ErrIntegrity, AttachCatalogs, err)
+		}
+		orig, ok := byDigest[rec.Original]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s names catalog %s, which is not a root of the archive", section.ErrIntegrity, AttachCatalogs, rec.Original)
+		}
+		oi, err := add(orig, src, rec.Repository, imageset.DigestTag(rec.Original))
+		if err != nil {
+			return nil, err
+		}
+		filtered, ok := byDigest[rec.Filtered]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s names filtered catalog %s, which is not a root of the archive", section.ErrIntegrity, AttachCatalogs, rec.Filtered)
+		}
+		wanted := map[string]bool(nil)
+		fi := -1
+		carried := map[string]bool{}
+		for _, img := range rec.Images {
+			if _, ok := byRef[img]; ok {
+				carried[img] = true
+			} else if r, err := imageset.ParseReference(img); err == nil && r.Digest != "" {
+				if _, ok := byDigest[r.Digest]; ok {
+					carried[img] = true
+				}
+			}
+		}
+		if !named && len(carried) < len(rec.Images) && push {
+			// Some images failed at pack: the catalog carried offers
+			// bundles that cannot be installed. Filter the original again
+			// without them.
+			op, named = rec.Operator, true
+		}
+		if named {
+			if sub, err = subset(ctx, env, rec, orig, op, carried); err != nil {
+				return nil, err
+			}
+			wanted = sub.images
+			plan.Claimed[filtered.Descriptor.Digest] = true
+		} else {
+			fsrc := src
+			fsrc.Tag, fsrc.Digest = "", rec.Filtered
+			if fi, err = add(filtered, fsrc, rec.Repository, rec.Tag); err != nil {
+				return nil, err
+			}
+		}
+		isCatalog[oi] = true
+		if fi >= 0 {
+			isCatalog[fi] = true
+		}
+		if push {
+			catalogs = append(catalogs, catalogPush{rec, fi, sub})
+		}
+		for _, img := range rec.Images {
+			if wanted != nil && !wanted[img] {
+				// Outside the subset: claimed, not pushed.
+				if r, err := imageset.ParseReference(img); err == nil {
+					if root, ok := byRef[img]; ok {
+						plan.Claimed[root.Descriptor.Digest] = true
+					} else if root, ok := byDigest[r.Digest]; ok {
+						plan.Claimed[root.Descriptor.Digest] = true
+					}
+				}
+				continue
+			}
+			r, err := imageset.ParseReference(img)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %v", section.ErrIntegrity, AttachCatalogs, err)
+			}
+			root, ok := byRef[img]
+			if !ok && r.Digest != "" {
+				root, ok = byDigest[r.Digest]
+			}
+			if !ok {
+				// Its copy failed at pack: said, not fatal.
+				if env.Logf != nil {
+					env.Logf("catalog %s: image %s is not in the archive", rec.Catalog, img)
+				}
+				continue
+			}
+			if _, err := add(root, r, r.Repository, tagOr(r.Tag, root.Descriptor.Digest)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(catalogs) == 0 {
+		return plan, nil
+	}
+	pushes := slices.Clone(plan.Pushes)
+	plan.Finish = func(ctx context.Context, fenv *section.FinishEnv, results []section.Result) ([]clusterres.Resource, error) {
+		var out []clusterres.Resource
+		for _, cp := range catalogs {
+			var dest imageset.Reference
+			filtered := cp.rec.Filtered
+			if cp.built != nil {
+				d, err := cp.built.push(ctx, fenv, cp.rec)
+				if err != nil {
+					return nil, err
+				}
+				dest, filtered = d, cp.built.desc.Digest
+			} else {
+				if results[cp.filtered].Err != nil {
+					continue
+				}
+				dest = pushes[cp.filtered].Dest
+			}
+			name, err := clusterres.CatalogName(fenv.ArchiveDigest, dest.Repository, cp.rec.Tag)
+			if err != nil {
+				return nil, err
+			}
+			image := dest.Name() + "@" + filtered.String()
+			cs, err := clusterres.CatalogSource(name, image, []byte(cp.rec.Template), filtered != cp.rec.Original)
+			if err != nil {
+				return nil, err
+			}
+			cc, err := clusterres.ClusterCatalog(name, image)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cs, cc)
+		}
+		// Catalogs are consumed through their CatalogSource, never
+		// through a mirror set (OPERATORS.md 5.3).
+		var byDigestM, byTagM []clusterres.Mirror
+		for i, p := range pushes {
+			if isCatalog[i] || results[i].Err != nil || p.Source.Name() == p.Dest.Name() {
+				continue
+			}
+			m := clusterres.Mirror{Source: p.Source.Name(), Mirror: p.Dest.Name()}
+			byDigestM = append(byDigestM, m)
+			if p.Source.Tag != "" {
+				byTagM = append(byTagM, m)
+			}
+		}
+		if len(byDigestM) > 0 {
+			ms, err := clusterres.MirrorSets(clusterres.ArchiveName(fenv.ArchiveDigest)+"-operators", byDigestM, byTagM)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ms...)
+		}
+		return out, nil
+	}
+	return plan, nil
+}
+
+// built is a catalog filtered at unpack by the -c configuration.
+type built struct {
+	store  *memory.Store
+	desc   ocispec.Descriptor
+	images map[string]bool
+}
+
+// subset filters the original catalog the archive carries by op, and
+// builds the filtered catalog of that subset.
+func subset(ctx context.Context, env *section.UnpackEnv, rec record, orig format.Root, op imageset.Operator, carried map[string]bool) (*built, error) {
+	c, err := catalog.Load(ctx, env.Archive, orig.Descriptor)
+	if err != nil {
+		return nil, section.Classedf(section.ErrIntegrity, err, "catalog %s in the archive", rec.Catalog)
+	}
+	s, err := catalog.Filter(c, op)
+	if err != nil {
+		return nil, section.Classedf(section.ErrUsage, err, "catalog %s", rec.Catalog)
+	}
+	// A bundle with an image the archive lacks is not offered.
+	s, err = s.Without(func(b *catalog.Bundle) bool {
+		for _, img := range b.Images() {
+			if !carried[img] {
+				if env.Logf != nil {
+					env.Logf("catalog %s: bundle %s is left out: its image %s is not in the archive", rec.Catalog, b.Name, img)
+				}
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", rec.Catalog, err)
+	}
+	b := &built{store: memory.New(), images: map[string]bool{}}
+	for _, img := range s.Images() {
+		b.images[img] = true
+	}
+	if b.desc, err = s.Rebuild(ctx, b.store); err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", rec.Catalog, err)
+	}
+	return b, nil
+}
+
+// push copies the catalog built at unpack to its place and returns it.
+func (b *built) push(ctx context.Context, fenv *section.FinishEnv, rec record) (imageset.Reference, error) {
+	dst, err := imageset.Reference{Repository: rec.Repository, Tag: rec.Tag}.Under(fenv.Registry)
+	if err != nil {
+		return imageset.Reference{}, section.Classed(section.ErrUsage, err)
+	}
+	repo, err := fenv.Repository(ctx, dst.Repository)
+	if err != nil {
+		return imageset.Reference{}, err
+	}
+	if err := oras.CopyGraph(ctx, b.store, repo, b.desc, oras.DefaultCopyGraphOptions); err != nil {
+		return imageset.Reference{}, fmt.Errorf("push filtered catalog %s: %w", dst, err)
+	}
+	if err := repo.Tag(ctx, b.desc, rec.Tag); err != nil {
+		return imageset.Reference{}, fmt.Errorf("tag filtered catalog %s: %w", dst, err)
+	}
+	if fenv.Logf != nil {
+		fenv.Logf("pushed %s (catalog %s filtered by the configuration, %s)", dst, rec.Catalog, b.desc.Digest)
+	}
+	return dst, nil
+}
+
+func readRecords(ctx context.Context, env *section.UnpackEnv) ([]record, error) {
+	for _, a := range env.Archive.Manifest().Attachments {
+		if a.Name != AttachCatalogs {
+			continue
+		}
+		if a.Size < 0 || a.Size > maxCatalogsJSON {
+			return nil, fmt.Errorf("%w: attachment %s is %d bytes, limit %d", section.ErrIntegrity, a.Name, a.Size, maxCatalogsJSON)
+		}
+		data, err := content.FetchAll(ctx, env.Archive, ocispec.Descriptor{MediaType: a.MediaType, Digest: a.Digest, Size: a.Size})
+		if err != nil {
+			return nil, section.Classedf(section.ErrIntegrity, err, "attachment %s", a.Name)
+		}
+		var recs []record
+		if err := json.Unmarshal(data, &recs); err != nil {
+			return nil, fmt.Errorf("%w: attachment %s: %v", section.ErrIntegrity, a.Name, err)
+		}
+		return recs, nil
+	}
+	return nil, nil
+}
+
+// maxTemplate bounds a targetCatalogSourceTemplate file.
+const maxTemplate = 1 << 20
+
+func readTemplate(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: targetCatalogSourceTemplate: %v", section.ErrUsage, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTemplate+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: targetCatalogSourceTemplate %s: %v", section.ErrUsage, path, err)
+	}
+	if len(b) > maxTemplate {
+		return nil, fmt.Errorf("%w: targetCatalogSourceTemplate %s is larger than %d bytes", section.ErrUsage, path, maxTemplate)
+	}
+	return b, nil
+}

@@ -1,0 +1,276 @@
+package operators_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/enclave-mirror/enclave/archive"
+	"github.com/enclave-mirror/enclave/archive/archivetest"
+	"github.com/enclave-mirror/enclave/catalog"
+	"github.com/enclave-mirror/enclave/catalog/catalogtest"
+	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
+	"github.com/enclave-mirror/enclave/mirror"
+	"github.com/enclave-mirror/enclave/mirror/additional"
+	"github.com/enclave-mirror/enclave/mirror/operators"
+	"github.com/enclave-mirror/enclave/mirror/section"
+	"github.com/enclave-mirror/enclave/ocistore"
+)
+
+func repo(t *testing.T, host, name string) *remote.Repository {
+	t.Helper()
+	r, err := remote.NewRepository(host + "/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PlainHTTP = true
+	return r
+}
+
+func image(t *testing.T, host, name string, seed uint64) ocispec.Descriptor {
+	t.Helper()
+	d, err := archivetest.Image(context.Background(), repo(t, host, name), "amd64", archivetest.Blob(seed, 2000, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestPackUnpack: a catalog of two packages in a source registry, with
+// real bundle and operator images; packed with one package selected,
+// unpacked to another registry: the filtered catalog at the catalog's tag
+// holds only the selection, the original sits beside it, the selected
+// bundles and operator images are placed, the others are not carried, and
+// a CatalogSource and ClusterCatalog point at the filtered catalog.
+func TestPackUnpack(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{})
+	ref := func(name string, d ocispec.Descriptor) string { return src.Host + "/" + name + "@" + d.Digest.String() }
+	a1, a2 := image(t, src.Host, "demo/alpha-bundle", 1), image(t, src.Host, "demo/alpha-bundle", 2)
+	op2 := image(t, src.Host, "demo/alpha-operator", 3)
+	b1 := image(t, src.Host, "demo/beta-bundle", 4)
+	files := map[string][]byte{
+		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", ref("demo/alpha-bundle", a1)) + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", ref("demo/alpha-bundle", a2), ref("demo/alpha-operator", op2))),
+		"beta/catalog.json": []byte(catalogtest.Package("beta", "stable", "beta.v1") + "\n" +
+			catalogtest.Bundle("beta", "beta.v1", "1.0.0", ref("demo/beta-bundle", b1))),
+	}
+	cr := repo(t, src.Host, "redhat/demo-index")
+	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, orig, "v4.18"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := imageset.Load(strings.NewReader("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v4.18\n    packages:\n    - name: alpha\n"), "isc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []section.Kind{operators.New(), additional.New()}
+	dir := filepath.Join(t.TempDir(), "archive")
+	res, err := mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Archive: dir, Source: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var packed []digest.Digest
+	for _, img := range res.Images {
+		packed = append(packed, img.Digest)
+	}
+	// Heads only: alpha.v2 and its operator image; not alpha.v1, not beta.
+	for _, d := range []digest.Digest{orig.Digest, a2.Digest, op2.Digest} {
+		if !slices.Contains(packed, d) {
+			t.Errorf("%s not packed (packed %v)", d, packed)
+		}
+	}
+	for _, d := range []digest.Digest{a1.Digest, b1.Digest} {
+		if slices.Contains(packed, d) {
+			t.Errorf("%s packed although not selected", d)
+		}
+	}
+	r, err := archive.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+
+	crDir := filepath.Join(t.TempDir(), "cluster-resources")
+	ures, err := mirror.Unpack(ctx, mirror.UnpackOptions{Archive: dir, Registry: dst.Host + "/m", Dest: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds,
+		ClusterResources: crDir, Receipt: filepath.Join(t.TempDir(), "r.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := repo(t, dst.Host, "m/redhat/demo-index")
+	filtered, err := mr.Resolve(ctx, "v4.18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filtered.Digest == orig.Digest {
+		t.Fatal("the catalog's tag holds the original catalog, want the filtered one")
+	}
+	if got, err := mr.Resolve(ctx, imageset.DigestTag(orig.Digest)); err != nil || got.Digest != orig.Digest {
+		t.Errorf("original catalog: %v %v", got.Digest, err)
+	}
+	c, err := catalog.Load(ctx, mr, filtered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PackageNames(); !slices.Equal(got, []string{"alpha"}) {
+		t.Errorf("filtered catalog holds %v, want [alpha]", got)
+	}
+	for name, d := range map[string]ocispec.Descriptor{"m/demo/alpha-bundle": a2, "m/demo/alpha-operator": op2} {
+		if got, err := repo(t, dst.Host, name).Resolve(ctx, imageset.DigestTag(d.Digest)); err != nil || got.Digest != d.Digest {
+			t.Errorf("%s: %v %v, want %s", name, got.Digest, err, d.Digest)
+		}
+	}
+	var names []string
+	for _, p := range ures.ClusterResources {
+		names = append(names, filepath.Base(p))
+	}
+	var cs string
+	for _, n := range names {
+		if strings.HasPrefix(n, "catalogsource_openshift-marketplace_") {
+			b, _ := os.ReadFile(filepath.Join(crDir, n))
+			cs = string(b)
+		}
+	}
+	if !strings.Contains(cs, "image: "+dst.Host+"/m/redhat/demo-index@"+filtered.Digest.String()) {
+		t.Errorf("CatalogSource does not point at the filtered catalog by digest:\n%s\n(files %v)", cs, names)
+	}
+	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "clustercatalog_") }) {
+		t.Errorf("no ClusterCatalog among %v", names)
+	}
+}
+
+// TestUnpackSubset: packed with two packages, unpacked with -c naming one:
+// the filtered catalog pushed holds that package only (built at unpack
+// from the original the archive carries), the other package's images are
+// not pushed, and the CatalogSource points at the catalog built.
+func TestUnpackSubset(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{})
+	ref := func(name string, d ocispec.Descriptor) string { return src.Host + "/" + name + "@" + d.Digest.String() }
+	a := image(t, src.Host, "demo/alpha-bundle", 21)
+	b := image(t, src.Host, "demo/beta-bundle", 22)
+	files := map[string][]byte{
+		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1") + "\n" + catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", ref("demo/alpha-bundle", a))),
+		"beta/catalog.json":  []byte(catalogtest.Package("beta", "stable", "beta.v1") + "\n" + catalogtest.Bundle("beta", "beta.v1", "1.0.0", ref("demo/beta-bundle", b))),
+	}
+	cr := repo(t, src.Host, "redhat/demo-index")
+	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, orig, "v4.18"); err != nil {
+		t.Fatal(err)
+	}
+	isc := func(pkgs string) *imageset.Config {
+		c, err := imageset.Load(strings.NewReader("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v4.18\n    packages:\n"+pkgs), "isc.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	kinds := []section.Kind{operators.New(), additional.New()}
+	dir := filepath.Join(t.TempDir(), "archive")
+	if _, err := mirror.Pack(ctx, mirror.PackOptions{Config: isc("    - name: alpha\n    - name: beta\n"), Archive: dir, Source: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds}); err != nil {
+		t.Fatal(err)
+	}
+	crDir := filepath.Join(t.TempDir(), "cr")
+	if _, err := mirror.Unpack(ctx, mirror.UnpackOptions{Archive: dir, Registry: dst.Host + "/m", Dest: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds,
+		Config: isc("    - name: beta\n"), ClusterResources: crDir, Receipt: filepath.Join(t.TempDir(), "r.json")}); err != nil {
+		t.Fatal(err)
+	}
+	mr := repo(t, dst.Host, "m/redhat/demo-index")
+	filtered, err := mr.Resolve(ctx, "v4.18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Load(ctx, mr, filtered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PackageNames(); !slices.Equal(got, []string{"beta"}) {
+		t.Errorf("catalog pushed holds %v, want the -c subset [beta]", got)
+	}
+	if _, err := repo(t, dst.Host, "m/demo/beta-bundle").Resolve(ctx, imageset.DigestTag(b.Digest)); err != nil {
+		t.Errorf("beta bundle: %v", err)
+	}
+	if _, err := repo(t, dst.Host, "m/demo/alpha-bundle").Resolve(ctx, imageset.DigestTag(a.Digest)); err == nil {
+		t.Error("alpha bundle pushed although -c leaves alpha out")
+	}
+	css, _ := filepath.Glob(filepath.Join(crDir, "catalogsource_*.yaml"))
+	if len(css) != 1 {
+		t.Fatalf("CatalogSources %v", css)
+	}
+	body, _ := os.ReadFile(css[0])
+	if !strings.Contains(string(body), "@"+filtered.Digest.String()) {
+		t.Errorf("CatalogSource does not point at the catalog built at unpack (%s):\n%s", filtered.Digest, body)
+	}
+}
+
+// TestUnpackLeavesOutBrokenBundles: a related image that cannot be read at
+// pack fails its image, not the run; the catalog pushed at unpack does not
+// offer the bundle that needs it.
+func TestUnpackLeavesOutBrokenBundles(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{})
+	ref := func(name string, d ocispec.Descriptor) string { return src.Host + "/" + name + "@" + d.Digest.String() }
+	a1, a2 := image(t, src.Host, "demo/alpha-bundle", 31), image(t, src.Host, "demo/alpha-bundle", 32)
+	absent := src.Host + "/demo/alpha-operator@" + digest.FromString("never pushed").String()
+	files := map[string][]byte{
+		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", ref("demo/alpha-bundle", a1)) + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", ref("demo/alpha-bundle", a2), absent)),
+	}
+	cr := repo(t, src.Host, "redhat/demo-index")
+	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, orig, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := imageset.Load(strings.NewReader("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v1\n    full: true\n    packages:\n    - name: alpha\n"), "isc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []section.Kind{operators.New(), additional.New()}
+	dir := filepath.Join(t.TempDir(), "archive")
+	_, err = mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Archive: dir, Source: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds})
+	if err == nil || !strings.Contains(err.Error(), "1 of") {
+		t.Fatalf("pack: %v, want one image failed", err)
+	}
+	if _, err := mirror.Unpack(ctx, mirror.UnpackOptions{Archive: dir, Registry: dst.Host + "/m", Dest: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds,
+		ClusterResources: filepath.Join(t.TempDir(), "cr"), Receipt: filepath.Join(t.TempDir(), "r.json")}); err != nil {
+		t.Fatal(err)
+	}
+	mr := repo(t, dst.Host, "m/redhat/demo-index")
+	filtered, err := mr.Resolve(ctx, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Load(ctx, mr, filtered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Package("alpha")
+	if p == nil || p.Bundle("alpha.v2") != nil || p.Bundle("alpha.v1") == nil {
+		t.Fatalf("catalog pushed offers %+v, want alpha.v1 only (alpha.v2 lacks %s)", p, absent)
+	}
+	if _, err := repo(t, dst.Host, "m/demo/alpha-bundle").Resolve(ctx, imageset.DigestTag(a1.Digest)); err != nil {
+		t.Errorf("alpha.v1 bundle: %v", err)
+	}
+}

@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/enclave-mirror/enclave/archive"
+	"github.com/enclave-mirror/enclave/archive/archivetest"
+	"github.com/enclave-mirror/enclave/catalog"
+	"github.com/enclave-mirror/enclave/catalog/catalogtest"
+	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
+)
+
+// TestOperatorsPackUnpack runs the tools on an operator catalog: a catalog
+// of two packages whose bundles and operator images are real images in the
+// source registry; the configuration selects one package; the enclave gets
+// the filtered catalog at the catalog's tag, the original beside it, the
+// selected bundle and operator images, and a CatalogSource and
+// ClusterCatalog pointing at the filtered catalog by digest.
+func TestOperatorsPackUnpack(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{})
+	img := func(name string, seed uint64) (ocispec.Descriptor, string) {
+		d, err := archivetest.Image(ctx, repo(t, src.Host, name), "amd64", archivetest.Blob(seed, 3000, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, src.Host + "/" + name + "@" + d.Digest.String()
+	}
+	_, a1 := img("demo/alpha-bundle", 11)
+	a2d, a2 := img("demo/alpha-bundle", 12)
+	opd, op := img("demo/alpha-operator", 13)
+	b1d, b1 := img("demo/beta-bundle", 14)
+	files := map[string][]byte{
+		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", a1) + "\n" + catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", a2, op)),
+		"beta/catalog.json": []byte(catalogtest.Package("beta", "stable", "beta.v1") + "\n" + catalogtest.Bundle("beta", "beta.v1", "1.0.0", b1)),
+	}
+	cr := repo(t, src.Host, "redhat/demo-index")
+	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, orig, "v4.18"); err != nil {
+		t.Fatal(err)
+	}
+	isc := filepath.Join(t.TempDir(), "isc.yaml")
+	os.WriteFile(isc, []byte("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v4.18\n    packages:\n    - name: alpha\n"), 0o644)
+	work := t.TempDir()
+	dir := filepath.Join(work, "content")
+	mustCode(t, pack(t, "-c", isc, "--src-tls-verify=false", "file://"+dir), 0)
+	crd := filepath.Join(work, "cluster-resources")
+	mustCode(t, unpack(t, "--from", "file://"+dir, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"), "--cluster-resources", crd, "docker://"+dst.Host+"/mirror"), 0)
+
+	mr := repo(t, dst.Host, "mirror/redhat/demo-index")
+	filtered, err := mr.Resolve(ctx, "v4.18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filtered.Digest == orig.Digest {
+		t.Fatal("the catalog tag holds the original catalog, want the filtered one")
+	}
+	if got, err := mr.Resolve(ctx, imageset.DigestTag(orig.Digest)); err != nil || got.Digest != orig.Digest {
+		t.Errorf("original catalog beside it: %v %v", got.Digest, err)
+	}
+	c, err := catalog.Load(ctx, mr, filtered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PackageNames(); !slices.Equal(got, []string{"alpha"}) {
+		t.Errorf("filtered catalog holds %v, want [alpha]", got)
+	}
+	for name, d := range map[string]ocispec.Descriptor{"mirror/demo/alpha-bundle": a2d, "mirror/demo/alpha-operator": opd} {
+		if got, err := repo(t, dst.Host, name).Resolve(ctx, imageset.DigestTag(d.Digest)); err != nil || got.Digest != d.Digest {
+			t.Errorf("%s: %v %v, want %s", name, got.Digest, err, d.Digest)
+		}
+	}
+	if _, err := repo(t, dst.Host, "mirror/demo/beta-bundle").Resolve(ctx, imageset.DigestTag(b1d.Digest)); err == nil {
+		t.Error("a bundle of a package not selected was mirrored")
+	}
+	css, _ := filepath.Glob(filepath.Join(crd, "catalogsource_openshift-marketplace_*.yaml"))
+	ccs, _ := filepath.Glob(filepath.Join(crd, "clustercatalog_*.yaml"))
+	if len(css) != 1 || len(ccs) != 1 {
+		t.Fatalf("CatalogSource files %v, ClusterCatalog files %v", css, ccs)
+	}
+	b, _ := os.ReadFile(css[0])
+	if !strings.Contains(string(b), "image: "+dst.Host+"/mirror/redhat/demo-index@"+filtered.Digest.String()) || !strings.Contains(string(b), "sourceType: grpc") {
+		t.Errorf("CatalogSource:\n%s", b)
+	}
+	idms, _ := filepath.Glob(filepath.Join(crd, "imagedigestmirrorset_*-operators.yaml"))
+	if len(idms) != 1 {
+		t.Fatalf("operator IDMS files %v", idms)
+	}
+	b, _ = os.ReadFile(idms[0])
+	if !strings.Contains(string(b), src.Host+"/demo/alpha-bundle") || strings.Contains(string(b), "demo-index") {
+		t.Errorf("IDMS must list bundles and related images, not catalogs:\n%s", b)
+	}
+}
+
+// TestOperatorsDelta: the catalog's tag moves to a version with one more
+// bundle; the pack cut against the receipt of the first unpack carries the
+// new bundle's blobs and not the old one's, and its unpack offers both.
+func TestOperatorsDelta(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{})
+	img := func(name string, seed uint64) (ocispec.Descriptor, string) {
+		d, err := archivetest.Image(ctx, repo(t, src.Host, name), "amd64", archivetest.Blob(seed, 5000, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, src.Host + "/" + name + "@" + d.Digest.String()
+	}
+	layerOf := func(d ocispec.Descriptor, name string) digest.Digest {
+		b, err := content.FetchAll(ctx, repo(t, src.Host, name), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m ocispec.Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m.Layers[0].Digest
+	}
+	a1d, a1 := img("demo/alpha-bundle", 41)
+	a2d, a2 := img("demo/alpha-bundle", 42)
+	cr := repo(t, src.Host, "redhat/demo-index")
+	publish := func(files map[string][]byte) ocispec.Descriptor {
+		d, err := catalogtest.Image(ctx, cr, "amd64", files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cr.Tag(ctx, d, "v4.18"); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	publish(map[string][]byte{"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1") + "\n" + catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", a1))})
+	isc := filepath.Join(t.TempDir(), "isc.yaml")
+	os.WriteFile(isc, []byte("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v4.18\n    full: true\n    packages:\n    - name: alpha\n"), 0o644)
+	work := t.TempDir()
+	rec := filepath.Join(work, "receipt.json")
+	dest := "docker://" + dst.Host + "/mirror"
+	a := filepath.Join(work, "a")
+	mustCode(t, pack(t, "-c", isc, "--src-tls-verify=false", "file://"+a), 0)
+	mustCode(t, unpack(t, "--from", "file://"+a, "--dest-tls-verify=false", "--receipt", rec, "--cluster-resources", filepath.Join(work, "cr"), dest), 0)
+
+	publish(map[string][]byte{"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
+		catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", a1) + "\n" + catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", a2))})
+	b := filepath.Join(work, "b")
+	mustCode(t, pack(t, "-c", isc, "--src-tls-verify=false", "--base", rec, "file://"+b), 0)
+	rb, err := archive.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hasOld := rb.Format().Lookup(layerOf(a1d, "demo/alpha-bundle"))
+	_, hasNew := rb.Format().Lookup(layerOf(a2d, "demo/alpha-bundle"))
+	rb.Close()
+	if hasOld || !hasNew {
+		t.Fatalf("delta archive: old bundle's layer inside %v (want false), new bundle's %v (want true)", hasOld, hasNew)
+	}
+	mustCode(t, unpack(t, "--from", "file://"+b, "--dest-tls-verify=false", "--receipt", rec, "--cluster-resources", filepath.Join(work, "cr2"), dest), 0)
+	mr := repo(t, dst.Host, "mirror/redhat/demo-index")
+	filtered, err := mr.Resolve(ctx, "v4.18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Load(ctx, mr, filtered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Package("alpha"); p == nil || p.Bundle("alpha.v1") == nil || p.Bundle("alpha.v2") == nil {
+		t.Fatalf("catalog after the delta: %+v, want alpha.v1 and alpha.v2", p)
+	}
+	if got, err := repo(t, dst.Host, "mirror/demo/alpha-bundle").Resolve(ctx, imageset.DigestTag(a2d.Digest)); err != nil || got.Digest != a2d.Digest {
+		t.Errorf("new bundle: %v %v", got.Digest, err)
+	}
+}
