@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/enclave-mirror/enclave/archive/archivetest"
+	"github.com/enclave-mirror/enclave/catalog/catalogtest"
+	"github.com/enclave-mirror/enclave/internal/testing/regserver"
+)
+
+// twoChannelCatalog pushes to src a catalog, tagged redhat/demo-index:v4.18,
+// whose bundles are real images of src: package alpha with channels stable
+// (1.0.0, 2.0.0; the default) and fast (1.0.0 to 3.0.0), package beta with
+// stable (1.0.0). It returns the catalog's reference and digest.
+func twoChannelCatalog(t *testing.T, src *regserver.Registry) (string, ocispec.Descriptor) {
+	t.Helper()
+	ctx := context.Background()
+	img := func(name string, seed uint64) string {
+		d, err := archivetest.Image(ctx, repo(t, src.Host, name), "amd64", archivetest.Blob(seed, 2000, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src.Host + "/" + name + "@" + d.Digest.String()
+	}
+	a1, a2, a3 := img("demo/alpha-bundle", 21), img("demo/alpha-bundle", 22), img("demo/alpha-bundle", 23)
+	b1 := img("demo/beta-bundle", 24)
+	fast := catalogtest.Package("alpha", "fast", "alpha.v1", "alpha.v2", "alpha.v3")
+	fast = fast[strings.Index(fast, "\n")+1:] // the channel document only
+	files := map[string][]byte{
+		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" + fast + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", a1) + "\n" + catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", a2) + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v3", "3.0.0", a3)),
+		"beta/catalog.json": []byte(catalogtest.Package("beta", "stable", "beta.v1") + "\n" + catalogtest.Bundle("beta", "beta.v1", "1.0.0", b1)),
+	}
+	cr := repo(t, src.Host, "redhat/demo-index")
+	d, err := catalogtest.Image(ctx, cr, "amd64", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, d, "v4.18"); err != nil {
+		t.Fatal(err)
+	}
+	return src.Host + "/redhat/demo-index:v4.18", d
+}
+
+// TestListOperators lists a catalog's packages, then one package, through
+// enclave-pack list operators; a package the catalog lacks is a usage
+// error naming what it offers, and a registry that needs TLS verification
+// turned off says so.
+func TestListOperators(t *testing.T) {
+	src := regserver.New(t, regserver.Options{})
+	cat, d := twoChannelCatalog(t, src)
+
+	r := pack(t, "list", "operators", "--catalog", cat, "--src-tls-verify=false")
+	mustCode(t, r, 0)
+	want := "catalog " + cat + " (" + d.Digest.String() + ")\n" +
+		"alpha  default channel stable\n" +
+		"  fast  head alpha.v3 (3.0.0)  versions 1.0.0, 2.0.0, 3.0.0\n" +
+		"  stable  head alpha.v2 (2.0.0)  versions 1.0.0, 2.0.0\n" +
+		"beta  default channel stable\n" +
+		"  stable  head beta.v1 (1.0.0)  versions 1.0.0\n"
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+
+	// The flag before the subcommand's name reaches it too.
+	r = pack(t, "--src-tls-verify=false", "list", "operators", "--package", "beta", "--catalog", cat)
+	mustCode(t, r, 0)
+	want = "catalog " + cat + " (" + d.Digest.String() + ")\n" +
+		"beta  default channel stable\n" +
+		"  stable  head beta.v1 (1.0.0)  versions 1.0.0\n"
+	if r.stdout != want {
+		t.Errorf("--package beta stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+
+	r = pack(t, "list", "operators", "--catalog", cat, "--src-tls-verify=false", "--package", "gamma")
+	mustCode(t, r, 2)
+	if !strings.Contains(r.stderr, `has no package "gamma" (it offers alpha, beta)`) || r.stdout != "" {
+		t.Errorf("unknown package: stdout %q stderr:\n%s", r.stdout, r.stderr)
+	}
+
+	r = pack(t, "list", "operators", "--src-tls-verify=false")
+	mustCode(t, r, 2)
+	if !strings.Contains(r.stderr, `Required flag "catalog" not set`) {
+		t.Errorf("without --catalog: stderr:\n%s", r.stderr)
+	}
+	if r := pack(t, "list", "operators", "--catalog", cat); r.code != 4 {
+		t.Errorf("plain HTTP registry with TLS verification: exit %d, want 4\n%s", r.code, r.stderr)
+	}
+	if r := pack(t, "list", "operators", "--catalog", src.Host+"/redhat/absent:v1", "--src-tls-verify=false"); r.code != 4 {
+		t.Errorf("absent catalog: exit %d, want 4\n%s", r.code, r.stderr)
+	}
+}
