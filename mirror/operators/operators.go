@@ -21,15 +21,19 @@
 // unpack with -c, whose mirror.operators selects a subset of what the
 // archive holds.
 //
+// Catalogs reads the record back for enclave-unpack inspect.
+//
 // Not yet: oci:// catalogs, a choice of pointing the CatalogSource at the
-// original catalog, catalogs in enclave-unpack inspect.
+// original catalog.
 package operators
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -40,6 +44,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/memory"
 
+	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/catalog"
 	"github.com/enclave-mirror/enclave/clusterres"
 	"github.com/enclave-mirror/enclave/format"
@@ -83,7 +88,7 @@ type record struct {
 	// Template is targetCatalogSourceTemplate's content, if any.
 	Template string `json:"template,omitempty"`
 	// Packages are the packages and channels the filtered catalog holds.
-	Packages []pkgRecord `json:"packages"`
+	Packages []Package `json:"packages"`
 	// Images are the bundle and related images carried, as written in the
 	// catalog.
 	Images []string `json:"images"`
@@ -93,10 +98,54 @@ type record struct {
 	Operator imageset.Operator `json:"operator"`
 }
 
-type pkgRecord struct {
-	Name           string            `json:"name"`
-	DefaultChannel string            `json:"defaultChannel"`
-	Heads          map[string]string `json:"heads"`
+// Package is one package of a filtered catalog, as operators/catalogs.json
+// records it.
+type Package struct {
+	Name           string `json:"name"`
+	DefaultChannel string `json:"defaultChannel"`
+	// Heads maps each channel kept to its head bundle.
+	Heads map[string]string `json:"heads"`
+}
+
+// Channels returns the names of the package's channels, sorted.
+func (p Package) Channels() []string {
+	return slices.Sorted(maps.Keys(p.Heads))
+}
+
+// Catalog is one catalog an archive carries, as enclave-unpack inspect
+// shows it.
+type Catalog struct {
+	// Catalog is the reference as written in the configuration.
+	Catalog string
+	// Source is that reference pinned to the digest it resolved to at pack.
+	Source string
+	// Filtered is the digest of the filtered catalog the archive carries.
+	Filtered digest.Digest
+	// Packages are the packages and channels the filtered catalog holds.
+	Packages []Package
+}
+
+// Catalogs reads the catalogs an archive carries from its
+// operators/catalogs.json attachment (bounded); none when it has no such
+// attachment. A damaged or undecodable attachment is an ErrIntegrity
+// error.
+func Catalogs(ctx context.Context, r *archive.Reader) ([]Catalog, error) {
+	data, err := r.Attachment(ctx, AttachCatalogs, maxCatalogsJSON)
+	if errors.Is(err, archive.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, section.Classedf(section.ErrIntegrity, err, "attachment %s", AttachCatalogs)
+	}
+	var recs []record
+	if err := json.Unmarshal(data, &recs); err != nil {
+		return nil, fmt.Errorf("%w: attachment %s: %v", section.ErrIntegrity, AttachCatalogs, err)
+	}
+	out := make([]Catalog, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, Catalog{Catalog: rec.Catalog, Source: rec.Source, Filtered: rec.Filtered, Packages: rec.Packages})
+	}
+	return out, nil
 }
 
 // Pack resolves and filters each catalog and plans its images.
@@ -181,7 +230,7 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 			rec.Template = string(b)
 		}
 		for _, p := range sel.Packages {
-			pr := pkgRecord{Name: p.Name, DefaultChannel: p.DefaultChannel, Heads: map[string]string{}}
+			pr := Package{Name: p.Name, DefaultChannel: p.DefaultChannel, Heads: map[string]string{}}
 			for _, ch := range p.Channels {
 				pr.Heads[ch.Name] = ch.Head
 			}

@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
 	"github.com/enclave-mirror/enclave/catalog/catalogtest"
 	"github.com/enclave-mirror/enclave/internal/testing/regserver"
@@ -93,5 +97,52 @@ func TestListOperators(t *testing.T) {
 	}
 	if r := pack(t, "list", "operators", "--catalog", src.Host+"/redhat/absent:v1", "--src-tls-verify=false"); r.code != 4 {
 		t.Errorf("absent catalog: exit %d, want 4\n%s", r.code, r.stderr)
+	}
+}
+
+// TestInspectOperators packs one package of a two-channel catalog and
+// inspects the archive: the catalog, the filtered catalog's digest, and the
+// package with both its channels and their heads are printed; an archive
+// without catalogs prints no catalog line.
+func TestInspectOperators(t *testing.T) {
+	src := regserver.New(t, regserver.Options{})
+	cat, _ := twoChannelCatalog(t, src)
+	isc := filepath.Join(t.TempDir(), "isc.yaml")
+	os.WriteFile(isc, []byte("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+cat+"\n    packages:\n    - name: alpha\n"), 0o644)
+	dir := filepath.Join(t.TempDir(), "content")
+	mustCode(t, pack(t, "-c", isc, "--src-tls-verify=false", "file://"+dir), 0)
+
+	ar, err := archive.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []struct {
+		Filtered string `json:"filtered"`
+	}
+	b, err := ar.Attachment(context.Background(), "operators/catalogs.json", 0)
+	ar.Close()
+	if err != nil || json.Unmarshal(b, &recs) != nil || len(recs) != 1 {
+		t.Fatalf("catalogs.json: %v %s", err, b)
+	}
+
+	r := unpack(t, "inspect", "file://"+dir)
+	mustCode(t, r, 0)
+	want := "catalog   " + cat + "  filtered " + recs[0].Filtered + "\n" +
+		"  alpha  default stable  channels fast (head alpha.v3), stable (head alpha.v2)\n"
+	if !strings.Contains(r.stdout, want) {
+		t.Errorf("inspect stdout:\n%s\nwant it to hold:\n%s", r.stdout, want)
+	}
+	if strings.Contains(r.stdout, "beta") {
+		t.Errorf("inspect lists a package not selected:\n%s", r.stdout)
+	}
+
+	// No catalogs, no catalog lines.
+	_, isc2 := seed(t, src, 3, src.Host)
+	dir2 := filepath.Join(t.TempDir(), "content")
+	mustCode(t, pack(t, "-c", isc2, "--src-tls-verify=false", "file://"+dir2), 0)
+	r = unpack(t, "inspect", "file://"+dir2)
+	mustCode(t, r, 0)
+	if strings.Contains(r.stdout, "catalog ") {
+		t.Errorf("inspect of an archive without catalogs:\n%s", r.stdout)
 	}
 }
