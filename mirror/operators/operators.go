@@ -21,10 +21,12 @@
 // unpack with -c, whose mirror.operators selects a subset of what the
 // archive holds.
 //
-// Catalogs reads the record back for enclave-unpack inspect.
+// A catalog may be read from an OCI image layout ("oci://DIR:tag", with
+// targetCatalog naming where it goes); its bundles and related images still
+// come from their registries. Catalogs reads the record back for
+// enclave-unpack inspect.
 //
-// Not yet: oci:// catalogs, a choice of pointing the CatalogSource at the
-// original catalog.
+// Not yet: a choice of pointing the CatalogSource at the original catalog.
 package operators
 
 import (
@@ -50,6 +52,8 @@ import (
 	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/mirror/section"
+	"github.com/enclave-mirror/enclave/ocistore"
+	enclaveref "github.com/enclave-mirror/enclave/ref"
 )
 
 // AttachCatalogs is the attachment recording the catalogs an archive
@@ -148,6 +152,42 @@ func Catalogs(ctx context.Context, r *archive.Reader) ([]Catalog, error) {
 	return out, nil
 }
 
+// openCatalog opens where op's catalog is read from: the source registry,
+// or for "oci://DIR:tag" (or "@digest") the OCI image layout DIR, whose
+// catalog is then named under imageset.LayoutRegistry at targetCatalog
+// (which such a catalog requires) and layout is DIR.
+func openCatalog(ctx context.Context, env *section.PackEnv, op imageset.Operator) (ref imageset.Reference, layout string, src oras.ReadOnlyGraphTarget, err error) {
+	if !strings.HasPrefix(op.Catalog, "oci://") {
+		if ref, err = imageset.ParseReference(op.Catalog); err != nil {
+			return ref, "", nil, section.Classed(section.ErrUsage, err)
+		}
+		s, err := env.Source.Source(ctx, ref)
+		if err != nil {
+			return ref, "", nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
+		}
+		return ref, "", s, nil
+	}
+	loc, err := enclaveref.ParseLocation(op.Catalog)
+	if err != nil {
+		return ref, "", nil, section.Classedf(section.ErrUsage, err, "mirror.operators catalog")
+	}
+	if op.TargetCatalog == "" {
+		return ref, "", nil, fmt.Errorf("%w: mirror.operators catalog %s is an OCI image layout: give targetCatalog, the repository to push it to", section.ErrUsage, op.Catalog)
+	}
+	ref = imageset.Reference{Registry: imageset.LayoutRegistry, Repository: op.TargetCatalog, Tag: loc.Reference.Tag, Digest: loc.Reference.Digest}
+	if !ref.HasVersion() {
+		return ref, "", nil, fmt.Errorf("%w: mirror.operators catalog %s names no image in the layout: add :tag or @sha256:...", section.ErrUsage, op.Catalog)
+	}
+	// A missing directory is a local file problem, said so.
+	if _, err := os.Stat(loc.Path); err != nil {
+		return ref, "", nil, fmt.Errorf("catalog %s: OCI layout: %w", op.Catalog, err)
+	}
+	if src, err = ocistore.OpenOCILayout(ctx, loc.Path); err != nil {
+		return ref, "", nil, fmt.Errorf("catalog %s: open OCI layout: %w", op.Catalog, err)
+	}
+	return ref, loc.Path, src, nil
+}
+
 // Pack resolves and filters each catalog and plans its images.
 func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan, error) {
 	ops := env.Config.Mirror.Operators
@@ -158,16 +198,9 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 	var records []record
 	seen := map[string]bool{}
 	for _, op := range ops {
-		if strings.HasPrefix(op.Catalog, "oci://") {
-			return nil, fmt.Errorf("%w: mirror.operators catalog %s: oci:// catalogs are not supported yet", section.ErrUsage, op.Catalog)
-		}
-		ref, err := imageset.ParseReference(op.Catalog)
+		ref, layout, src, err := openCatalog(ctx, env, op)
 		if err != nil {
-			return nil, section.Classed(section.ErrUsage, err)
-		}
-		src, err := env.Source.Source(ctx, ref)
-		if err != nil {
-			return nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
+			return nil, err
 		}
 		// Resolved once: a tag that moves later cannot mix two catalogs.
 		desc, err := src.Resolve(ctx, ref.Object())
@@ -202,7 +235,7 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 		}
 		rec := record{Catalog: op.Catalog, Source: pinned.String(), Original: desc.Digest, Filtered: desc.Digest, Repository: repo, Tag: tag, Operator: op}
 		plan.Images = append(plan.Images, section.Image{Mapping: imageset.Mapping{
-			Kind: imageset.KindOperator, Source: pinned, Line: op.Line,
+			Kind: imageset.KindOperator, Source: pinned, Line: op.Line, Layout: layout,
 			Destination: imageset.Reference{Repository: repo, Tag: imageset.DigestTag(desc.Digest), Digest: desc.Digest},
 		}})
 		if !sel.Unfiltered {

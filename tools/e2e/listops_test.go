@@ -5,14 +5,19 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content/oci"
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
+	"github.com/enclave-mirror/enclave/catalog"
 	"github.com/enclave-mirror/enclave/catalog/catalogtest"
+	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
 
@@ -144,5 +149,77 @@ func TestInspectOperators(t *testing.T) {
 	mustCode(t, r, 0)
 	if strings.Contains(r.stdout, "catalog ") {
 		t.Errorf("inspect of an archive without catalogs:\n%s", r.stdout)
+	}
+}
+
+// TestOperatorsFromOCILayout packs a catalog read from an OCI image layout
+// (oci://DIR:tag, with targetCatalog) whose bundles are in a registry: the
+// enclave gets the filtered catalog at targetCatalog:tag, the selected
+// bundles, and a CatalogSource pointing at the catalog. Without
+// targetCatalog the configuration is refused (exit 2).
+func TestOperatorsFromOCILayout(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{})
+	_, d := twoChannelCatalog(t, src)
+	// Copy the catalog image into a layout: its bundles stay in src.
+	layoutDir := filepath.Join(t.TempDir(), "catalog-layout")
+	store, err := oci.New(layoutDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oras.Copy(ctx, repo(t, src.Host, "redhat/demo-index"), d.Digest.String(), store, "v4.18", oras.DefaultCopyOptions); err != nil {
+		t.Fatal(err)
+	}
+	isc := func(extra string) string {
+		p := filepath.Join(t.TempDir(), "isc.yaml")
+		os.WriteFile(p, []byte("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: oci://"+layoutDir+":v4.18\n"+extra+"    packages:\n    - name: beta\n"), 0o644)
+		return p
+	}
+	work := t.TempDir()
+	r := pack(t, "-c", isc(""), "--src-tls-verify=false", "file://"+filepath.Join(work, "refused"))
+	mustCode(t, r, 2)
+	if !strings.Contains(r.stderr, "give targetCatalog") {
+		t.Errorf("without targetCatalog: stderr:\n%s", r.stderr)
+	}
+
+	dir := filepath.Join(work, "content")
+	mustCode(t, pack(t, "-c", isc("    targetCatalog: my-org/demo-index\n"), "--src-tls-verify=false", "file://"+dir), 0)
+	r = unpack(t, "inspect", "file://"+dir)
+	mustCode(t, r, 0)
+	if !strings.Contains(r.stdout, "catalog   oci://"+layoutDir+":v4.18  filtered sha256:") ||
+		!strings.Contains(r.stdout, "  beta  default stable  channels stable (head beta.v1)\n") {
+		t.Errorf("inspect:\n%s", r.stdout)
+	}
+	crd := filepath.Join(work, "cluster-resources")
+	mustCode(t, unpack(t, "--from", "file://"+dir, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"), "--cluster-resources", crd, "docker://"+dst.Host+"/mirror"), 0)
+
+	mr := repo(t, dst.Host, "mirror/my-org/demo-index")
+	filtered, err := mr.Resolve(ctx, "v4.18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := mr.Resolve(ctx, imageset.DigestTag(d.Digest)); err != nil || got.Digest != d.Digest {
+		t.Errorf("original catalog beside it: %v %v", got.Digest, err)
+	}
+	c, err := catalog.Load(ctx, mr, filtered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PackageNames(); !slices.Equal(got, []string{"beta"}) {
+		t.Errorf("filtered catalog holds %v, want [beta]", got)
+	}
+	b1 := c.Package("beta").Bundle("beta.v1").Image
+	dg := b1[strings.Index(b1, "@")+1:]
+	if _, err := repo(t, dst.Host, "mirror/demo/beta-bundle").Resolve(ctx, dg); err != nil {
+		t.Errorf("bundle %s not mirrored: %v", b1, err)
+	}
+	css, _ := filepath.Glob(filepath.Join(crd, "catalogsource_openshift-marketplace_*.yaml"))
+	if len(css) != 1 {
+		t.Fatalf("CatalogSource files %v", css)
+	}
+	b, _ := os.ReadFile(css[0])
+	if !strings.Contains(string(b), "image: "+dst.Host+"/mirror/my-org/demo-index@"+filtered.Digest.String()) {
+		t.Errorf("CatalogSource:\n%s", b)
 	}
 }
