@@ -156,7 +156,8 @@ func TestInspectOperators(t *testing.T) {
 // (oci://DIR:tag, with targetCatalog) whose bundles are in a registry: the
 // enclave gets the filtered catalog at targetCatalog:tag, the selected
 // bundles, and a CatalogSource pointing at the catalog. Without
-// targetCatalog the configuration is refused (exit 2).
+// targetCatalog the configuration is refused (exit 2). list operators
+// reads the same layout.
 func TestOperatorsFromOCILayout(t *testing.T) {
 	ctx := context.Background()
 	src := regserver.New(t, regserver.Options{})
@@ -176,8 +177,17 @@ func TestOperatorsFromOCILayout(t *testing.T) {
 		os.WriteFile(p, []byte("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: oci://"+layoutDir+":v4.18\n"+extra+"    packages:\n    - name: beta\n"), 0o644)
 		return p
 	}
+	// list operators reads the layout too.
+	r := pack(t, "list", "operators", "--catalog", "oci://"+layoutDir+":v4.18", "--package", "beta")
+	mustCode(t, r, 0)
+	if want := "catalog oci://" + layoutDir + ":v4.18 (" + d.Digest.String() + ")\n" +
+		"beta  default channel stable\n  stable  head beta.v1 (1.0.0)  versions 1.0.0\n"; r.stdout != want {
+		t.Errorf("list operators of a layout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+	mustCode(t, pack(t, "list", "operators", "--catalog", "oci://"+layoutDir), 2)
+
 	work := t.TempDir()
-	r := pack(t, "-c", isc(""), "--src-tls-verify=false", "file://"+filepath.Join(work, "refused"))
+	r = pack(t, "-c", isc(""), "--src-tls-verify=false", "file://"+filepath.Join(work, "refused"))
 	mustCode(t, r, 2)
 	if !strings.Contains(r.stderr, "give targetCatalog") {
 		t.Errorf("without targetCatalog: stderr:\n%s", r.stderr)

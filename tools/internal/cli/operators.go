@@ -3,15 +3,18 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
 	ucli "github.com/urfave/cli/v2"
+	"oras.land/oras-go/v2"
 
 	"github.com/enclave-mirror/enclave/catalog"
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/ocistore"
+	"github.com/enclave-mirror/enclave/ref"
 )
 
 // listOperatorsCommand is `enclave-pack list operators`.
@@ -19,9 +22,9 @@ func listOperatorsCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "operators",
 		Usage:     "print a catalog's packages: default channel, and per channel its head and versions (oldest first)",
-		UsageText: "enclave-pack list operators --catalog registry.redhat.io/redhat/redhat-operator-index:v4.18 [--package NAME]",
+		UsageText: "enclave-pack list operators --catalog registry.redhat.io/redhat/redhat-operator-index:v4.18|oci://DIR:tag [--package NAME]",
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "catalog", Required: true, Usage: "catalog image, as in mirror.operators[].catalog"},
+			&ucli.StringFlag{Name: "catalog", Required: true, Usage: "catalog image, as in mirror.operators[].catalog: a registry reference or oci://DIR:tag"},
 			&ucli.StringFlag{Name: "package", Usage: "only this package"},
 			TLSFlag("src"), AuthFileFlag, RegistriesConfFlag,
 			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
@@ -35,27 +38,11 @@ func listOperatorsAction(c *ucli.Context) error {
 		return Usagef("list operators takes no arguments (got %q)", c.Args().First())
 	}
 	name := c.String("catalog")
-	if strings.HasPrefix(name, "oci://") {
-		return Usagef("--catalog %s: oci:// catalogs are not supported yet", name)
-	}
-	ref, err := imageset.ParseReference(name)
+	src, object, err := openListCatalog(c, name)
 	if err != nil {
 		return err
 	}
-	rep := Reporter(c.App.ErrWriter, "list")
-	log, err := Logger(c, rep)
-	if err != nil {
-		return err
-	}
-	client, err := ocistore.NewClient(RegistryOptions(c, "src", log, rep))
-	if err != nil {
-		return err
-	}
-	src, err := client.Source(c.Context, ref)
-	if err != nil {
-		return fmt.Errorf("catalog %s: %w", name, err)
-	}
-	desc, err := src.Resolve(c.Context, ref.Object())
+	desc, err := src.Resolve(c.Context, object)
 	if err != nil {
 		return fmt.Errorf("resolve catalog %s: %w", name, err)
 	}
@@ -77,6 +64,51 @@ func listOperatorsAction(c *ucli.Context) error {
 		printPackage(out, p)
 	}
 	return nil
+}
+
+// openListCatalog opens where catalog name is read from, the source
+// registry or an OCI layout (oci://DIR:tag), and returns the tag or digest
+// to resolve there.
+func openListCatalog(c *ucli.Context, name string) (oras.ReadOnlyGraphTarget, string, error) {
+	if strings.HasPrefix(name, "oci://") {
+		loc, err := ref.ParseLocation(name)
+		if err != nil {
+			return nil, "", err
+		}
+		object := loc.Reference.Tag
+		if loc.Reference.Digest != "" {
+			object = loc.Reference.Digest.String()
+		}
+		if object == "" {
+			return nil, "", Usagef("--catalog %s names no image in the layout: add :tag or @sha256:...", name)
+		}
+		if _, err := os.Stat(loc.Path); err != nil {
+			return nil, "", fmt.Errorf("catalog %s: OCI layout: %w", name, err)
+		}
+		src, err := ocistore.OpenOCILayout(c.Context, loc.Path)
+		if err != nil {
+			return nil, "", fmt.Errorf("catalog %s: open OCI layout: %w", name, err)
+		}
+		return src, object, nil
+	}
+	r, err := imageset.ParseReference(name)
+	if err != nil {
+		return nil, "", err
+	}
+	rep := Reporter(c.App.ErrWriter, "list")
+	log, err := Logger(c, rep)
+	if err != nil {
+		return nil, "", err
+	}
+	client, err := ocistore.NewClient(RegistryOptions(c, "src", log, rep))
+	if err != nil {
+		return nil, "", err
+	}
+	src, err := client.Source(c.Context, r)
+	if err != nil {
+		return nil, "", fmt.Errorf("catalog %s: %w", name, err)
+	}
+	return src, r.Object(), nil
 }
 
 // printPackage prints one package: its name and default channel, then
