@@ -13,6 +13,7 @@ import (
 
 	"github.com/enclave-mirror/enclave/catalog"
 	"github.com/enclave-mirror/enclave/imageset"
+	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/ocistore"
 	"github.com/enclave-mirror/enclave/ref"
 )
@@ -58,7 +59,8 @@ func listOperatorsAction(c *ucli.Context) error {
 		}
 		pkgs = []*catalog.Package{pkg}
 	}
-	out := c.App.Writer
+	// Names come from the image: control characters are shown escaped.
+	out := progress.PrintableWriter(c.App.Writer)
 	fmt.Fprintf(out, "catalog %s (%s)\n", name, desc.Digest)
 	for _, p := range pkgs {
 		printPackage(out, p)
