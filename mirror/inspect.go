@@ -10,10 +10,12 @@ import (
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/internal/progress"
+	"github.com/enclave-mirror/enclave/mirror/operators"
 )
 
 // Inspect prints what an archive holds: identity, volumes, images,
-// prerequisites and sizes. Only the final volume's index and manifest are
+// prerequisites, sizes, and the operator catalogs with their packages and
+// channels. Only the final volume's index and manifest are
 // read, plus every volume's header and footer.
 func Inspect(w io.Writer, dir string) error {
 	r, problems, err := archive.OpenForInspection(dir)
@@ -79,6 +81,11 @@ func Inspect(w io.Writer, dir string) error {
 	for _, a := range m.Attachments {
 		fmt.Fprintf(w, "attached  %s  %s  %s\n", a.Name, a.MediaType, progress.HumanBytes(a.Size))
 	}
+	cats, catErr := operators.Catalogs(context.Background(), r)
+	printCatalogs(w, cats)
+	if catErr != nil {
+		fmt.Fprintf(w, "PROBLEM   %v\n", catErr)
+	}
 	if problems != nil {
 		// What is listed above comes from the final volume; the others
 		// cannot all be read.
@@ -90,7 +97,23 @@ func Inspect(w io.Writer, dir string) error {
 		}
 		return fmt.Errorf("%w: the archive in %s is incomplete or inconsistent: %w", ErrIntegrity, dir, problems)
 	}
-	return nil
+	return catErr
+}
+
+// printCatalogs prints each operator catalog: its reference as
+// configured, the filtered catalog's digest, then one line a package with
+// its default channel and its channels' heads.
+func printCatalogs(w io.Writer, cats []operators.Catalog) {
+	for _, c := range cats {
+		fmt.Fprintf(w, "catalog   %s  filtered %s\n", c.Catalog, c.Filtered)
+		for _, p := range c.Packages {
+			var chans []string
+			for _, ch := range p.Channels() {
+				chans = append(chans, ch+" (head "+p.Heads[ch]+")")
+			}
+			fmt.Fprintf(w, "  %s  default %s  channels %s\n", p.Name, p.DefaultChannel, strings.Join(chans, ", "))
+		}
+	}
 }
 
 // Verify reads every byte of the archive in dir and prints what it found;

@@ -21,15 +21,21 @@
 // unpack with -c, whose mirror.operators selects a subset of what the
 // archive holds.
 //
-// Not yet: oci:// catalogs, a choice of pointing the CatalogSource at the
-// original catalog, catalogs in enclave-unpack inspect.
+// A catalog may be read from an OCI image layout ("oci://DIR:tag", with
+// targetCatalog naming where it goes); its bundles and related images still
+// come from their registries. Catalogs reads the record back for
+// enclave-unpack inspect.
+//
+// Not yet: a choice of pointing the CatalogSource at the original catalog.
 package operators
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -40,11 +46,14 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/memory"
 
+	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/catalog"
 	"github.com/enclave-mirror/enclave/clusterres"
 	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/mirror/section"
+	"github.com/enclave-mirror/enclave/ocistore"
+	enclaveref "github.com/enclave-mirror/enclave/ref"
 )
 
 // AttachCatalogs is the attachment recording the catalogs an archive
@@ -83,7 +92,7 @@ type record struct {
 	// Template is targetCatalogSourceTemplate's content, if any.
 	Template string `json:"template,omitempty"`
 	// Packages are the packages and channels the filtered catalog holds.
-	Packages []pkgRecord `json:"packages"`
+	Packages []Package `json:"packages"`
 	// Images are the bundle and related images carried, as written in the
 	// catalog.
 	Images []string `json:"images"`
@@ -93,10 +102,90 @@ type record struct {
 	Operator imageset.Operator `json:"operator"`
 }
 
-type pkgRecord struct {
-	Name           string            `json:"name"`
-	DefaultChannel string            `json:"defaultChannel"`
-	Heads          map[string]string `json:"heads"`
+// Package is one package of a filtered catalog, as operators/catalogs.json
+// records it.
+type Package struct {
+	Name           string `json:"name"`
+	DefaultChannel string `json:"defaultChannel"`
+	// Heads maps each channel kept to its head bundle.
+	Heads map[string]string `json:"heads"`
+}
+
+// Channels returns the names of the package's channels, sorted.
+func (p Package) Channels() []string {
+	return slices.Sorted(maps.Keys(p.Heads))
+}
+
+// Catalog is one catalog an archive carries, as enclave-unpack inspect
+// shows it.
+type Catalog struct {
+	// Catalog is the reference as written in the configuration.
+	Catalog string
+	// Source is that reference pinned to the digest it resolved to at pack.
+	Source string
+	// Filtered is the digest of the filtered catalog the archive carries.
+	Filtered digest.Digest
+	// Packages are the packages and channels the filtered catalog holds.
+	Packages []Package
+}
+
+// Catalogs reads the catalogs an archive carries from its
+// operators/catalogs.json attachment (bounded); none when it has no such
+// attachment. A damaged or undecodable attachment is an ErrIntegrity
+// error.
+func Catalogs(ctx context.Context, r *archive.Reader) ([]Catalog, error) {
+	data, err := r.Attachment(ctx, AttachCatalogs, maxCatalogsJSON)
+	if errors.Is(err, archive.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, section.Classedf(section.ErrIntegrity, err, "attachment %s", AttachCatalogs)
+	}
+	var recs []record
+	if err := json.Unmarshal(data, &recs); err != nil {
+		return nil, fmt.Errorf("%w: attachment %s: %v", section.ErrIntegrity, AttachCatalogs, err)
+	}
+	out := make([]Catalog, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, Catalog{Catalog: rec.Catalog, Source: rec.Source, Filtered: rec.Filtered, Packages: rec.Packages})
+	}
+	return out, nil
+}
+
+// openCatalog opens where op's catalog is read from: the source registry,
+// or for "oci://DIR:tag" (or "@digest") the OCI image layout DIR, whose
+// catalog is then named under imageset.LayoutRegistry at targetCatalog
+// (which such a catalog requires) and layout is DIR.
+func openCatalog(ctx context.Context, env *section.PackEnv, op imageset.Operator) (ref imageset.Reference, layout string, src oras.ReadOnlyGraphTarget, err error) {
+	if !strings.HasPrefix(op.Catalog, "oci://") {
+		if ref, err = imageset.ParseReference(op.Catalog); err != nil {
+			return ref, "", nil, section.Classed(section.ErrUsage, err)
+		}
+		s, err := env.Source.Source(ctx, ref)
+		if err != nil {
+			return ref, "", nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
+		}
+		return ref, "", s, nil
+	}
+	loc, err := enclaveref.ParseLocation(op.Catalog)
+	if err != nil {
+		return ref, "", nil, section.Classedf(section.ErrUsage, err, "mirror.operators catalog")
+	}
+	if op.TargetCatalog == "" {
+		return ref, "", nil, fmt.Errorf("%w: mirror.operators catalog %s is an OCI image layout: give targetCatalog, the repository to push it to", section.ErrUsage, op.Catalog)
+	}
+	ref = imageset.Reference{Registry: imageset.LayoutRegistry, Repository: op.TargetCatalog, Tag: loc.Reference.Tag, Digest: loc.Reference.Digest}
+	if !ref.HasVersion() {
+		return ref, "", nil, fmt.Errorf("%w: mirror.operators catalog %s names no image in the layout: add :tag or @sha256:...", section.ErrUsage, op.Catalog)
+	}
+	// A missing directory is a local file problem, said so.
+	if _, err := os.Stat(loc.Path); err != nil {
+		return ref, "", nil, fmt.Errorf("catalog %s: OCI layout: %w", op.Catalog, err)
+	}
+	if src, err = ocistore.OpenOCILayout(ctx, loc.Path); err != nil {
+		return ref, "", nil, fmt.Errorf("catalog %s: open OCI layout: %w", op.Catalog, err)
+	}
+	return ref, loc.Path, src, nil
 }
 
 // Pack resolves and filters each catalog and plans its images.
@@ -109,16 +198,9 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 	var records []record
 	seen := map[string]bool{}
 	for _, op := range ops {
-		if strings.HasPrefix(op.Catalog, "oci://") {
-			return nil, fmt.Errorf("%w: mirror.operators catalog %s: oci:// catalogs are not supported yet", section.ErrUsage, op.Catalog)
-		}
-		ref, err := imageset.ParseReference(op.Catalog)
+		ref, layout, src, err := openCatalog(ctx, env, op)
 		if err != nil {
-			return nil, section.Classed(section.ErrUsage, err)
-		}
-		src, err := env.Source.Source(ctx, ref)
-		if err != nil {
-			return nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
+			return nil, err
 		}
 		// Resolved once: a tag that moves later cannot mix two catalogs.
 		desc, err := src.Resolve(ctx, ref.Object())
@@ -153,7 +235,7 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 		}
 		rec := record{Catalog: op.Catalog, Source: pinned.String(), Original: desc.Digest, Filtered: desc.Digest, Repository: repo, Tag: tag, Operator: op}
 		plan.Images = append(plan.Images, section.Image{Mapping: imageset.Mapping{
-			Kind: imageset.KindOperator, Source: pinned, Line: op.Line,
+			Kind: imageset.KindOperator, Source: pinned, Line: op.Line, Layout: layout,
 			Destination: imageset.Reference{Repository: repo, Tag: imageset.DigestTag(desc.Digest), Digest: desc.Digest},
 		}})
 		if !sel.Unfiltered {
@@ -181,7 +263,7 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 			rec.Template = string(b)
 		}
 		for _, p := range sel.Packages {
-			pr := pkgRecord{Name: p.Name, DefaultChannel: p.DefaultChannel, Heads: map[string]string{}}
+			pr := Package{Name: p.Name, DefaultChannel: p.DefaultChannel, Heads: map[string]string{}}
 			for _, ch := range p.Channels {
 				pr.Heads[ch.Name] = ch.Head
 			}

@@ -38,7 +38,7 @@ type command struct {
 	path     []string // after the program name
 	flags    []ucli.Flag
 	required []string // tokens of its required flags
-	args     []string // a positional argument it takes (none for list releases)
+	args     []string // a positional argument it takes (none for the list subcommands)
 	set      func(ucli.ActionFunc)
 }
 
@@ -55,7 +55,7 @@ func commands(app *ucli.App) []command {
 						cmd.required = append(cmd.required, "--"+f.Names()[0], "req")
 					}
 				}
-				if len(c.Subcommands) == 0 && c.Name == "releases" {
+				if len(c.Subcommands) == 0 && (c.Name == "releases" || c.Name == "operators") {
 					cmd.args = nil
 				}
 				out = append(out, cmd)

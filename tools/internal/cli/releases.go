@@ -38,7 +38,8 @@ func platformOptions(c *ucli.Context) platform.Options {
 	}
 }
 
-// listCommand is `enclave-pack list releases`.
+// listCommand is `enclave-pack list releases` and `enclave-pack list
+// operators`.
 func listCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "list",
@@ -54,7 +55,7 @@ func listCommand() *ucli.Command {
 				updateURLFlag, releaseDataFlag,
 			},
 			Action: listReleasesAction,
-		}},
+		}, listOperatorsCommand()},
 	}
 }
 
