@@ -309,15 +309,7 @@ func (u *unpacker) pushAttached(ctx context.Context, p section.Push, dst *remote
 			u.walkKnown(ctx, a.desc, p.Dest.Repository)
 			continue
 		}
-		err := copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), a.desc, copySettings{
-			concurrency:    u.opts.BlobConcurrency,
-			referrers:      !u.opts.NoReferrers,
-			dropSignatures: u.opts.RemoveSignatures,
-			ledger:         u.ledger,
-			skipReason:     func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
-			graph:          u.r,
-			mountFrom:      u.idx.mountFrom(p.Dest.Repository),
-		})
+		err := copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), a.desc, u.settings(p, !u.opts.NoReferrers))
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", cosignKind(a.tag), a.ref(), err)
 		}

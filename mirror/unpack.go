@@ -468,15 +468,7 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 		}
 		return u.pushAttached(ctx, p, dst, mt)
 	}
-	err = copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), p.Root.Descriptor, copySettings{
-		concurrency:    u.opts.BlobConcurrency,
-		referrers:      !u.opts.NoReferrers,
-		dropSignatures: u.opts.RemoveSignatures,
-		ledger:         u.ledger,
-		skipReason:     func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
-		graph:          u.r,
-		mountFrom:      u.idx.mountFrom(p.Dest.Repository),
-	})
+	err = copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), p.Root.Descriptor, u.settings(p, !u.opts.NoReferrers))
 	if err != nil {
 		return err
 	}
@@ -485,6 +477,20 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 	}
 	u.walkKnown(ctx, p.Root.Descriptor, p.Dest.Repository)
 	return u.pushAttached(ctx, p, dst, mt)
+}
+
+// settings are how a graph of the archive is copied into p's destination
+// repository: everything there already is skipped as at the destination.
+func (u *unpacker) settings(p section.Push, referrers bool) copySettings {
+	return copySettings{
+		concurrency:    u.opts.BlobConcurrency,
+		referrers:      referrers,
+		dropSignatures: u.opts.RemoveSignatures,
+		ledger:         u.ledger,
+		skipReason:     func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
+		graph:          u.r,
+		mountFrom:      u.idx.mountFrom(p.Dest.Repository),
+	}
 }
 
 // target is p's destination repository, blobs reopened from the archive.
@@ -510,11 +516,7 @@ func (u *unpacker) copyReferrers(ctx context.Context, p section.Push, dst *remot
 		if u.opts.RemoveSignatures && isSignatureReferrer(ctx, u.r, pd) {
 			continue
 		}
-		if err := copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), pd, copySettings{
-			concurrency: u.opts.BlobConcurrency, referrers: true, dropSignatures: u.opts.RemoveSignatures, ledger: u.ledger,
-			skipReason: func(ocispec.Descriptor) SkipReason { return SkipAtDestination }, graph: u.r,
-			mountFrom: u.idx.mountFrom(p.Dest.Repository),
-		}); err != nil {
+		if err := copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), pd, u.settings(p, true)); err != nil {
 			return err
 		}
 	}
