@@ -6,7 +6,7 @@ BIN       := bin
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 
-.PHONY: all build test test-short cross lint fuzz bench demo vectors clean
+.PHONY: all build test test-short cross clients lint fuzz bench demo vectors clean
 
 all: build
 
@@ -24,6 +24,12 @@ LIBPKGS := ./format/... ./archive/... ./ref/... ./imageset/... ./ocistore/...
 cross:
 	GOOS=windows $(GO) vet $(LIBPKGS)
 	GOOS=darwin $(GO) vet $(LIBPKGS)
+
+# The real clients (cosign, helm, opm) the tests check against, built once
+# into the user cache (see .ci/clients.sh); without them those tests build
+# them in the background or skip.
+clients:
+	bash .ci/clients.sh
 
 test-short:
 	$(GO) test -short ./...
