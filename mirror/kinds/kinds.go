@@ -16,6 +16,8 @@ import (
 type Options struct {
 	// Platform configures mirror.platform.
 	Platform platform.Options
+	// Operators configures mirror.operators.
+	Operators operators.Options
 	// Helm configures mirror.helm.
 	Helm helm.Options
 }
@@ -24,7 +26,7 @@ type Options struct {
 func All(o Options) []section.Kind {
 	return []section.Kind{
 		platform.New(o.Platform),
-		operators.New(),
+		operators.NewWithOptions(o.Operators),
 		helm.New(o.Helm),
 		additional.New(),
 	}

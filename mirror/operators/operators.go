@@ -64,10 +64,25 @@ const AttachCatalogs = "operators/catalogs.json"
 const maxCatalogsJSON = 64 << 20
 
 // Kind is mirror.operators as a [section.Kind].
-type Kind struct{}
+type Kind struct {
+	opts Options
+}
 
-// New returns mirror.operators.
+// Options configure mirror.operators.
+type Options struct {
+	// OriginalCatalogSource points the CatalogSource and ClusterCatalog
+	// unpack writes at the original catalog image, as published (its
+	// signature stays valid; it offers every bundle of the catalog,
+	// including those not mirrored), instead of the filtered catalog
+	// (the default, which offers exactly what was mirrored).
+	OriginalCatalogSource bool
+}
+
+// New returns mirror.operators with the default options.
 func New() *Kind { return &Kind{} }
+
+// NewWithOptions returns mirror.operators configured by o.
+func NewWithOptions(o Options) *Kind { return &Kind{opts: o} }
 
 var _ section.Kind = (*Kind)(nil)
 
@@ -311,7 +326,7 @@ func tagOr(tag string, d digest.Digest) string {
 // the filtered catalog pushed matches the subset (it is built at unpack and
 // pushed once the other pushes are done). Roots of catalogs not named are
 // claimed and not pushed.
-func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.UnpackPlan, error) {
+func (k *Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.UnpackPlan, error) {
 	records, err := readRecords(ctx, env)
 	if err != nil || records == nil {
 		return nil, err
@@ -353,6 +368,7 @@ func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unpac
 	}
 	type catalogPush struct {
 		rec      record
+		original int // index of the original catalog's push
 		filtered int // index of its push; -1 when built at unpack
 		built    *built
 	}
@@ -414,7 +430,7 @@ func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unpac
 			isCatalog[fi] = true
 		}
 		if push {
-			catalogs = append(catalogs, catalogPush{rec, fi, sub})
+			catalogs = append(catalogs, catalogPush{rec, oi, fi, sub})
 		}
 		for _, img := range rec.Images {
 			if wanted != nil && !wanted[img] {
@@ -474,6 +490,13 @@ func (*Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unpac
 				return nil, err
 			}
 			image := dest.Name() + "@" + filtered.String()
+			if k.opts.OriginalCatalogSource {
+				if results[cp.original].Err != nil {
+					continue
+				}
+				filtered = cp.rec.Original
+				image = pushes[cp.original].Dest.Name() + "@" + filtered.String()
+			}
 			cs, err := clusterres.CatalogSource(name, image, []byte(cp.rec.Template), filtered != cp.rec.Original)
 			if err != nil {
 				return nil, err

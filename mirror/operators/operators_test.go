@@ -150,6 +150,31 @@ func TestPackUnpack(t *testing.T) {
 	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "clustercatalog_") }) {
 		t.Errorf("no ClusterCatalog among %v", names)
 	}
+
+	// With OriginalCatalogSource, the same archive unpacked elsewhere points
+	// the cluster at the original catalog as published, by digest.
+	dst2 := regserver.New(t, regserver.Options{})
+	crDir2 := filepath.Join(t.TempDir(), "cluster-resources")
+	okinds := []section.Kind{operators.NewWithOptions(operators.Options{OriginalCatalogSource: true}), additional.New()}
+	ures2, err := mirror.Unpack(ctx, mirror.UnpackOptions{Archive: dir, Registry: dst2.Host + "/m", Dest: ocistore.Options{SkipTLSVerify: true}, Kinds: okinds,
+		ClusterResources: crDir2, Receipt: filepath.Join(t.TempDir(), "r.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs2, cc2 string
+	for _, p := range ures2.ClusterResources {
+		b, _ := os.ReadFile(p)
+		switch n := filepath.Base(p); {
+		case strings.HasPrefix(n, "catalogsource_"):
+			cs2 = string(b)
+		case strings.HasPrefix(n, "clustercatalog_"):
+			cc2 = string(b)
+		}
+	}
+	want := dst2.Host + "/m/redhat/demo-index@" + orig.Digest.String()
+	if !strings.Contains(cs2, "image: "+want) || !strings.Contains(cc2, want) {
+		t.Errorf("with OriginalCatalogSource, CatalogSource and ClusterCatalog do not point at the original %s:\n%s\n%s", want, cs2, cc2)
+	}
 }
 
 // TestUnpackSubset: packed with two packages, unpacked with -c naming one:

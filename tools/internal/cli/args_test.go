@@ -120,6 +120,7 @@ func TestFlagInTheWrongCommand(t *testing.T) {
 		{PackApp, []string{"list", "releases", "--channel", "c", "--parallel", "3"}, "--parallel does not apply"},
 		{UnpackApp, []string{"--dryrun", "docker://h:5000/m"}, "did you mean --dry-run?"},
 		{PackApp, []string{"--compresion", "3", "file:///x"}, "did you mean --compression?"},
+		{UnpackApp, []string{"--catalog-source", "both", "--from", "file:///x", "docker://h:5000/m"}, `--catalog-source "both": want filtered or original`},
 	} {
 		app := tc.app()
 		var out, errb bytes.Buffer

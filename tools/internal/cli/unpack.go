@@ -8,7 +8,13 @@ import (
 	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror"
 	"github.com/enclave-mirror/enclave/mirror/kinds"
+	"github.com/enclave-mirror/enclave/mirror/operators"
 )
+
+// catalogSourceFlag chooses the catalog image the CatalogSource and
+// ClusterCatalog of each operator catalog point at.
+var catalogSourceFlag = &ucli.StringFlag{Name: "catalog-source", Value: "filtered",
+	Usage: "what the CatalogSource and ClusterCatalog of an operator catalog point at: filtered (the catalog rebuilt with only what was mirrored) or original (the catalog as published, signature intact, offering bundles that were not mirrored)"}
 
 var verifyKeyFlag = &ucli.StringSliceFlag{Name: "verify-key", Usage: "require a signature by this Ed25519 public key (PEM; repeatable)"}
 
@@ -29,7 +35,7 @@ func UnpackApp() *ucli.App {
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag, RemoveSignaturesFlag,
 			TLSFlag("dest"), AuthFileFlag, LogLevelFlag, LogFormatFlag,
 			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
-			helmRepositoryDirFlag,
+			helmRepositoryDirFlag, catalogSourceFlag,
 		},
 		Action: unpackAction,
 		Commands: []*ucli.Command{
@@ -96,6 +102,14 @@ func unpackAction(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
+	var original bool
+	switch v := c.String(catalogSourceFlag.Name); v {
+	case "filtered":
+	case "original":
+		original = true
+	default:
+		return Usagef("--catalog-source %q: want filtered or original", v)
+	}
 	res, err := mirror.Unpack(c.Context, mirror.UnpackOptions{
 		Archive: from.Dir, Registry: dest.Registry, Config: cfg,
 		Receipt: c.String("receipt"), ClusterResources: c.String("cluster-resources"),
@@ -103,7 +117,7 @@ func unpackAction(c *ucli.Context) error {
 		NoReferrers: c.Bool(NoReferrersFlag.Name), RemoveSignatures: c.Bool(RemoveSignaturesFlag.Name), SkipVerify: c.Bool("skip-verify"), DryRun: c.Bool(DryRunFlag.Name),
 		VerifyKeys: c.StringSlice(verifyKeyFlag.Name), AllowRollback: c.Bool("allow-rollback"),
 		Dest: RegistryOptions(c, "dest", log, rep), Progress: rep, Log: log,
-		Kinds: kinds.All(kinds.Options{Helm: helmUnpackOptions(c)}),
+		Kinds: kinds.All(kinds.Options{Helm: helmUnpackOptions(c), Operators: operators.Options{OriginalCatalogSource: original}}),
 	})
 	out := c.App.Writer
 	if res != nil {
