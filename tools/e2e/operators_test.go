@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -105,6 +106,41 @@ func TestOperatorsPackUnpack(t *testing.T) {
 	b, _ = os.ReadFile(idms[0])
 	if !strings.Contains(string(b), src.Host+"/demo/alpha-bundle") || strings.Contains(string(b), "demo-index") {
 		t.Errorf("IDMS must list bundles and related images, not catalogs:\n%s", b)
+	}
+
+	// The enclave hop: the source is gone; the same configuration packs
+	// from the enterprise mirror through registries.conf, names kept, and
+	// the enclave gets the same catalog, bundle and operator images.
+	src.Close()
+	conf := filepath.Join(work, "registries.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[[registry]]\nprefix = %q\nlocation = %q\n[[registry.mirror]]\nlocation = %q\ninsecure = true\n", src.Host, src.Host, dst.Host+"/mirror")), 0o644)
+	enclave := regserver.New(t, regserver.Options{})
+	dir2 := filepath.Join(work, "enclave-content")
+	mustCode(t, pack(t, "-c", isc, "--registries-conf", conf, "file://"+dir2), 0)
+	if r := unpack(t, "inspect", "file://"+dir2); !strings.Contains(r.stdout, src.Host+"/redhat/demo-index") {
+		t.Errorf("the enclave archive does not keep the catalog's original name:\n%s", r.stdout)
+	}
+	crd2 := filepath.Join(work, "cluster-resources-enclave")
+	mustCode(t, unpack(t, "--from", "file://"+dir2, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r2.json"), "--cluster-resources", crd2, "docker://"+enclave.Host+"/e"), 0)
+	ef, err := repo(t, enclave.Host, "e/redhat/demo-index").Resolve(ctx, "v4.18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, err := catalog.Load(ctx, repo(t, enclave.Host, "e/redhat/demo-index"), ef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ec.PackageNames(); !slices.Equal(got, []string{"alpha"}) {
+		t.Errorf("the enclave's catalog holds %v, want [alpha]", got)
+	}
+	for name, d := range map[string]ocispec.Descriptor{"e/demo/alpha-bundle": a2d, "e/demo/alpha-operator": opd} {
+		if got, err := repo(t, enclave.Host, name).Resolve(ctx, imageset.DigestTag(d.Digest)); err != nil || got.Digest != d.Digest {
+			t.Errorf("enclave %s: %v %v, want %s", name, got.Digest, err, d.Digest)
+		}
+	}
+	css2, _ := filepath.Glob(filepath.Join(crd2, "catalogsource_openshift-marketplace_*.yaml"))
+	if len(css2) != 1 {
+		t.Fatalf("enclave CatalogSource files %v", css2)
 	}
 }
 
