@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 
 	"oras.land/oras-go/v2/errdef"
@@ -139,23 +140,36 @@ func HasCode(err error, code string) bool {
 // Call it before err is printed or wrapped into a message.
 // The rule is retry's (see retry.Redact): one rule for every URL printed.
 func RedactURLs(err error) error {
+	// One error may reach several images at once (a host that stopped
+	// answering fails every request with the same error): redact it under
+	// a lock. Redacting twice changes nothing.
+	redactMu.Lock()
 	redactInPlace(err)
+	redactMu.Unlock()
 	return retry.RedactError(err)
 }
+
+var redactMu sync.Mutex
 
 func redactInPlace(err error) {
 	switch e := err.(type) {
 	case nil:
 		return
 	case *url.Error:
+		// Written only when it changes: an error already redacted is
+		// only read, however many goroutines hold it.
 		if u, perr := url.Parse(e.URL); perr == nil {
-			e.URL = redactURL(u).String()
+			if r := redactURL(u).String(); r != e.URL {
+				e.URL = r
+			}
 		} else if i := strings.IndexAny(e.URL, "?#"); i >= 0 {
 			e.URL = e.URL[:i]
 		}
 	case *errcode.ErrorResponse:
 		if e.URL != nil {
-			e.URL = redactURL(e.URL)
+			if r := redactURL(e.URL); r.String() != e.URL.String() {
+				e.URL = r
+			}
 		}
 	}
 	switch u := err.(type) {
