@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enclave-mirror/enclave/ocistore/retry"
 	"github.com/enclave-mirror/enclave/release"
 	"github.com/enclave-mirror/enclave/release/releasetest"
 )
@@ -117,11 +118,16 @@ func TestGraphClient(t *testing.T) {
 		}
 	})
 	t.Run("gives up after the attempts", func(t *testing.T) {
+		before := len(srv.Requests())
 		srv.FailNext(502, 502, 502)
 		c := fastClient(t, release.ProductOCP, release.WithUpdateURL(srv.URL))
 		_, err := c.Graph(ctx, "stable-4.15", release.ArchAMD64)
-		if err == nil || !strings.Contains(err.Error(), "after 3 attempts") || !strings.Contains(err.Error(), "502") {
+		if !errors.Is(err, retry.ErrGaveUp) || !strings.Contains(err.Error(), "kept failing") ||
+			!strings.Contains(err.Error(), "gave up after 3 attempt(s)") || !strings.Contains(err.Error(), "502") {
 			t.Fatalf("error = %v", err)
+		}
+		if n := len(srv.Requests()) - before; n != 3 {
+			t.Fatalf("%d requests, want 3 (the attempts of WithGraphRetries)", n)
 		}
 	})
 	t.Run("404 is not retried", func(t *testing.T) {

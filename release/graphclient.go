@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/enclave-mirror/enclave/ocistore/retry"
@@ -39,12 +38,9 @@ const (
 // GraphClient fetches update graphs. It is safe for concurrent use.
 type GraphClient struct {
 	url      *url.URL
-	client   *http.Client
+	client   *http.Client // retrying: see fetchClient
 	maxBytes int64
 	timeout  time.Duration
-	retries  int
-	backoff  time.Duration
-	sleep    func(context.Context, time.Duration) error
 }
 
 type graphOptions struct {
@@ -89,8 +85,8 @@ func WithMaxGraphBytes(n int64) GraphOption {
 	}
 }
 
-// WithGraphTimeout bounds each attempt, body included (default
-// DefaultGraphTimeout).
+// WithGraphTimeout bounds each request, its retries and its body included
+// (default DefaultGraphTimeout).
 func WithGraphTimeout(d time.Duration) GraphOption {
 	return func(o *graphOptions) error {
 		if d <= 0 {
@@ -101,8 +97,10 @@ func WithGraphTimeout(d time.Duration) GraphOption {
 	}
 }
 
-// WithGraphRetries sets the total number of attempts (>= 1) and the first
-// backoff (doubling, capped at MaxRetryBackoff).
+// WithGraphRetries sets the total number of attempts (>= 1) and the bound
+// of the first backoff (doubling, with full jitter, capped at
+// MaxRetryBackoff; a Retry-After header replaces it), as package
+// ocistore/retry retries registry requests.
 func WithGraphRetries(attempts int, backoff time.Duration) GraphOption {
 	return func(o *graphOptions) error {
 		if attempts < 1 || attempts > 100 || backoff < 0 {
@@ -149,12 +147,8 @@ func NewGraphClient(product Product, opts ...GraphOption) (*GraphClient, error) 
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: update graph URL %q is not an http(s) URL", ErrInvalidArgument, retry.RedactString(raw))
 	}
-	c := o.client
-	if c == nil {
-		c = &http.Client{Transport: http.DefaultTransport}
-	}
-	return &GraphClient{url: u, client: c, maxBytes: o.maxBytes, timeout: o.timeout,
-		retries: o.retries, backoff: o.backoff, sleep: sleepCtx}, nil
+	return &GraphClient{url: u, client: fetchClient(o.client, o.retries, o.backoff),
+		maxBytes: o.maxBytes, timeout: o.timeout}, nil
 }
 
 // URL returns the update graph URL in use, redacted (retry.Redact: no user
@@ -174,11 +168,14 @@ func (c *GraphClient) Graph(ctx context.Context, channel string, arch Arch) (*Gr
 	q.Set("channel", channel)
 	q.Set("arch", string(arch))
 	u.RawQuery = q.Encode()
-	body, err := getWithRetry(ctx, c.client, u.String(), "application/json", c.maxBytes, c.timeout, c.retries, c.backoff, c.sleep)
+	body, err := get(ctx, c.client, u.String(), "application/json", c.maxBytes, c.timeout)
 	if err != nil {
 		var se *statusError
-		if errors.As(err, &se) {
+		switch {
+		case errors.As(err, &se), errors.Is(err, ErrTooLarge):
 			return nil, fmt.Errorf("release: update service at %s: channel %s, arch %s: %w", c.URL(), channel, arch, err)
+		case errors.Is(err, retry.ErrGaveUp) && !isConnError(err):
+			return nil, fmt.Errorf("release: update service at %s kept failing: channel %s, arch %s: %w", c.URL(), channel, arch, err)
 		}
 		return nil, fmt.Errorf("release: update service at %s unreachable: %w; inside an air gap set %s to your OpenShift Update Service", c.URL(), err, EnvUpdateURL)
 	}
@@ -203,80 +200,58 @@ func (e *statusError) Error() string {
 	return "HTTP " + e.Text
 }
 
-func retryable(code int) bool {
-	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
+// fetchClient returns base (a plain client when nil) retrying as package
+// ocistore/retry retries registry requests: connection errors, 408, 429 and
+// 5xx, attempts times in all, waits from backoff doubling up to
+// MaxRetryBackoff, Retry-After honoured.
+func fetchClient(base *http.Client, attempts int, backoff time.Duration) *http.Client {
+	return retry.NewClient(base, retry.Options{MaxAttempts: attempts, BaseDelay: backoff, MaxDelay: MaxRetryBackoff})
 }
 
-// getWithRetry GETs url and returns at most max bytes of a 200 body. It
-// retries connection errors, 408, 429 and 5xx up to attempts times. A 404 is
-// returned as *statusError at once.
-func getWithRetry(ctx context.Context, client *http.Client, rawURL, accept string, max int64,
-	timeout time.Duration, attempts int, backoff time.Duration, sleep func(context.Context, time.Duration) error) ([]byte, error) {
-	var last error
-	wait := backoff
-	for attempt := 1; ; attempt++ {
-		body, retryAfter, err := getOnce(ctx, client, rawURL, accept, max, timeout)
-		if err == nil {
-			return body, nil
-		}
-		last = err
-		var se *statusError
-		final := errors.Is(err, ErrTooLarge) || ctx.Err() != nil ||
-			(errors.As(err, &se) && !retryable(se.Status))
-		if final || attempt >= attempts {
-			if attempt > 1 && !final {
-				return nil, fmt.Errorf("after %d attempts: %w", attempt, last)
-			}
-			return nil, last
-		}
-		d := wait
-		if retryAfter > 0 {
-			d = retryAfter
-		}
-		d = min(d, MaxRetryBackoff)
-		if err := sleep(ctx, d); err != nil {
-			return nil, fmt.Errorf("%w (while retrying after: %w)", err, last)
-		}
-		wait = min(wait*2, MaxRetryBackoff)
+// isConnError reports whether err (from fetchClient) ended with no HTTP
+// answer at all: the server was never reached or never answered.
+func isConnError(err error) bool {
+	var ge *retry.GiveUpError
+	if !errors.As(err, &ge) {
+		return true
 	}
+	return ge.Err != nil
 }
 
-func getOnce(ctx context.Context, client *http.Client, rawURL, accept string, max int64, timeout time.Duration) ([]byte, time.Duration, error) {
+// get GETs rawURL with client (retrying underneath, see fetchClient) and
+// returns at most max bytes of a 200 body; timeout bounds the whole
+// request, retries and body included. Any other final status is a
+// *statusError.
+func get(ctx context.Context, client *http.Client, rawURL, accept string, max int64, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, 0, retry.RedactError(err)
+		return nil, retry.RedactError(err)
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, 0, retry.RedactError(err) // the *url.Error holds the whole URL
+		return nil, retry.RedactError(err) // the *url.Error holds the whole URL
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		var ra time.Duration
-		if resp.StatusCode == http.StatusTooManyRequests {
-			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-				ra = time.Duration(s) * time.Second
-			}
-		}
-		return nil, ra, &statusError{Status: resp.StatusCode, Text: resp.Status, Body: sanitize(string(snippet))}
+		return nil, &statusError{Status: resp.StatusCode, Text: resp.Status, Body: sanitize(string(snippet))}
 	}
 	if resp.ContentLength > max {
-		return nil, 0, fmt.Errorf("%w: answer of %d bytes, limit %d", ErrTooLarge, resp.ContentLength, max)
+		return nil, fmt.Errorf("%w: answer of %d bytes, limit %d", ErrTooLarge, resp.ContentLength, max)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return nil, 0, retry.RedactError(err)
+		return nil, retry.RedactError(err)
 	}
 	if int64(len(body)) > max {
-		return nil, 0, fmt.Errorf("%w: answer over %d bytes", ErrTooLarge, max)
+		return nil, fmt.Errorf("%w: answer over %d bytes", ErrTooLarge, max)
 	}
-	return body, 0, nil
+	return body, nil
 }
 
 // sanitize keeps a server's error text printable and short.
@@ -295,15 +270,4 @@ func sanitize(s string) string {
 		}
 	}
 	return string(b)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -43,9 +43,6 @@ type SignatureClient struct {
 	max      int
 	maxBytes int64
 	timeout  time.Duration
-	retries  int
-	backoff  time.Duration
-	sleep    func(context.Context, time.Duration) error
 }
 
 type sigOptions struct {
@@ -89,7 +86,8 @@ func WithMaxSignatures(n int) SignatureOption {
 	}
 }
 
-// WithSignatureRetries sets the attempts per request and the first backoff.
+// WithSignatureRetries sets the attempts per request and the bound of the
+// first backoff (see WithGraphRetries).
 func WithSignatureRetries(attempts int, backoff time.Duration) SignatureOption {
 	return func(o *sigOptions) error {
 		if attempts < 1 || attempts > 100 || backoff < 0 {
@@ -130,12 +128,8 @@ func NewSignatureClient(opts ...SignatureOption) (*SignatureClient, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: signature URL %q is not an http(s) URL", ErrInvalidArgument, retry.RedactString(raw))
 	}
-	c := o.client
-	if c == nil {
-		c = &http.Client{Transport: http.DefaultTransport}
-	}
-	return &SignatureClient{base: u, client: c, max: o.max, maxBytes: o.maxBytes, timeout: time.Minute,
-		retries: o.retries, backoff: o.backoff, sleep: sleepCtx}, nil
+	return &SignatureClient{base: u, client: fetchClient(o.client, o.retries, o.backoff),
+		max: o.max, maxBytes: o.maxBytes, timeout: time.Minute}, nil
 }
 
 // URL returns the base URL in use, redacted (retry.Redact), as every
@@ -152,7 +146,7 @@ func (c *SignatureClient) Fetch(ctx context.Context, d digest.Digest) ([][]byte,
 	var sigs [][]byte
 	for n := 1; n <= c.max; n++ {
 		u := c.base.JoinPath(fmt.Sprintf("sha256=%s", d.Encoded()), fmt.Sprintf("signature-%d", n))
-		body, err := getWithRetry(ctx, c.client, u.String(), "", c.maxBytes, c.timeout, c.retries, c.backoff, c.sleep)
+		body, err := get(ctx, c.client, u.String(), "", c.maxBytes, c.timeout)
 		if err != nil {
 			var se *statusError
 			if errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusForbidden) {
@@ -160,7 +154,7 @@ func (c *SignatureClient) Fetch(ctx context.Context, d digest.Digest) ([][]byte,
 				// some CDNs; treat both as "no more".
 				break
 			}
-			if errors.As(err, &se) {
+			if errors.As(err, &se) || errors.Is(err, ErrTooLarge) || !isConnError(err) {
 				return nil, fmt.Errorf("release: signature server %s: %s signature-%d: %w", c.URL(), d, n, err)
 			}
 			return nil, fmt.Errorf("release: signature server %s unreachable: %w; inside an air gap carry signatures in the archive or set %s", c.URL(), err, EnvSignatureURL)

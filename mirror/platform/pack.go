@@ -340,10 +340,7 @@ func fetchGraphData(ctx context.Context, po Options) ([]byte, error) {
 	if u == "" {
 		u = release.GraphDataURL
 	}
-	c := po.HTTPClient
-	if c == nil {
-		c = http.DefaultClient
-	}
+	c := retry.NewClient(po.HTTPClient, retry.Options{}) // the registry's retry policy
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	u = retry.RedactString(u) // as every message prints it
 	if err != nil {

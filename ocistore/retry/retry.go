@@ -605,3 +605,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// NewClient returns a copy of base (an empty client when nil) whose
+// transport is a Transport over base's: one retry policy for every HTTP
+// fetch enclave makes outside the registry protocol (update graphs, release
+// signatures, graph data, chart repositories). base's Timeout, redirect
+// policy and cookie jar are kept.
+func NewClient(base *http.Client, opts Options) *http.Client {
+	c := &http.Client{}
+	if base != nil {
+		*c = *base
+	}
+	c.Transport = NewTransport(c.Transport, opts)
+	return c
+}

@@ -542,3 +542,40 @@ func TestSilentHostNotAskedAgain(t *testing.T) {
 		t.Fatalf("after the pause: %v, %d requests", err, n.Load())
 	}
 }
+
+// NewClient keeps what the base client sets and retries underneath it: the
+// plain-HTTP fetches (update graph, signatures, graph data) share the
+// registry's policy.
+func TestNewClient(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) <= 2 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "graph")
+	}))
+	defer srv.Close()
+	base := &http.Client{Timeout: 7 * time.Second}
+	c := retry.NewClient(base, fast())
+	if c.Timeout != base.Timeout || base.Transport != nil {
+		t.Fatalf("timeout %v (want %v), base transport changed to %T", c.Timeout, base.Timeout, base.Transport)
+	}
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(body) != "graph" || n.Load() != 3 {
+		t.Fatalf("status %d body %q after %d requests, want 200 \"graph\" after 3", resp.StatusCode, body, n.Load())
+	}
+	// A nil base works too, and a 404 is not retried.
+	nf := httptest.NewServer(http.NotFoundHandler())
+	defer nf.Close()
+	resp, err = retry.NewClient(nil, fast()).Get(nf.URL)
+	if err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("status %v, error %v", resp, err)
+	}
+	resp.Body.Close()
+}
