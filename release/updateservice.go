@@ -11,10 +11,14 @@ import (
 	"path"
 	"strings"
 
+	"github.com/enclave-mirror/enclave/ocigraph"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/memory"
+	"oras.land/oras-go/v2/errdef"
 )
 
 // Update Service defaults, as oc-mirror v2 writes them.
@@ -243,42 +247,96 @@ func BuildGraphDataImage(tarball io.Reader, o GraphDataImageOptions) (*Image, er
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	layer := Blob{Data: gzBuf.Bytes()}
-	layer.Descriptor = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip,
-		Digest: digest.FromBytes(layer.Data), Size: int64(len(layer.Data))}
+	layer := gzBuf.Bytes()
+	layerDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip,
+		Digest: digest.FromBytes(layer), Size: int64(len(layer))}
+	return assembleGraphDataImage(layerDesc, layer, diffID, o.Base)
+}
 
-	cfg := ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"},
-		RootFS: ocispec.RootFS{Type: "layers"}}
+// assembleGraphDataImage puts the graph-data layer on base (an empty
+// linux/amd64 image when nil) with ocigraph.Assemble, as the operator
+// catalog rebuild does, and returns the new config, layer and manifest. The
+// base's layers are taken to be at the destination already.
+func assembleGraphDataImage(layerDesc ocispec.Descriptor, layer []byte, diffID digest.Digest, base *BaseImage) (*Image, error) {
+	ctx := context.Background() // everything is in memory
+	cfg := ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, RootFS: ocispec.RootFS{Type: "layers"}}
 	var layers []ocispec.Descriptor
-	if o.Base != nil {
-		cfg = o.Base.Config
-		cfg.RootFS.DiffIDs = append([]digest.Digest(nil), o.Base.Config.RootFS.DiffIDs...)
-		cfg.History = append([]ocispec.History(nil), o.Base.Config.History...)
-		if len(cfg.RootFS.DiffIDs) != len(o.Base.Layers) {
-			return nil, fmt.Errorf("%w: base image has %d layers and %d diff_ids", ErrInvalidArgument, len(o.Base.Layers), len(cfg.RootFS.DiffIDs))
+	if base != nil {
+		if len(base.Config.RootFS.DiffIDs) != len(base.Layers) {
+			return nil, fmt.Errorf("%w: base image has %d layers and %d diff_ids", ErrInvalidArgument, len(base.Layers), len(base.Config.RootFS.DiffIDs))
 		}
-		layers = append(layers, o.Base.Layers...)
+		cfg, layers = base.Config, base.Layers
 	}
-	cfg.Config.Cmd = GraphDataCmd
-	cfg.Config.Entrypoint = nil
-	cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
-	cfg.History = append(cfg.History, ocispec.History{CreatedBy: "enclave: cincinnati graph data", Comment: "graph data"})
+	src := memory.New()
 	cfgData, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
-	config := Blob{Data: cfgData, Descriptor: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig,
-		Digest: digest.FromBytes(cfgData), Size: int64(len(cfgData))}}
-	layers = append(layers, layer.Descriptor)
-	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-		Config: config.Descriptor, Layers: layers}
-	mData, err := json.Marshal(m)
+	cfgDesc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageConfig, cfgData)
+	mData, err := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest, Config: cfgDesc, Layers: layers})
 	if err != nil {
 		return nil, err
 	}
-	man := Blob{Data: mData, Descriptor: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest,
-		Digest: digest.FromBytes(mData), Size: int64(len(mData))}}
-	return &Image{Manifest: man.Descriptor, Blobs: []Blob{config, layer, man}}, nil
+	baseDesc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mData)
+	for _, b := range []struct {
+		d    ocispec.Descriptor
+		data []byte
+	}{{cfgDesc, cfgData}, {baseDesc, mData}} {
+		if err := src.Push(ctx, b.d, bytes.NewReader(b.data)); err != nil {
+			return nil, err
+		}
+	}
+	dst := &collector{present: map[digest.Digest]bool{}, blobs: map[digest.Digest]Blob{}}
+	for _, l := range layers {
+		dst.present[l.Digest] = true
+	}
+	top, err := ocigraph.Assemble(ctx, src, baseDesc, dst, ocigraph.Change{
+		Layers: []ocigraph.Layer{{Descriptor: layerDesc, DiffID: diffID,
+			Open:    func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layer)), nil },
+			History: ocispec.History{CreatedBy: "enclave: cincinnati graph data", Comment: "graph data"}}},
+		Config: func(c *ocispec.ImageConfig) error {
+			c.Cmd, c.Entrypoint = GraphDataCmd, nil
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("release: graph data image: %w", err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(dst.blobs[top.Digest].Data, &m); err != nil {
+		return nil, fmt.Errorf("release: graph data image: %w", err)
+	}
+	return &Image{Manifest: top, Blobs: []Blob{dst.blobs[m.Config.Digest], dst.blobs[layerDesc.Digest], dst.blobs[top.Digest]}}, nil
+}
+
+// collector is the in-memory destination of assembleGraphDataImage: it
+// keeps what is pushed and reports the base's layers as present.
+type collector struct {
+	present map[digest.Digest]bool
+	blobs   map[digest.Digest]Blob
+}
+
+func (c *collector) Exists(_ context.Context, d ocispec.Descriptor) (bool, error) {
+	_, ok := c.blobs[d.Digest]
+	return ok || c.present[d.Digest], nil
+}
+
+func (c *collector) Push(_ context.Context, d ocispec.Descriptor, r io.Reader) error {
+	b, err := content.ReadAll(r, d)
+	if err != nil {
+		return err
+	}
+	c.blobs[d.Digest] = Blob{Descriptor: d, Data: b}
+	return nil
+}
+
+func (c *collector) Fetch(_ context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	b, ok := c.blobs[d.Digest]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", d.Digest, errdef.ErrNotFound)
+	}
+	return io.NopCloser(bytes.NewReader(b.Data)), nil
 }
 
 // cleanRelative returns a tar entry name relative to the archive root, or
