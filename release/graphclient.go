@@ -44,13 +44,39 @@ type GraphClient struct {
 }
 
 type graphOptions struct {
+	fetchOptions
 	url      string
-	client   *http.Client
 	maxBytes int64
 	timeout  time.Duration
-	retries  int
-	backoff  time.Duration
-	getenv   func(string) string
+}
+
+// fetchOptions are what the graph and signature clients share: the HTTP
+// client below the retries, the retry policy, and the environment.
+type fetchOptions struct {
+	client  *http.Client
+	retries int
+	backoff time.Duration
+	getenv  func(string) string
+}
+
+func defaultFetchOptions() fetchOptions {
+	return fetchOptions{retries: DefaultRetries, backoff: DefaultRetryBackoff, getenv: os.Getenv}
+}
+
+func (o *fetchOptions) setClient(c *http.Client) error {
+	if c == nil {
+		return fmt.Errorf("%w: nil HTTP client", ErrInvalidArgument)
+	}
+	o.client = c
+	return nil
+}
+
+func (o *fetchOptions) setRetries(attempts int, backoff time.Duration) error {
+	if attempts < 1 || attempts > 100 || backoff < 0 {
+		return fmt.Errorf("%w: retries %d, backoff %v", ErrInvalidArgument, attempts, backoff)
+	}
+	o.retries, o.backoff = attempts, backoff
+	return nil
 }
 
 // GraphOption configures a GraphClient.
@@ -65,13 +91,7 @@ func WithUpdateURL(u string) GraphOption {
 // WithGraphHTTPClient sets the HTTP client (TLS roots, proxy). Its Timeout,
 // if any, applies on top of WithGraphTimeout.
 func WithGraphHTTPClient(c *http.Client) GraphOption {
-	return func(o *graphOptions) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil HTTP client", ErrInvalidArgument)
-		}
-		o.client = c
-		return nil
-	}
+	return func(o *graphOptions) error { return o.setClient(c) }
 }
 
 // WithMaxGraphBytes caps one answer (default DefaultMaxGraphBytes).
@@ -102,13 +122,7 @@ func WithGraphTimeout(d time.Duration) GraphOption {
 // MaxRetryBackoff; a Retry-After header replaces it), as package
 // ocistore/retry retries registry requests.
 func WithGraphRetries(attempts int, backoff time.Duration) GraphOption {
-	return func(o *graphOptions) error {
-		if attempts < 1 || attempts > 100 || backoff < 0 {
-			return fmt.Errorf("%w: retries %d, backoff %v", ErrInvalidArgument, attempts, backoff)
-		}
-		o.retries, o.backoff = attempts, backoff
-		return nil
-	}
+	return func(o *graphOptions) error { return o.setRetries(attempts, backoff) }
 }
 
 // WithGetenv replaces os.Getenv for reading UPDATE_URL_OVERRIDE (tests,
@@ -120,10 +134,7 @@ func WithGetenv(f func(string) string) GraphOption {
 // NewGraphClient returns a client for product's update graph. The URL is,
 // in order: WithUpdateURL, $UPDATE_URL_OVERRIDE, the product default.
 func NewGraphClient(product Product, opts ...GraphOption) (*GraphClient, error) {
-	o := graphOptions{
-		maxBytes: DefaultMaxGraphBytes, timeout: DefaultGraphTimeout,
-		retries: DefaultRetries, backoff: DefaultRetryBackoff, getenv: os.Getenv,
-	}
+	o := graphOptions{fetchOptions: defaultFetchOptions(), maxBytes: DefaultMaxGraphBytes, timeout: DefaultGraphTimeout}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err

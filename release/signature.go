@@ -46,13 +46,10 @@ type SignatureClient struct {
 }
 
 type sigOptions struct {
+	fetchOptions
 	base     string
-	client   *http.Client
 	max      int
 	maxBytes int64
-	retries  int
-	backoff  time.Duration
-	getenv   func(string) string
 }
 
 // SignatureOption configures a SignatureClient.
@@ -65,13 +62,7 @@ func WithSignatureURL(u string) SignatureOption {
 
 // WithSignatureHTTPClient sets the HTTP client.
 func WithSignatureHTTPClient(c *http.Client) SignatureOption {
-	return func(o *sigOptions) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil HTTP client", ErrInvalidArgument)
-		}
-		o.client = c
-		return nil
-	}
+	return func(o *sigOptions) error { return o.setClient(c) }
 }
 
 // WithMaxSignatures caps how many signature-N are fetched per digest
@@ -89,13 +80,7 @@ func WithMaxSignatures(n int) SignatureOption {
 // WithSignatureRetries sets the attempts per request and the bound of the
 // first backoff (see WithGraphRetries).
 func WithSignatureRetries(attempts int, backoff time.Duration) SignatureOption {
-	return func(o *sigOptions) error {
-		if attempts < 1 || attempts > 100 || backoff < 0 {
-			return fmt.Errorf("%w: retries %d, backoff %v", ErrInvalidArgument, attempts, backoff)
-		}
-		o.retries, o.backoff = attempts, backoff
-		return nil
-	}
+	return func(o *sigOptions) error { return o.setRetries(attempts, backoff) }
 }
 
 // WithSignatureGetenv replaces os.Getenv for OCP_SIGNATURE_URL.
@@ -107,8 +92,7 @@ func WithSignatureGetenv(f func(string) string) SignatureOption {
 // WithSignatureURL, $OCP_SIGNATURE_URL, DefaultSignatureURL; a missing
 // trailing slash is added.
 func NewSignatureClient(opts ...SignatureOption) (*SignatureClient, error) {
-	o := sigOptions{max: DefaultMaxSignatures, maxBytes: DefaultMaxSignatureBytes,
-		retries: DefaultRetries, backoff: DefaultRetryBackoff, getenv: os.Getenv}
+	o := sigOptions{fetchOptions: defaultFetchOptions(), max: DefaultMaxSignatures, maxBytes: DefaultMaxSignatureBytes}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
