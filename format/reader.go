@@ -290,7 +290,10 @@ func decoder() (*zstd.Decoder, error) {
 			zstd.WithDecoderMaxWindow(MaxChunkSize),
 			zstd.WithDecoderMaxMemory(MaxChunkSize),
 			zstd.WithDecoderConcurrency(0),
-			zstd.IgnoreChecksum(true)) // the stored bytes XXH64 is checked before decoding and the blob digest after: the frame checksum would be a third pass
+			// The frame's content checksum is checked as it decodes
+			// (section 4.2 step 6): a frame whose checksum is wrong is
+			// one that zstd -t refuses, so no reader may accept it.
+			zstd.IgnoreChecksum(false))
 	})
 	return dec, decErr
 }
@@ -334,6 +337,9 @@ func DecodeChunk(c Chunk, stored, dst []byte) ([]byte, error) {
 		return nil, err
 	}
 	out, err := d.DecodeAll(stored, dst[:0])
+	if errors.Is(err, zstd.ErrCRCMismatch) {
+		return nil, fmt.Errorf("%w: chunk frame's content checksum is not the XXH64 of its %d decoded bytes (zstd -t refuses it too)", ErrMalformed, c.RawSize)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: chunk frame does not decode to its %d bytes: zstd: %v", ErrMalformed, c.RawSize, err)
 	}
