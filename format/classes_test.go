@@ -6,6 +6,39 @@ import (
 	"testing"
 )
 
+// TestScanReportsFrameStart: a fault is reported at the first byte of the
+// frame it was found in (spec section 12), not where the scan had got to;
+// a chunk whose XXH64 matches but which is no zstd frame is Malformed, one
+// whose XXH64 differs is Checksum whatever its first bytes (11.3 step 5).
+func TestScanReportsFrameStart(t *testing.T) {
+	hdrAt := int64(frameOverhead + volumeHeaderBody) // the first chunk header
+	for _, tt := range []struct {
+		vector  string
+		wantErr error
+		at      int64
+	}{
+		{"invalid-bitflip-chunk-header", ErrChecksum, hdrAt},
+		{"invalid-chunk-not-zstd", ErrMalformed, hdrAt + 92},
+	} {
+		t.Run(tt.vector, func(t *testing.T) {
+			vols := readVector(t, tt.vector)
+			_, err := ScanVolume(bytes.NewReader(vols[0]), ScanOptions{})
+			var fe *Error
+			if !errors.Is(err, tt.wantErr) || !errors.As(err, &fe) || fe.Offset != tt.at {
+				t.Fatalf("scan: %v; want %v at offset %d", err, tt.wantErr, tt.at)
+			}
+		})
+	}
+	t.Run("damaged magic is damage", func(t *testing.T) {
+		vols := readVector(t, "valid-single-volume")
+		v := flip(vols[0], int(hdrAt)+92, 0) // the chunk frame's first byte
+		_, err := ScanVolume(bytes.NewReader(v), ScanOptions{})
+		if !errors.Is(err, ErrChecksum) {
+			t.Fatalf("scan: %v; want ErrChecksum", err)
+		}
+	})
+}
+
 // TestSizeBoundClasses: one class per bound, the same in a chunk header and
 // in the index (spec 3.3, 3.5.3, 10): a raw size of 0 and a stored size
 // outside 8..MaxStoredSize(raw) are Malformed, a raw size above the chunk
