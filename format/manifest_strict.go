@@ -18,7 +18,8 @@ import (
 
 // MaxManifestDepth bounds how deeply the manifest's JSON may nest (section
 // 10): the manifest itself nests 5 levels deep; the bound keeps the check's
-// recursion, and any reader's, small whatever the input.
+// recursion, and any reader's, small whatever the input. Like the other
+// bounds no reader may lower, exceeding it is ErrMalformed.
 const MaxManifestDepth = 64
 
 // shape is what the format knows of a JSON value: for an object, its member
@@ -72,7 +73,7 @@ var manifestShape = object(map[string]*shape{
 // read differently (section 7.1): bytes that are not UTF-8, an escaped lone
 // surrogate, a member twice in one object, a member name that differs from
 // one the spec defines for that object only in case, nesting deeper than
-// MaxManifestDepth, and a created that is not an RFC 3339 date-time. Memory:
+// MaxManifestDepth (all ErrMalformed), and a created that is not an RFC 3339 date-time. Memory:
 // the names of the members of the objects open at one time, bounded by the
 // manifest's size, which the caller bounded.
 func checkManifestJSON(b []byte) error {
@@ -107,7 +108,7 @@ func checkManifestJSON(b []byte) error {
 
 func walkJSON(dec *json.Decoder, s *shape, path string, depth int) error {
 	if depth > MaxManifestDepth {
-		return fmt.Errorf("%w: manifest: %s nests more than %d levels deep", ErrLimit, path, MaxManifestDepth)
+		return fmt.Errorf("%w: manifest: %s nests more than %d levels deep", ErrMalformed, path, MaxManifestDepth)
 	}
 	tok, err := dec.Token()
 	if err != nil {

@@ -46,7 +46,7 @@ func TestDecodeManifestStrict(t *testing.T) {
 		{"created February 30", strings.Replace(strictBase, `"2026-01-02T03:04:05Z"`, `"2026-02-30T03:04:05Z"`, 1), format.ErrMalformed},
 		{"created offset +24:00", strings.Replace(strictBase, `"2026-01-02T03:04:05Z"`, `"2026-01-02T03:04:05+24:00"`, 1), format.ErrMalformed},
 		{"created a number", strings.Replace(strictBase, `"2026-01-02T03:04:05Z"`, `20260102`, 1), format.ErrMalformed},
-		{"nested too deep", strings.Replace(strictBase, `"sequence":0`, `"sequence":0,"x":`+strings.Repeat("[", 70)+strings.Repeat("]", 70), 1), format.ErrLimit},
+		{"nested too deep", strings.Replace(strictBase, `"sequence":0`, `"sequence":0,"x":`+strings.Repeat("[", 70)+strings.Repeat("]", 70), 1), format.ErrMalformed},
 		{"trailing data", strictBase + `{}`, format.ErrMalformed},
 	}
 	for _, tt := range tests {
