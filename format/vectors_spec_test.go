@@ -50,6 +50,15 @@ func specVectors(t testing.TB, add func(name, desc string, vols [][]byte), bad f
 	bad("invalid-chunk-not-zstd", "a chunk whose stored bytes, with a matching XXH64 in its header and index entry, do not start with the zstd frame magic (11.3)",
 		"ErrMalformed", "verify", [][]byte{replaceChunk(t, base, notZstd)})
 
+	// A metadata frame of a tag v1 does not define, where a scan reads
+	// whatever frame comes next (after the last chunk record, before the
+	// manifest; counted in the metadata hash): Unsupported, not Malformed
+	// (2.2, 11.3 step 5). Open reads nothing there and accepts the volume.
+	bad("invalid-unknown-tag", `a metadata frame with the tag "EXYZ" (its XXH64 right, in the metadata hash) between the last chunk record and the manifest (11.3 step 5)`,
+		"ErrUnsupported", "verify", [][]byte{resealHead(t, single, func(head []byte) []byte {
+			return appendFrame(head, "EXYZ", []byte("a record type v1 does not know"))
+		}, nil, nil)})
+
 	// Files numbered above the real final volume: the highest-numbered file
 	// is the one opened, and its footer decides (8.2).
 	garbage := vecBytes(7, 4096, false)
