@@ -301,7 +301,8 @@ func decoder() (*zstd.Decoder, error) {
 // DecodeChunk checks a chunk's stored bytes against c and decodes them into
 // dst (reusing its capacity). The frame must declare its content size, equal
 // to c.RawSize, be single-segment (so its window is its size), carry a
-// content checksum, and be the only thing in the stored bytes.
+// content checksum that matches the decoded bytes, and be the only thing in
+// the stored bytes (spec section 4.2, steps 1 to 7).
 func DecodeChunk(c Chunk, stored, dst []byte) ([]byte, error) {
 	if len(stored) != int(c.StoredSize) {
 		return nil, fmt.Errorf("%w: %d stored bytes, want %d", ErrTruncated, len(stored), c.StoredSize)
