@@ -199,11 +199,14 @@ func (r *Reader) checkVolumes(files []volumeFile, odd []string) error {
 			continue
 		}
 		if err := r.arch.CheckVolume(v.Number, r.vols.files[v.Number], f.size); err != nil {
+			// The class CheckVolume found (FORMAT.md 5.4), so that a
+			// directory gives the verdict the spec gives for the volume.
 			class := format.ErrVolume
-			if errors.Is(err, format.ErrTruncated) {
-				class = format.ErrTruncated
-			} else if errors.Is(err, format.ErrDigest) || errors.Is(err, format.ErrChecksum) {
-				class = format.ErrDigest
+			for _, c := range []error{format.ErrTruncated, format.ErrDigest, format.ErrChecksum, format.ErrMalformed, format.ErrUnsupported, format.ErrLimit} {
+				if errors.Is(err, c) {
+					class = c
+					break
+				}
 			}
 			add(class, "%s: %s", f.name, strings.TrimPrefix(err.Error(), "format: check volume: "))
 		}

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -203,16 +204,39 @@ func (s *Statement) Match(id format.ArchiveID, d digest.Digest, lineage string, 
 	return nil
 }
 
-// signatureFile is the JSON form of SignatureFileName. []byte members are
-// standard base64 with padding.
+// signatureFile is the JSON form of SignatureFileName. Its byte members are
+// standard base64 with padding, in canonical form.
 type signatureFile struct {
-	Statement  []byte           `json:"statement"`
+	Statement  canonicalBase64  `json:"statement"`
 	Signatures []signatureEntry `json:"signatures"`
 }
 
 type signatureEntry struct {
-	KeyID string `json:"keyid"`
-	Sig   []byte `json:"sig"`
+	KeyID string          `json:"keyid"`
+	Sig   canonicalBase64 `json:"sig"`
+}
+
+// canonicalBase64 is bytes written as standard base64 with padding. Reading
+// refuses any other encoding of them (SIGNATURE.md 4.1): line breaks, which
+// Go's decoder skips, missing padding, non-zero pad bits. One set of bytes
+// then has one text, and every reader reads the same bytes from it.
+type canonicalBase64 []byte
+
+func (b canonicalBase64) MarshalJSON() ([]byte, error) {
+	return json.Marshal(base64.StdEncoding.EncodeToString(b))
+}
+
+func (b *canonicalBase64) UnmarshalJSON(j []byte) error {
+	var s string
+	if err := json.Unmarshal(j, &s); err != nil {
+		return err
+	}
+	d, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || base64.StdEncoding.EncodeToString(d) != s {
+		return fmt.Errorf("%q is not canonical standard base64 with padding", truncateString(s, 40))
+	}
+	*b = d
+	return nil
 }
 
 // KeyID returns the key id of pub: "sha256:" and the lower-case hex SHA-256

@@ -323,6 +323,26 @@ func TestVerifySignatureTampered(t *testing.T) {
 			out, _ := json.Marshal(sf)
 			os.WriteFile(filepath.Join(dir, archive.SignatureFileName), out, 0o644)
 		}, archive.ErrBadSignature},
+		{"statement base64 with a line break", func(t *testing.T, dir string, stmt []byte) {
+			// Go's base64 skips CR and LF: the same statement, encoded
+			// in a form SIGNATURE.md 4.1 does not allow.
+			sf, _ := sigReadFile(t, dir)
+			sf.Statement = sf.Statement[:40] + "\r\n" + sf.Statement[40:]
+			out, _ := json.Marshal(sf)
+			os.WriteFile(filepath.Join(dir, archive.SignatureFileName), out, 0o644)
+		}, archive.ErrBadSignature},
+		{"signature base64 with non-zero pad bits", func(t *testing.T, dir string, stmt []byte) {
+			// 64 bytes end in one byte and "==": the last character's
+			// low 4 bits are padding. Setting one decodes to the same
+			// (valid) signature in a lenient decoder.
+			const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+			sf, _ := sigReadFile(t, dir)
+			s := sf.Signatures[0].Sig
+			i := strings.IndexByte(alphabet, s[85])
+			sf.Signatures[0].Sig = s[:85] + string(alphabet[i|1]) + s[86:]
+			out, _ := json.Marshal(sf)
+			os.WriteFile(filepath.Join(dir, archive.SignatureFileName), out, 0o644)
+		}, archive.ErrBadSignature},
 		{"file cut short", func(t *testing.T, dir string, stmt []byte) {
 			_, b := sigReadFile(t, dir)
 			os.WriteFile(filepath.Join(dir, archive.SignatureFileName), b[:len(b)/2], 0o644)

@@ -184,7 +184,7 @@ func parseIndex(body []byte, finalSize, indexOffset int64, lim Limits) (*index, 
 		return fmt.Errorf("%w: index: %s", ErrMalformed, fmt.Sprintf(format, args...))
 	}
 	if len(body) < indexHeaderSize {
-		return nil, fmt.Errorf("%w: index body is %d bytes", ErrTruncated, len(body))
+		return nil, bad("body is %d bytes, shorter than its header", len(body))
 	}
 	var h indexHeader
 	h.Version = le.Uint16(body[0:])
@@ -262,8 +262,17 @@ func parseIndex(body []byte, finalSize, indexOffset int64, lim Limits) (*index, 
 			return nil, bad("chunk %d in volume %d of %d", i, c.Volume, h.Volumes)
 		}
 		vs := ix.volumes[c.Volume-1].Size
-		if c.RawSize == 0 || c.RawSize > uint32(lim.MaxChunkSize) || int(c.StoredSize) > MaxStoredSize(int(c.RawSize)) || c.StoredSize < 8 {
-			return nil, fmt.Errorf("%w: index: chunk %d raw %d stored %d (chunk limit %d)", ErrLimit, i, c.RawSize, c.StoredSize, lim.MaxChunkSize)
+		// Raw size 0 and a stored size outside 8..MaxStoredSize(raw) are
+		// impossible in any archive [Malformed]; a raw size above the
+		// reader's chunk limit is a limit [Limit] (sections 3.5.3, 10).
+		if c.RawSize == 0 {
+			return nil, bad("chunk %d has raw size 0", i)
+		}
+		if c.RawSize > uint32(lim.MaxChunkSize) {
+			return nil, fmt.Errorf("%w: index: chunk %d raw size %d (chunk limit %d)", ErrLimit, i, c.RawSize, lim.MaxChunkSize)
+		}
+		if int(c.StoredSize) > MaxStoredSize(int(c.RawSize)) || c.StoredSize < 8 {
+			return nil, bad("chunk %d stored size %d impossible for raw size %d", i, c.StoredSize, c.RawSize)
 		}
 		if c.Offset < frameOverhead || c.Offset > vs-FooterSize-int64(c.StoredSize) {
 			return nil, bad("chunk %d at volume %d offset %d+%d outside the volume", i, c.Volume, c.Offset, c.StoredSize)
@@ -279,7 +288,7 @@ func parseIndex(body []byte, finalSize, indexOffset int64, lim Limits) (*index, 
 	var prevAlg byte
 	for s := 0; s < int(h.Sections); s++ {
 		if len(p) < sectionHeadSize {
-			return nil, fmt.Errorf("%w: index section header", ErrTruncated)
+			return nil, bad("section %d header missing (%d bytes left)", s, len(p))
 		}
 		alg, dl, ok := algInfo(p[0])
 		if !ok || int(p[1]) != dl {

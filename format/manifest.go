@@ -98,7 +98,12 @@ func EncodeManifest(m *Manifest) ([]byte, error) {
 
 // DecodeManifest parses and validates a manifest document. Unknown fields are
 // ignored (they are optional by definition; required changes use features).
+// What JSON parsers read differently is refused first (checkManifestJSON):
+// invalid UTF-8, duplicated members, member names in another case.
 func DecodeManifest(b []byte) (*Manifest, error) {
+	if err := checkManifestJSON(b); err != nil {
+		return nil, err
+	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%w: manifest JSON: %v", ErrMalformed, err)

@@ -290,7 +290,10 @@ func decoder() (*zstd.Decoder, error) {
 			zstd.WithDecoderMaxWindow(MaxChunkSize),
 			zstd.WithDecoderMaxMemory(MaxChunkSize),
 			zstd.WithDecoderConcurrency(0),
-			zstd.IgnoreChecksum(true)) // the stored bytes XXH64 is checked before decoding and the blob digest after: the frame checksum would be a third pass
+			// The frame's content checksum is checked as it decodes
+			// (section 4.2 step 6): a frame whose checksum is wrong is
+			// one that zstd -t refuses, so no reader may accept it.
+			zstd.IgnoreChecksum(false))
 	})
 	return dec, decErr
 }
@@ -298,7 +301,8 @@ func decoder() (*zstd.Decoder, error) {
 // DecodeChunk checks a chunk's stored bytes against c and decodes them into
 // dst (reusing its capacity). The frame must declare its content size, equal
 // to c.RawSize, be single-segment (so its window is its size), carry a
-// content checksum, and be the only thing in the stored bytes.
+// content checksum that matches the decoded bytes, and be the only thing in
+// the stored bytes (spec section 4.2, steps 1 to 7).
 func DecodeChunk(c Chunk, stored, dst []byte) ([]byte, error) {
 	if len(stored) != int(c.StoredSize) {
 		return nil, fmt.Errorf("%w: %d stored bytes, want %d", ErrTruncated, len(stored), c.StoredSize)
@@ -334,6 +338,9 @@ func DecodeChunk(c Chunk, stored, dst []byte) ([]byte, error) {
 		return nil, err
 	}
 	out, err := d.DecodeAll(stored, dst[:0])
+	if errors.Is(err, zstd.ErrCRCMismatch) {
+		return nil, fmt.Errorf("%w: chunk frame's content checksum is not the XXH64 of its %d decoded bytes (zstd -t refuses it too)", ErrMalformed, c.RawSize)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: chunk frame does not decode to its %d bytes: zstd: %v", ErrMalformed, c.RawSize, err)
 	}

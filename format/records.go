@@ -136,8 +136,10 @@ func parseChunkHeader(body []byte) (ChunkHeader, error) {
 	c.StoredXXH = le.Uint64(body[32:])
 	c.Blob = digestFromBytes(alg, body[chunkHeaderFixed:])
 	switch {
-	case c.RawSize == 0 || c.RawSize > MaxChunkSize:
-		return c, fmt.Errorf("%w: chunk raw size %d outside 1..%d", ErrLimit, c.RawSize, MaxChunkSize)
+	case c.RawSize == 0:
+		return c, fmt.Errorf("%w: chunk raw size 0 (a chunk holds at least one byte)", ErrMalformed)
+	case c.RawSize > MaxChunkSize:
+		return c, fmt.Errorf("%w: chunk raw size %d above %d", ErrLimit, c.RawSize, MaxChunkSize)
 	case int(c.StoredSize) > MaxStoredSize(int(c.RawSize)) || c.StoredSize < 8:
 		return c, fmt.Errorf("%w: chunk stored size %d impossible for raw size %d", ErrMalformed, c.StoredSize, c.RawSize)
 	case bs > 1<<62 || bo >= bs || bo+uint64(c.RawSize) > bs:

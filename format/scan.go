@@ -58,9 +58,10 @@ type ScanOptions struct {
 	// it returns ends the scan and is returned.
 	Chunk func(ChunkRecord) error
 	// ChunkError, when set, is called for a chunk whose stored bytes fail
-	// their checksum, and the scan goes on with the next record (the chunk
-	// header gives its length); an error it returns ends the scan. When
-	// nil, such a chunk ends the scan with an ErrChecksum error.
+	// their checksum (ErrChecksum) or, matching it, do not start with the
+	// zstd magic (ErrMalformed), and the scan goes on with the next record
+	// (the chunk header gives its length); an error it returns ends the
+	// scan. When nil, such a chunk ends the scan with that error.
 	ChunkError func(error) error
 }
 
@@ -78,7 +79,9 @@ func ScanVolume(r io.Reader, opts ScanOptions) (*VolumeScan, error) {
 	if err != nil {
 		var fe *Error
 		if !errors.As(err, &fe) {
-			err = &Error{Op: "scan", Volume: res.Header.Volume, Offset: s.off, Err: err}
+			// The offset of the frame in which the fault was found
+			// (section 12), not how far the scan had read.
+			err = &Error{Op: "scan", Volume: res.Header.Volume, Offset: s.at, Err: err}
 		}
 	}
 	return res, err
@@ -87,6 +90,7 @@ func ScanVolume(r io.Reader, opts ScanOptions) (*VolumeScan, error) {
 type scanner struct {
 	br        *bufio.Reader
 	off       int64
+	at        int64 // start of the frame being read: where a fault is reported
 	meta      hash.Hash
 	metaCount uint64
 	lim       Limits
@@ -106,6 +110,7 @@ func (s *scanner) run(res *VolumeScan, opts ScanOptions) error {
 	first := true
 	for {
 		start := s.off
+		s.at = start
 		var fh [frameHeaderSize]byte
 		n, err := io.ReadFull(s.br, fh[:])
 		s.off += int64(n)
@@ -184,12 +189,21 @@ func (s *scanner) run(res *VolumeScan, opts ScanOptions) error {
 			}
 			st := s.stored[:h.StoredSize]
 			at := s.off
+			s.at = at
 			if err := s.readFull(st); err != nil {
 				return err
 			}
-			if got := xxhash.Sum64(st); got != h.StoredXXH || le.Uint32(st) != zstdMagic {
-				cerr := &Error{Op: "scan", Volume: res.Header.Volume, Offset: at, Blob: h.Blob,
+			// XXH64 first, so that damage is reported as damage (5.1),
+			// then the zstd magic: a chunk frame only follows its header.
+			var cerr *Error
+			if got := xxhash.Sum64(st); got != h.StoredXXH {
+				cerr = &Error{Op: "scan", Volume: res.Header.Volume, Offset: at, Blob: h.Blob,
 					Detail: fmt.Sprintf("chunk at blob offset %d: XXH64 %016x, recorded %016x", h.BlobOffset, got, h.StoredXXH), Err: ErrChecksum}
+			} else if m := le.Uint32(st); m != zstdMagic {
+				cerr = &Error{Op: "scan", Volume: res.Header.Volume, Offset: at, Blob: h.Blob,
+					Detail: fmt.Sprintf("chunk at blob offset %d does not start with the zstd frame magic (%#08x)", h.BlobOffset, m), Err: ErrMalformed}
+			}
+			if cerr != nil {
 				if opts.ChunkError == nil {
 					return cerr
 				}

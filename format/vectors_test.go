@@ -333,6 +333,7 @@ func vectors(t testing.TB) []vector {
 	bv := replaceChunk(t, bombVol, bomb)
 	bad("invalid-zstd-bomb", "a 64 KiB chunk whose zstd frame declares and expands to 64 MiB", "ErrMalformed", "verify", [][]byte{bv})
 	trailingVectors(t, bad, s, text)
+	specVectors(t, add, bad, s, multi)
 	bad("invalid-foreign-volume", "volume 2 of another archive in place of volume 2", "ErrVolume", "check",
 		replace(multi, 1, build(t, WriterOptions{Archive: ArchiveID{9, 9, 9}, ChunkSize: 64 << 10, VolumeSize: 96 << 10}, [][]byte{manifestJSON, empty, text, rnd}, nil, m())[1]))
 	bad("invalid-swapped-volumes", "volumes 1 and 2 swapped", "ErrVolume", "check", replace(replace(multi, 0, multi[1]), 1, multi[0]))

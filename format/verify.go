@@ -6,6 +6,7 @@ import (
 	"hash"
 	"io"
 	"runtime"
+	"sort"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -17,8 +18,8 @@ type VerifyReport struct {
 	Blobs         int   // blobs whose digest was verified
 	Bytes         int64 // uncompressed bytes verified
 	StoredBytes   int64 // stored bytes read
-	Unreferenced  int64 // stored bytes of chunk records no blob uses (aborted writes)
-	Damaged       int64 // stored bytes of chunks of blobs found damaged, after the damage (not verified)
+	Unreferenced  int64 // stored bytes of chunk records the index does not list (aborted writes)
+	Damaged       int64 // stored bytes of chunks the index lists, not verified because their blob was damaged or missing a chunk before them
 	Problems      []error
 	MissingBlobs  []digest.Digest // blobs not fully verified
 	BadVolumes    []uint32        // volumes with at least one problem
@@ -98,6 +99,16 @@ func (a *Archive) verifyChunk(j verifyJob, raw []byte, rep *VerifyReport, mu *sy
 		st.h = nil
 	}
 	return out
+}
+
+// listsChunk reports whether c is one of b's chunks in the index: a binary
+// search, since a blob's chunks run forward through the volumes (6.3).
+func (a *Archive) listsChunk(b Blob, c Chunk) bool {
+	i := sort.Search(b.numChunks, func(i int) bool {
+		x := a.ix.chunk(b.firstChunk + i)
+		return x.Volume > c.Volume || x.Volume == c.Volume && x.Offset >= c.Offset
+	})
+	return i < b.numChunks && a.ix.chunk(b.firstChunk+i) == c
 }
 
 // Verify reads every volume once, in order, and checks everything: each
@@ -181,25 +192,22 @@ func (a *Archive) Verify(open VolumeOpener) *VerifyReport {
 				nextWorker = (nextWorker + 1) % workers
 				states[b.Digest] = st
 			}
-			if st.next < 0 && cr.Header.BlobSize == b.Size {
-				// More of a blob already found damaged: not verified,
-				// and not an abandoned write either.
-				mu.Lock()
-				rep.Damaged += int64(cr.Chunk.StoredSize)
-				mu.Unlock()
-				return nil
-			}
-			if st.next < 0 || st.next >= b.numChunks {
-				unref()
+			if st.next < 0 || st.next >= b.numChunks || a.ix.chunk(b.firstChunk+st.next) != cr.Chunk {
+				// Not the chunk this blob needs next. If the index lists
+				// it, the blob was damaged, or missed a chunk (a missing
+				// volume, a damaged header), before it: not verified, and
+				// not an abandoned write either (11.5). Otherwise no
+				// index entry uses it (a chunk of an aborted write).
+				if a.listsChunk(b, cr.Chunk) {
+					mu.Lock()
+					rep.Damaged += int64(cr.Chunk.StoredSize)
+					mu.Unlock()
+				} else {
+					unref()
+				}
 				return nil
 			}
 			want := a.ix.chunk(b.firstChunk + st.next)
-			if want != cr.Chunk {
-				// A record for this blob that the index does not use
-				// (for example a chunk of an aborted write).
-				unref()
-				return nil
-			}
 			if h := cr.Header; h.BlobSize != b.Size || h.BlobOffset != st.at {
 				// The record the index uses says the blob has another
 				// size, or that this chunk sits elsewhere in it: its
