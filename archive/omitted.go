@@ -45,6 +45,17 @@ func (w *Writer) Omit(index ocispec.Descriptor, children []ocispec.Descriptor) e
 	return nil
 }
 
+// HeldSparsely reports whether a base holds index d without children that
+// the copies announced by Omit want: a copy must then go through d (Exists
+// answers false for it), and must reach it directly, not only through a
+// referrer of d that the base holds whole.
+func (w *Writer) HeldSparsely(d digest.Digest) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	sparse, enough := w.sparseInBase(d)
+	return sparse && !enough
+}
+
 // sparseInBase reports whether a base holds index d only without some of
 // its children, and whether this archive's copies of d all leave those out
 // too (then the base holds everything the copies want). Called with w.mu

@@ -249,14 +249,6 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// additionalImageCompat warns about what enclave reads on an
-// additionalImages entry but applies only in part.
-func (d *decoder) additionalImageCompat(n *yaml.Node, path string, img AdditionalImage) {
-	if len(img.Platforms) > 0 {
-		d.warn(&yaml.Node{Line: keyLine(n, "platforms")}, "%s.platforms: enclave makes sparse copies mirror to mirror only; into an archive it carries every platform of the image", path)
-	}
-}
-
 // yaml11Bool reads the plain (unquoted) YAML 1.1 booleans that oc-mirror's
 // YAML decoder accepts and YAML 1.2 reads as strings: y, yes, on, n, no,
 // off, in the spellings YAML 1.1 lists.

@@ -165,7 +165,7 @@ type AdditionalImage struct {
 	// TargetTag, if set, replaces the tag at the destination.
 	TargetTag string
 	// Platforms, if set, limits a multi-platform image to these platforms'
-	// children (a sparse copy; mirror to mirror only for now).
+	// children (a sparse copy, into a registry or an archive).
 	Platforms []PlatformFilter
 	// Layout is set for an "oci://DIR:tag" (or "@digest") source: the OCI
 	// image layout directory to read. Name is then a synthetic reference
