@@ -189,7 +189,7 @@ func (d *decoder) platformCompat(key, n *yaml.Node, path string, p *Platform) {
 		d.fail(n, path, ErrInvalidConfig, "platforms and architectures cannot be used together (as in oc-mirror): use architectures to choose release payloads, or platforms to filter one")
 	}
 	if len(p.Platforms) > 0 {
-		d.warn(at("platforms"), "%s.platforms: enclave does not filter release payloads by platform yet; it carries every platform of the selected payloads", path)
+		d.warn(at("platforms"), "%s.platforms: releases are selected from the multi-architecture graph and their images copied sparse, only these platforms (as oc-mirror does); the destination registry must accept indexes whose other platforms are absent (CNCF distribution: validation.manifests.indexes.platforms: none)", path)
 	}
 	if len(p.Channels) == 0 && p.Release == "" {
 		d.warn(key, "%s selects no release (no channels, no release); the other sections are mirrored", path)
