@@ -45,6 +45,11 @@ type copySettings struct {
 // copyGraph copies desc's graph (and its referrers) from src to dst, blobs
 // before the manifests that name them.
 func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Target, desc ocispec.Descriptor, s copySettings) error {
+	if len(s.platforms) > 0 && s.graph != nil {
+		// What a base or the destination holds is counted as the copy
+		// would have copied it: without the platforms left out.
+		s.graph = sparseGraph{Fetcher: s.graph, root: desc.Digest, platforms: s.platforms}
+	}
 	cg := oras.CopyGraphOptions{
 		Concurrency:      s.concurrency,
 		MaxMetadataBytes: maxManifestBytes,

@@ -214,3 +214,19 @@ func (u *unpacker) completeChildren(ctx context.Context, p section.Push, dst *re
 	}
 	return nil
 }
+
+// sparseGraph is a source graph as a sparse copy of root sees it: root's
+// successors are those sparseChildren keeps (see graphSuccessors).
+type sparseGraph struct {
+	content.Fetcher
+	root      digest.Digest
+	platforms []imageset.PlatformFilter
+}
+
+// Successors returns desc's successors, root's filtered by platform.
+func (g sparseGraph) Successors(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	if desc.Digest == g.root && isIndexType(desc.MediaType) {
+		return sparseSuccessors(ctx, g.Fetcher, desc, g.platforms)
+	}
+	return content.Successors(ctx, g.Fetcher, desc)
+}
