@@ -267,3 +267,39 @@ func TestCheckGraphRefusesOmittedNotListed(t *testing.T) {
 		t.Fatalf("CheckGraph = %v, want ErrMalformed for an omitted digest the index does not list", err)
 	}
 }
+
+// A receipt holds an index without a child only while every push of the
+// index left that child out; the record survives a write and a load.
+func TestReceiptAddOmitted(t *testing.T) {
+	idx, arm, s390 := digest.FromString("index"), digest.FromString("arm64"), digest.FromString("s390x")
+	for _, tt := range []struct {
+		name   string
+		pushes [][]digest.Digest
+		want   []digest.Digest
+	}{
+		{"one sparse push", [][]digest.Digest{{arm, s390}}, []digest.Digest{arm, s390}},
+		{"two sparse pushes", [][]digest.Digest{{arm, s390}, {s390}}, []digest.Digest{s390}},
+		{"a whole push after a sparse one", [][]digest.Digest{{arm}, nil}, nil},
+		{"a sparse push after a whole one", [][]digest.Digest{nil, {arm}}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &archive.Receipt{Destination: "registry.example/m"}
+			for _, o := range tt.pushes {
+				rec.Add(idx, 10, ocispec.MediaTypeImageIndex, "app", o...)
+			}
+			path := filepath.Join(t.TempDir(), "r.json")
+			if _, err := archive.WriteReceipt(path, rec); err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := archive.LoadReceipt(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := slices.Clone(tt.want)
+			slices.Sort(want)
+			if len(got.Content) != 1 || !slices.Equal(got.Content[0].Omitted, want) {
+				t.Fatalf("content %+v, want the index omitting %v", got.Content, want)
+			}
+		})
+	}
+}
