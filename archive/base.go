@@ -27,6 +27,9 @@ type Base struct {
 	// when a receipt says so.
 	Repositories map[digest.Digest][]string
 	sizes        map[digest.Digest]int64
+	// omitted are, for an index held without some of its children (a
+	// sparse copy), those children: not held.
+	omitted map[digest.Digest][]digest.Digest
 }
 
 // Has reports whether the base holds d.
@@ -49,6 +52,12 @@ func BaseFromReceipt(r *Receipt, d digest.Digest) *Base {
 	for _, e := range r.Content {
 		b.sizes[e.Digest] = e.Size
 		b.Repositories[e.Digest] = e.Repositories
+		if len(e.Omitted) > 0 {
+			if b.omitted == nil {
+				b.omitted = map[digest.Digest][]digest.Digest{}
+			}
+			b.omitted[e.Digest] = e.Omitted
+		}
 	}
 	for _, a := range r.Archives {
 		if a.Sequence >= b.Sequence {
@@ -68,6 +77,14 @@ func BaseFromArchive(r *Reader) *Base {
 	if d := a.Manifest().Delta; d != nil {
 		for _, p := range d.Prerequisites {
 			b.sizes[p.Digest] = p.Size
+		}
+	}
+	for _, root := range a.Manifest().Roots {
+		for _, o := range root.Omitted {
+			if b.omitted == nil {
+				b.omitted = map[digest.Digest][]digest.Digest{}
+			}
+			b.omitted[root.Descriptor.Digest] = append(b.omitted[root.Descriptor.Digest], o.Digest)
 		}
 	}
 	return b

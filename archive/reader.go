@@ -50,6 +50,9 @@ type Reader struct {
 	preds     map[digest.Digest][]ocispec.Descriptor
 	referrers map[digest.Digest][]ocispec.Descriptor // by subject
 	descs     map[digest.Digest]ocispec.Descriptor
+
+	omittedOnce sync.Once
+	omitted     map[digest.Digest][]ocispec.Descriptor // by index: see Omitted
 }
 
 // Open opens the archive in directory path (or the directory of the volume
@@ -386,7 +389,10 @@ func (r *Reader) buildGraph(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("archive: read manifest %s: %w", d.Digest, err)
 			}
-			for _, s := range succ {
+			if err := r.checkOmittedListed(d.Digest, succ); err != nil {
+				return err
+			}
+			for _, s := range r.withoutOmitted(d.Digest, succ) {
 				r.preds[s.Digest] = append(r.preds[s.Digest], d)
 				if err := walk(s, depth+1); err != nil {
 					return err

@@ -51,20 +51,31 @@ type ReceiptEntry struct {
 	Size         int64         `json:"size"`
 	MediaType    string        `json:"mediaType,omitempty"`
 	Repositories []string      `json:"repositories,omitempty"`
+	// Omitted are, for an image index pushed without some of the
+	// manifests it lists (a sparse copy, FORMAT.md 7.3.1), those
+	// manifests: the destination does not hold them.
+	Omitted []digest.Digest `json:"omitted,omitempty"`
 }
 
-// Add records that repo holds d.
-func (r *Receipt) Add(d digest.Digest, size int64, mediaType, repo string) {
+// Add records that repo holds d; for an index pushed without some of its
+// children, omitted names them. The destination lacks a child only while
+// every push of d left it out: adding d again keeps only the children
+// both pushes omitted.
+func (r *Receipt) Add(d digest.Digest, size int64, mediaType, repo string, omitted ...digest.Digest) {
 	for i := range r.Content {
 		e := &r.Content[i]
 		if e.Digest == d {
 			if repo != "" && !slices.Contains(e.Repositories, repo) {
 				e.Repositories = append(e.Repositories, repo)
 			}
+			e.Omitted = slices.DeleteFunc(e.Omitted, func(o digest.Digest) bool { return !slices.Contains(omitted, o) })
+			if len(e.Omitted) == 0 {
+				e.Omitted = nil
+			}
 			return
 		}
 	}
-	e := ReceiptEntry{Digest: d, Size: size, MediaType: mediaType}
+	e := ReceiptEntry{Digest: d, Size: size, MediaType: mediaType, Omitted: slices.Clone(omitted)}
 	if repo != "" {
 		e.Repositories = []string{repo}
 	}
@@ -79,6 +90,8 @@ func (r *Receipt) normalize() {
 	for i := range r.Content {
 		slices.Sort(r.Content[i].Repositories)
 		r.Content[i].Repositories = slices.Compact(r.Content[i].Repositories)
+		slices.Sort(r.Content[i].Omitted)
+		r.Content[i].Omitted = slices.Compact(r.Content[i].Omitted)
 	}
 }
 
@@ -152,6 +165,11 @@ func DecodeReceipt(b []byte) (*Receipt, error) {
 		}
 		if e.Size < 0 {
 			return nil, fmt.Errorf("content %s: negative size", e.Digest)
+		}
+		for _, o := range e.Omitted {
+			if err := format.ValidateDigest(o); err != nil {
+				return nil, fmt.Errorf("content %s: omitted: %w", e.Digest, err)
+			}
 		}
 	}
 	for i, a := range r.Archives {

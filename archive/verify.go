@@ -10,7 +10,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content"
 
 	"github.com/enclave-mirror/enclave/format"
 )
@@ -202,7 +201,7 @@ func (r *Reader) reachablePrereqs(ctx context.Context, root ocispec.Descriptor, 
 		if depth > MaxGraphDepth {
 			return tooDeep(d.Digest)
 		}
-		succ, err := content.Successors(ctx, r, d)
+		succ, err := r.Successors(ctx, d)
 		if err != nil {
 			return fmt.Errorf("archive: read manifest %s: %w", d.Digest, err)
 		}

@@ -51,7 +51,8 @@ type Writer struct {
 	roots     []format.Root
 	rootIdx   map[digest.Digest]int
 	refs      map[string]ocispec.Descriptor
-	skipped   map[digest.Digest]int64 // asked about and held by a base
+	skipped   map[digest.Digest]int64                // asked about and held by a base
+	omit      map[digest.Digest][]ocispec.Descriptor // children left out of an index, by Omit
 	attach    []format.Attachment
 	closed    bool
 	stats     WriterStats
@@ -132,7 +133,7 @@ func Create(path string, opts ...CreateOption) (*Writer, error) {
 	w := &Writer{dir: path, opts: o, lock: lock,
 		manifests: map[digest.Digest][]byte{}, descs: map[digest.Digest]ocispec.Descriptor{},
 		inflight: map[digest.Digest]*pushCall{}, rootIdx: map[digest.Digest]int{},
-		refs: map[string]ocispec.Descriptor{}, skipped: map[digest.Digest]int64{},
+		refs: map[string]ocispec.Descriptor{}, skipped: map[digest.Digest]int64{}, omit: map[digest.Digest][]ocispec.Descriptor{},
 		slots: make(chan struct{}, maxBlobWriters)}
 	fopts := format.WriterOptions{ChunkSize: o.chunkSize, VolumeSize: o.volumeSize, Compression: o.compression}
 	// Temporaries of an interrupted pack (kill -9, power loss): continue
@@ -351,13 +352,20 @@ func (w *Writer) inBase(d digest.Digest) bool {
 }
 
 // Exists reports whether the archive holds desc or a base does; oras.Copy
-// then neither fetches nor pushes it.
+// then neither fetches nor pushes it. An index a base holds without some
+// of its children (a sparse copy) counts as held only when the copies
+// announced by Omit leave those children out too: otherwise the copy goes
+// through it, and its children are asked about one by one.
 func (w *Writer) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
 	if w.fw.Has(desc.Digest) {
-		return true, nil
+		return !w.lacksChildren(ctx, desc.Digest), nil
 	}
 	if w.inBase(desc.Digest) {
 		w.mu.Lock()
+		if sparse, enough := w.sparseInBase(desc.Digest); sparse && !enough {
+			w.mu.Unlock()
+			return false, nil
+		}
 		if _, ok := w.skipped[desc.Digest]; !ok {
 			w.skipped[desc.Digest] = desc.Size
 			w.stats.SkippedBlobs++
@@ -568,6 +576,15 @@ func (w *Writer) Close() error {
 	w.closed = true
 	prereqs, err := w.prerequisites()
 	m := &format.Manifest{Roots: append([]format.Root(nil), w.roots...), Attachments: w.attach}
+	if err == nil {
+		isPrereq := make(map[digest.Digest]bool, len(prereqs))
+		for _, p := range prereqs {
+			isPrereq[p.Digest] = true
+		}
+		for i, r := range m.Roots {
+			m.Roots[i].Omitted = w.omittedOf(r.Descriptor.Digest, isPrereq)
+		}
+	}
 	w.mu.Unlock()
 	defer w.lock.unlock()
 	if err != nil {
@@ -679,6 +696,9 @@ func (w *Writer) prerequisites() ([]format.Prerequisite, error) {
 			return fmt.Errorf("archive: manifest %s: %w", d.Digest, err)
 		}
 		for _, s := range succ {
+			if w.omitted(d.Digest, s.Digest) {
+				continue // left out on purpose (Omit): neither content nor a prerequisite
+			}
 			if err := visit(s, depth+1); err != nil {
 				return err
 			}
@@ -716,6 +736,12 @@ func (w *Writer) prerequisites() ([]format.Prerequisite, error) {
 	}
 	slices.SortFunc(out, func(a, b format.Prerequisite) int { return compareStrings(string(a.Digest), string(b.Digest)) })
 	return out, nil
+}
+
+// omitted reports whether the copies of index leave child out and the
+// archive does not hold it. Called with w.mu held.
+func (w *Writer) omitted(index, child digest.Digest) bool {
+	return slices.ContainsFunc(w.omit[index], func(c ocispec.Descriptor) bool { return c.Digest == child }) && !w.fw.Has(child)
 }
 
 // bytesFetcher serves one manifest's bytes to content.Successors.

@@ -46,6 +46,11 @@ type Manifest struct {
 type Root struct {
 	Descriptor ocispec.Descriptor `json:"descriptor"`
 	References []string           `json:"references,omitempty"`
+	// Omitted are children of the root's image index left out on purpose
+	// (a sparse copy: only some platforms); they are neither in the
+	// archive nor prerequisites, and the index is carried unchanged. See
+	// spec 7.3.1.
+	Omitted []ocispec.Descriptor `json:"omitted,omitempty"`
 }
 
 // Delta lists the archive's prerequisites and what it was cut against.
@@ -142,6 +147,9 @@ func (m *Manifest) validate() error {
 		if err := checkDesc(fmt.Sprintf("root %d", i), r.Descriptor); err != nil {
 			return err
 		}
+	}
+	if err := checkOmitted(m, nil); err != nil {
+		return err
 	}
 	if m.Delta != nil {
 		seen := make(map[digest.Digest]bool, len(m.Delta.Prerequisites))

@@ -60,6 +60,7 @@ var manifestShape = object(map[string]*shape{
 	"roots": arrayOf(object(map[string]*shape{
 		"descriptor": object(descriptorMembers()),
 		"references": nil,
+		"omitted":    nil,
 	})),
 	"delta": object(map[string]*shape{
 		"prerequisites": arrayOf(object(descriptorMembers("providedBy"))),

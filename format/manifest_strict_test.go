@@ -35,6 +35,7 @@ func TestDecodeManifestStrict(t *testing.T) {
 		{"duplicate in an unknown member", strings.Replace(strictBase, `"sequence":0`, `"sequence":0,"x":{"k":1,"k":2}`, 1), format.ErrMalformed},
 		{"member case", strings.Replace(strictBase, `"archiveID"`, `"ARCHIVEID"`, 1), format.ErrMalformed},
 		{"member case in a root", strings.Replace(strictBase, root, `"roots":[{"Descriptor":`, 1), format.ErrMalformed},
+		{"member case of omitted in a root", strings.Replace(strictBase, root, `"roots":[{"Omitted":[],"descriptor":`, 1), format.ErrMalformed},
 		{"member case in a platform", strings.Replace(strictBase, `"os":"linux"`, `"OS":"linux"`, 1), format.ErrMalformed},
 		{"member folds to a name (long s)", strings.Replace(strictBase, `"sequence":0`, `"\u017fequence":0`, 1), format.ErrMalformed},
 		{"invalid UTF-8", strings.Replace(strictBase, `{"a":"b"}`, "{\"a\":\"\xff\"}", 1), format.ErrMalformed},

@@ -175,6 +175,9 @@ func Open(final io.ReaderAt, size int64, opts ReaderOptions) (*Archive, error) {
 			}
 		}
 	}
+	if err := checkOmitted(m, func(d digest.Digest) bool { _, ok := a.Lookup(d); return ok }); err != nil {
+		return fail(err)
+	}
 	for _, at := range m.Attachments {
 		if b, ok := a.Lookup(at.Digest); !ok || b.Size != at.Size {
 			return fail(fmt.Errorf("%w: attachment %q names blob %s which the archive does not hold with size %d", ErrMalformed, at.Name, at.Digest, at.Size))

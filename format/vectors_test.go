@@ -18,6 +18,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -41,6 +42,9 @@ type Expect struct {
 	Blobs         []ExpectBlob `json:"blobs,omitempty"`
 	Roots         []string     `json:"roots,omitempty"`
 	Prerequisites []string     `json:"prerequisites,omitempty"`
+	// Omitted are the digests the roots omit on purpose (7.3.1), in root
+	// order.
+	Omitted []string `json:"omitted,omitempty"`
 	// For invalid vectors: the error class (the name of a sentinel error
 	// of package format) and the step that must detect it: "open" (the
 	// final volume's footer, index and manifest), "check" (a volume's
@@ -256,6 +260,31 @@ func vectors(t testing.TB) []vector {
 			Bases:         []Base{{Kind: "archive", Archive: "0123456789abcdef0123456789abcdef", Digest: digest.FromString("base index"), Lineage: "0123456789abcdef0123456789abcdef", Sequence: 1}},
 		}})
 	add("valid-delta", "a delta: the config blob is a prerequisite provided by a base archive", delta)
+	// A sparse copy: a two-platform index whose arm64 manifest is left
+	// out on purpose (7.3.1), the index itself unchanged.
+	armJSON := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[],"annotations":{"arch":"arm64"}}`)
+	amdDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(manifestJSON), Size: int64(len(manifestJSON)), Platform: &ocispec.Platform{OS: "linux", Architecture: "amd64"}}
+	armDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(armJSON), Size: int64(len(armJSON)), Platform: &ocispec.Platform{OS: "linux", Architecture: "arm64"}}
+	indexJSON, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{amdDesc, armDesc}})
+	sparseRoot := rootOf(indexJSON, ocispec.MediaTypeImageIndex)
+	sparseRoot.Omitted = []ocispec.Descriptor{armDesc}
+	sparse := build(t, opts, [][]byte{indexJSON, manifestJSON, empty}, nil, &Manifest{Sequence: 1, Roots: []Root{sparseRoot}})
+	add("valid-sparse", "a sparse copy: an index of two platforms whose arm64 manifest is omitted on purpose (7.3.1)", sparse)
+	omitted := func(mutate func(root map[string]any)) [][]byte {
+		return [][]byte{reseal(t, sparse[0], nil, func(b []byte) []byte {
+			var mm map[string]any
+			json.Unmarshal(b, &mm)
+			mutate(mm["roots"].([]any)[0].(map[string]any))
+			out, _ := json.Marshal(mm)
+			return out
+		})}
+	}
+	bad("invalid-omitted-in-archive", "a root omitting a child that the archive holds (7.3.1)", "ErrMalformed", "open", omitted(func(root map[string]any) {
+		root["omitted"].([]any)[0].(map[string]any)["digest"] = amdDesc.Digest.String()
+	}))
+	bad("invalid-omitted-not-index", "a root that omits children but is an image manifest, not an index (7.3.1)", "ErrMalformed", "open", omitted(func(root map[string]any) {
+		root["descriptor"].(map[string]any)["mediaType"] = ocispec.MediaTypeImageManifest
+	}))
 	add("valid-empty-blob", "only the empty blob (size 0, no chunks)", build(t, opts, [][]byte{{}}, nil, nil))
 	add("valid-sha512", "a blob named by a sha512 digest beside a sha256 one", build(t, opts, [][]byte{small, text}, []digest.Algorithm{digest.SHA512, digest.SHA256}, nil))
 	add("valid-incompressible", "a 1 MiB incompressible blob: stored size within 0.1% of raw", build(t, opts, [][]byte{big}, nil, nil))
@@ -421,6 +450,7 @@ func writeVectors(t *testing.T, vs []vector) {
 			for _, r := range a.Manifest().Roots {
 				exp.Roots = append(exp.Roots, string(r.Descriptor.Digest))
 			}
+			exp.Omitted = omittedOf(a)
 			if d := a.Manifest().Delta; d != nil {
 				for _, p := range d.Prerequisites {
 					exp.Prerequisites = append(exp.Prerequisites, string(p.Digest))
@@ -432,6 +462,16 @@ func writeVectors(t *testing.T, vs []vector) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func omittedOf(a *Archive) []string {
+	var out []string
+	for _, r := range a.Manifest().Roots {
+		for _, o := range r.Omitted {
+			out = append(out, string(o.Digest))
+		}
+	}
+	return out
 }
 
 type sliceVolumes [][]byte
@@ -510,6 +550,9 @@ func TestVectors(t *testing.T) {
 			}
 			if a.ID().String() != exp.ArchiveID || string(a.Digest()) != exp.ArchiveDigest {
 				t.Fatalf("archive %s %s; want %s %s", a.ID(), a.Digest(), exp.ArchiveID, exp.ArchiveDigest)
+			}
+			if got := omittedOf(a); strings.Join(got, ",") != strings.Join(exp.Omitted, ",") {
+				t.Fatalf("omitted %v, want %v", got, exp.Omitted)
 			}
 			if a.NumBlobs() != len(exp.Blobs) {
 				t.Fatalf("%d blobs, want %d", a.NumBlobs(), len(exp.Blobs))

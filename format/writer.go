@@ -516,6 +516,11 @@ func (w *Writer) Close(m *Manifest) error {
 		w.abortVolume()
 		return err
 	}
+	if err := checkOmitted(&mc, func(d digest.Digest) bool { _, ok := w.blobs[d]; return ok }); err != nil {
+		w.err = err
+		w.abortVolume()
+		return err
+	}
 	mj, err := EncodeManifest(&mc)
 	if err != nil {
 		w.err = err

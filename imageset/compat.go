@@ -189,7 +189,7 @@ func (d *decoder) platformCompat(key, n *yaml.Node, path string, p *Platform) {
 		d.fail(n, path, ErrInvalidConfig, "platforms and architectures cannot be used together (as in oc-mirror): use architectures to choose release payloads, or platforms to filter one")
 	}
 	if len(p.Platforms) > 0 {
-		d.warn(at("platforms"), "%s.platforms: enclave does not filter release payloads by platform yet; it carries every platform of the selected payloads", path)
+		d.warn(at("platforms"), "%s.platforms: releases are selected from the multi-architecture graph and their images copied sparse, only these platforms (as oc-mirror does); the destination registry must accept indexes whose other platforms are absent (CNCF distribution: validation.manifests.indexes.platforms: none)", path)
 	}
 	if len(p.Channels) == 0 && p.Release == "" {
 		d.warn(key, "%s selects no release (no channels, no release); the other sections are mirrored", path)
@@ -247,14 +247,6 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-// additionalImageCompat warns about what enclave reads on an
-// additionalImages entry but applies only in part.
-func (d *decoder) additionalImageCompat(n *yaml.Node, path string, img AdditionalImage) {
-	if len(img.Platforms) > 0 {
-		d.warn(&yaml.Node{Line: keyLine(n, "platforms")}, "%s.platforms: enclave makes sparse copies mirror to mirror only; into an archive it carries every platform of the image", path)
-	}
 }
 
 // yaml11Bool reads the plain (unquoted) YAML 1.1 booleans that oc-mirror's

@@ -120,7 +120,7 @@ func TestOCMirrorCompat(t *testing.T) {
 			name:  "platforms on mirror.platform, additionalImages and operators are stored",
 			yaml:  v2 + "mirror:\n  platform:\n    release: quay.io/openshift-release-dev/ocp-release:4.15.3-multi\n    platforms:\n      - os: linux\n        architecture: amd64\n  additionalImages:\n    - name: quay.io/org/app:1.0\n      platforms:\n        - {os: linux, architecture: arm64}\n        - {os: linux, architecture: amd64}\n  operators:\n    - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.15\n      platforms:\n        - {os: linux, architecture: s390x}\n",
 			plan:  []string{"quay.io/org/app:1.0 -> org/app:1.0"},
-			warns: []string{"isc.yaml:6: mirror.platform.platforms: enclave does not filter release payloads by platform yet", "isc.yaml:11: mirror.additionalImages[0].platforms: enclave makes sparse copies mirror to mirror only"},
+			warns: []string{"isc.yaml:6: mirror.platform.platforms: releases are selected from the multi-architecture graph and their images copied sparse"},
 			check: func(c *Config) string {
 				got := fmt.Sprint(c.Mirror.Platform.Platforms[0], c.Mirror.AdditionalImages[0].Platforms[0], c.Mirror.AdditionalImages[0].Platforms[1], c.Mirror.Operators[0].Platforms[0])
 				return want(got, "linux/amd64 linux/arm64 linux/amd64 linux/s390x")

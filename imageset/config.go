@@ -70,9 +70,9 @@ type Platform struct {
 	// Release is one release payload by reference (without a docker://
 	// prefix the file may have written).
 	Release string
-	// Platforms is the platforms: filter oc-mirror applies to the release
-	// payload's index. Enclave reads it and warns that it carries every
-	// platform of the selected architectures (see Config.Warnings).
+	// Platforms is the platforms: filter oc-mirror applies to releases:
+	// they are selected from the multi-architecture graph, and every
+	// image of theirs is a sparse copy of these platforms.
 	Platforms []PlatformFilter
 	// KubeVirtContainer asks for the KubeVirt RHCOS container image of each
 	// release, named in the payload's boot-image metadata; it is carried as
@@ -126,8 +126,8 @@ type Operator struct {
 	SkipDependencies bool
 	// Packages limits the catalog to these packages; empty means all.
 	Packages []OperatorPackage
-	// Platforms is the platforms: filter for the catalog's images (stored;
-	// the operators section applies it when it plans).
+	// Platforms is the platforms: filter for the catalog's bundle and
+	// related images (sparse copies); the catalog image stays whole.
 	Platforms []PlatformFilter
 	Line      int
 }
@@ -165,7 +165,7 @@ type AdditionalImage struct {
 	// TargetTag, if set, replaces the tag at the destination.
 	TargetTag string
 	// Platforms, if set, limits a multi-platform image to these platforms'
-	// children (a sparse copy; mirror to mirror only for now).
+	// children (a sparse copy, into a registry or an archive).
 	Platforms []PlatformFilter
 	// Layout is set for an "oci://DIR:tag" (or "@digest") source: the OCI
 	// image layout directory to read. Name is then a synthetic reference

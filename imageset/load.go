@@ -733,7 +733,6 @@ func (d *decoder) additionalImage(n *yaml.Node, path string) (AdditionalImage, b
 		},
 	})
 	d.require(n, path, "name")
-	d.additionalImageCompat(n, path, img)
 	if ok && img.Layout != "" {
 		if img.TargetRepo == "" {
 			d.fail(n, path, ErrInvalidReference, "%q is an OCI image layout: give targetRepo, the repository to push it to", img.Raw)

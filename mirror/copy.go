@@ -37,15 +37,23 @@ type copySettings struct {
 	dropSignatures bool
 	// platforms, when set, makes the copy sparse (see sparseChildren).
 	platforms []imageset.PlatformFilter
+	// omitted, when set, are the children of an index the source (an
+	// archive) leaves out on purpose: they are not copied.
+	omitted omittedIn
 }
 
 // copyGraph copies desc's graph (and its referrers) from src to dst, blobs
 // before the manifests that name them.
 func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Target, desc ocispec.Descriptor, s copySettings) error {
+	if len(s.platforms) > 0 && s.graph != nil {
+		// What a base or the destination holds is counted as the copy
+		// would have copied it: without the platforms left out.
+		s.graph = sparseGraph{Fetcher: s.graph, root: desc.Digest, platforms: s.platforms}
+	}
 	cg := oras.CopyGraphOptions{
 		Concurrency:      s.concurrency,
 		MaxMetadataBytes: maxManifestBytes,
-		FindSuccessors:   boundedSuccessors(desc, s.ledger, s.platforms),
+		FindSuccessors:   boundedSuccessors(desc, s.ledger, s.platforms, s.omitted),
 		MountFrom:        s.mountFrom,
 		// A blob another image of the run wrote meanwhile comes here too
 		// (the archive's Push waited for it): the ledger counts it as
@@ -116,8 +124,9 @@ func verifiedPredecessors(ctx context.Context, src content.ReadOnlyGraphStorage,
 // foreign layers oras-go leaves out of every copy. Their urls are never
 // fetched: only their hosts are named, since a url may carry a signature.
 //
-// With platforms, the root's children are only those sparseChildren keeps.
-func boundedSuccessors(root ocispec.Descriptor, l *ledger, platforms []imageset.PlatformFilter) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+// With platforms, the root's children are only those sparseChildren keeps;
+// with omitted, an index's children are those the archive does not omit.
+func boundedSuccessors(root ocispec.Descriptor, l *ledger, platforms []imageset.PlatformFilter, omitted omittedIn) func(context.Context, content.Fetcher, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	var mu sync.Mutex
 	depth := map[digest.Digest]int{root.Digest: 0}
 	return func(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
@@ -136,6 +145,9 @@ func boundedSuccessors(root ocispec.Descriptor, l *ledger, platforms []imageset.
 		}
 		if err != nil {
 			return nil, err
+		}
+		if omitted != nil {
+			succ = withoutDigests(succ, omitted(desc.Digest))
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -171,16 +183,9 @@ func urlHosts(urls []string) string {
 // sparseSuccessors returns the successors of index desc that a sparse copy
 // keeps (see sparseChildren).
 func sparseSuccessors(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor, platforms []imageset.PlatformFilter) ([]ocispec.Descriptor, error) {
-	if desc.Size > maxManifestBytes {
-		return nil, fmt.Errorf("index %s is %d bytes, above %d", desc.Digest, desc.Size, maxManifestBytes)
-	}
-	b, err := content.FetchAll(ctx, f, desc)
+	idx, err := readIndex(ctx, f, desc)
 	if err != nil {
 		return nil, err
-	}
-	var idx ocispec.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("index %s: %w", desc.Digest, err)
 	}
 	return sparseChildren(desc, idx, platforms)
 }

@@ -53,6 +53,7 @@ func Inspect(w io.Writer, dir string) error {
 			refs = "(referrer)"
 		}
 		fmt.Fprintf(w, "  %s  %s  %s\n", refs, root.Descriptor.Digest, root.Descriptor.MediaType)
+		printPlatforms(w, r, root)
 		if len(root.References) > 0 && len(attached) > 0 {
 			printAttached(w, r, root, attached, listed)
 		}
@@ -98,6 +99,32 @@ func Inspect(w io.Writer, dir string) error {
 		return fmt.Errorf("%w: the archive in %s is incomplete or inconsistent: %w", ErrIntegrity, dir, problems)
 	}
 	return catErr
+}
+
+// printPlatforms prints, for an index root, the platforms of the manifests
+// the archive holds and of those it omits on purpose (a sparse copy):
+// "    platforms linux/amd64 (omitted: linux/arm64)". The index is read
+// from its volume; when that volume cannot be read, only the omitted ones
+// are known.
+func printPlatforms(w io.Writer, r *archive.Reader, root format.Root) {
+	if !isIndexType(root.Descriptor.MediaType) {
+		return
+	}
+	omitted := platformNames(root.Omitted)
+	held := "(index unreadable)"
+	if ok, _ := r.Exists(context.Background(), root.Descriptor); !ok {
+		held = "(a prerequisite)"
+	} else if kept, err := r.Successors(context.Background(), root.Descriptor); err == nil {
+		held = strings.Join(platformNames(kept), ", ")
+	}
+	if held == "" && len(omitted) == 0 {
+		return // an index of artifacts, not of platforms
+	}
+	if len(omitted) > 0 {
+		fmt.Fprintf(w, "    platforms %s (omitted: %s)\n", held, strings.Join(omitted, ", "))
+	} else {
+		fmt.Fprintf(w, "    platforms %s\n", held)
+	}
 }
 
 // printCatalogs prints each operator catalog: its reference as

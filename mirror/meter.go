@@ -115,12 +115,20 @@ func (l *ledger) skipped(reason SkipReason, d ocispec.Descriptor) bool {
 	return false
 }
 
+// graphSuccessors is a graph that knows its successors better than its
+// manifests say (archive.Reader leaves omitted children out, sparseGraph
+// the platforms a sparse copy leaves out).
+type graphSuccessors interface {
+	Successors(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error)
+}
+
 // skippedGraph records d and everything below it as skipped for reason:
 // oras-go skips the whole graph below a manifest the destination holds, and
 // what it holds is counted all the same. Manifests are read from f (the
 // run's manifest cache at pack, the archive at unpack); a graph that
 // cannot be read is counted as far as it can, and no deeper than the copy
-// would go (archive.MaxGraphDepth, maxManifestBytes).
+// would go (archive.MaxGraphDepth, maxManifestBytes). When f is a
+// graphSuccessors, its successors are those it gives.
 func (l *ledger) skippedGraph(ctx context.Context, f content.Fetcher, reason SkipReason, d ocispec.Descriptor) {
 	l.skippedBelow(ctx, f, reason, d, 0)
 }
@@ -130,7 +138,13 @@ func (l *ledger) skippedBelow(ctx context.Context, f content.Fetcher, reason Ski
 	if !isManifest(d.MediaType) || f == nil || d.Size > maxManifestBytes || depth > archive.MaxGraphDepth {
 		return
 	}
-	succ, err := content.Successors(ctx, f, d)
+	var succ []ocispec.Descriptor
+	var err error
+	if g, ok := f.(graphSuccessors); ok {
+		succ, err = g.Successors(ctx, d) // an archive's omitted children are nowhere
+	} else {
+		succ, err = content.Successors(ctx, f, d)
+	}
 	if err != nil {
 		return
 	}

@@ -268,7 +268,7 @@ func resolveAll(ctx context.Context, opts PackOptions, client *ocistore.Client, 
 			if err != nil {
 				return nil
 			}
-			descs, _ := walkGraph(ctx, cachedSource(src, meters[i], cache, false), desc)
+			descs, _ := walkGraph(ctx, cachedSource(src, meters[i], cache, false), desc, sparsePlatforms(img.Mapping, desc))
 			l.plan(len(images), descs...)
 			return nil
 		})
@@ -280,8 +280,9 @@ func resolveAll(ctx context.Context, opts PackOptions, client *ocistore.Client, 
 // walkGraph returns root and every descriptor below it, each once, reading
 // manifests from f; it stops at a manifest above maxManifestBytes or nested
 // deeper than archive.MaxGraphDepth (the copy refuses both) and returns
-// what it found with the first error.
-func walkGraph(ctx context.Context, f content.Fetcher, root ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+// what it found with the first error. With platforms, below the root only
+// what a sparse copy keeps.
+func walkGraph(ctx context.Context, f content.Fetcher, root ocispec.Descriptor, platforms []imageset.PlatformFilter) ([]ocispec.Descriptor, error) {
 	type node struct {
 		d     ocispec.Descriptor
 		depth int
@@ -306,7 +307,13 @@ func walkGraph(ctx context.Context, f content.Fetcher, root ocispec.Descriptor) 
 		if n.depth > archive.MaxGraphDepth {
 			return out, fmt.Errorf("%w: below %s", archive.ErrGraphTooDeep, root.Digest)
 		}
-		succ, err := content.Successors(ctx, f, n.d)
+		var succ []ocispec.Descriptor
+		var err error
+		if n.depth == 0 && len(platforms) > 0 {
+			succ, err = sparseSuccessors(ctx, f, n.d, platforms)
+		} else {
+			succ, err = content.Successors(ctx, f, n.d)
+		}
 		if err != nil {
 			return out, err
 		}
@@ -367,9 +374,22 @@ func packOne(ctx context.Context, opts PackOptions, origin, src oras.ReadOnlyGra
 		skipReason: dst.skipReason, graph: src, mountFrom: dst.mountFrom(repo),
 	}
 	image := s // the image's own graph may be sparse; its cosign tags are not
-	image.platforms = sparsePlatforms(opts, m, desc, l.Logf)
+	image.platforms = sparsePlatforms(m, desc)
+	through, err := announceSparse(ctx, dst, src, desc, image.platforms)
+	if err != nil {
+		return err
+	}
+	if through {
+		// oras-go starts a copy with referrers at the referrers, and
+		// skips all below one a base holds: the index first.
+		own := image
+		own.referrers = false
+		if err := copyGraph(ctx, src, target, desc, own); err != nil {
+			return err
+		}
+	}
 	if err := copyGraph(ctx, src, target, desc, image); err != nil {
-		return sparseRefused(err, desc, image.platforms)
+		return sparseRefused(err, desc, filterNames(image.platforms))
 	}
 	if err := target.Tag(ctx, desc, tag); err != nil {
 		return fmt.Errorf("tag %s: %w", tag, err)

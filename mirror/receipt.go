@@ -12,7 +12,6 @@ import (
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content"
 )
 
 // walkKnown records every digest a push of root put into repo as held
@@ -48,7 +47,7 @@ func (u *unpacker) graphOf(ctx context.Context, root ocispec.Descriptor) []ocisp
 			return
 		}
 		if ok, _ := u.r.Exists(ctx, d); ok {
-			succ, _ := content.Successors(ctx, u.r, d)
+			succ, _ := u.r.Successors(ctx, d) // omitted children are not pushed
 			for _, s := range succ {
 				walk(s)
 			}
@@ -100,7 +99,11 @@ func (u *unpacker) writeReceipt(ctx context.Context, pushes []section.Push, resu
 			graph = append(graph, u.graphOf(ctx, a.desc)...)
 		}
 		for _, d := range graph {
-			rec.Add(d.Digest, d.Size, d.MediaType, p.Dest.Repository)
+			var omitted []digest.Digest
+			for _, o := range u.r.Omitted(d.Digest) {
+				omitted = append(omitted, o.Digest)
+			}
+			rec.Add(d.Digest, d.Size, d.MediaType, p.Dest.Repository, omitted...)
 		}
 	}
 	m := u.r.Manifest()

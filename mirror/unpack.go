@@ -455,9 +455,14 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 	if err != nil {
 		return err
 	}
+	// An index pushed sparse before, now with more of its platforms.
+	if err := u.completeChildren(ctx, p, dst, mt); err != nil {
+		return err
+	}
 	// Idempotence: a tag already pointing at the root means nothing to do
-	// for the image itself (its graph is complete: registries refuse
-	// manifests with missing children).
+	// for the image itself (its graph is complete but for the children an
+	// archive omitted, which registries that refuse missing children
+	// refused).
 	if cur, err := dst.Resolve(ctx, p.Tag); err == nil && cur.Digest == p.Root.Descriptor.Digest {
 		u.ledger.skippedGraph(ctx, u.r, SkipAtDestination, p.Root.Descriptor)
 		u.walkKnown(ctx, p.Root.Descriptor, p.Dest.Repository)
@@ -470,7 +475,7 @@ func (u *unpacker) pushOne(ctx context.Context, p section.Push, mt *meter) error
 	}
 	err = copyGraph(ctx, counted(u.r, mt), u.target(dst, p, mt), p.Root.Descriptor, u.settings(p, !u.opts.NoReferrers))
 	if err != nil {
-		return err
+		return u.sparseRefused(ctx, err, p.Root.Descriptor)
 	}
 	if err := dst.Tag(ctx, p.Root.Descriptor, p.Tag); err != nil {
 		return fmt.Errorf("tag %s:%s: %w", p.Dest.Name(), p.Tag, err)
@@ -490,6 +495,7 @@ func (u *unpacker) settings(p section.Push, referrers bool) copySettings {
 		skipReason:     func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
 		graph:          u.r,
 		mountFrom:      u.idx.mountFrom(p.Dest.Repository),
+		omitted:        u.r.Omitted,
 	}
 }
 

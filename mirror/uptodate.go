@@ -28,6 +28,9 @@ func (u *unpacker) upToDate(ctx context.Context, pushes []section.Push) bool {
 		if !u.opts.NoReferrers && !u.referrersAt(ctx, dst, p.Root.Descriptor) {
 			return false
 		}
+		if absent, err := u.absentChildren(ctx, dst, p.Root.Descriptor); err != nil || len(absent) > 0 {
+			return false // pushed sparse before: this archive adds platforms
+		}
 		for _, a := range u.attachedFor(ctx, p) {
 			if cur, err := dst.Resolve(ctx, a.tag); err != nil || cur.Digest != a.desc.Digest {
 				return false

@@ -41,6 +41,23 @@ func KubeVirtStreamKeys(arches []Arch) []string {
 	return keys
 }
 
+// KubeVirtPlatformKeys returns the boot-image stream keys for
+// mirror.platform.platforms, as oc-mirror chooses them there: the key of
+// each platform's architecture that ships a KubeVirt image (amd64: x86_64,
+// s390x), and with none of them every such key.
+func KubeVirtPlatformKeys(architectures []string) []string {
+	var keys []string
+	for _, a := range architectures {
+		if k := kubeVirtKeys[Arch(a)]; slices.Contains(kubeVirtMultiKeys, k) && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return slices.Clone(kubeVirtMultiKeys)
+	}
+	return keys
+}
+
 // bootImagesConfigMap is the part of BootImagesPath we read.
 type bootImagesConfigMap struct {
 	Kind string `yaml:"kind"`

@@ -67,3 +67,23 @@ func TestKubeVirtComponents(t *testing.T) {
 		t.Fatalf("unpinned digest-ref: %v", err)
 	}
 }
+
+// TestKubeVirtPlatformKeys: with mirror.platform.platforms, oc-mirror takes
+// the stream key of each platform's architecture that ships a KubeVirt
+// image, and every such key when none does.
+func TestKubeVirtPlatformKeys(t *testing.T) {
+	for _, tt := range []struct {
+		arches []string
+		want   string
+	}{
+		{[]string{"amd64"}, "x86_64"},
+		{[]string{"s390x", "amd64", "amd64"}, "s390x,x86_64"},
+		{[]string{"arm64", "amd64"}, "x86_64"},
+		{[]string{"arm64"}, "x86_64,s390x"},
+		{nil, "x86_64,s390x"},
+	} {
+		if got := strings.Join(release.KubeVirtPlatformKeys(tt.arches), ","); got != tt.want {
+			t.Errorf("%v: %s, want %s", tt.arches, got, tt.want)
+		}
+	}
+}

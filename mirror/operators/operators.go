@@ -191,7 +191,7 @@ func openCatalog(ctx context.Context, env *section.PackEnv, op imageset.Operator
 	}
 	ref = imageset.Reference{Registry: imageset.LayoutRegistry, Repository: op.TargetCatalog, Tag: loc.Reference.Tag, Digest: loc.Reference.Digest}
 	if !ref.HasVersion() {
-		return ref, "", nil, fmt.Errorf("%w: mirror.operators catalog %s names no image in the layout: add :tag or @sha256:...", section.ErrUsage, op.Catalog)
+		return ref, "", nil, fmt.Errorf("%w: mirror.operators catalog %s names no image in the layout: add :tag or @sha256:<digest>", section.ErrUsage, op.Catalog)
 	}
 	// A missing directory is a local file problem, said so.
 	if _, err := os.Stat(loc.Path); err != nil {
@@ -211,7 +211,7 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 	}
 	plan := &section.PackPlan{}
 	var records []record
-	seen := map[string]bool{}
+	seen := map[string]int{} // bundle and related image -> its index in plan.Images
 	for _, op := range ops {
 		ref, layout, src, err := openCatalog(ctx, env, op)
 		if err != nil {
@@ -290,12 +290,18 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 				continue // warned by Filter
 			}
 			rec.Images = append(rec.Images, img)
-			if seen[img] {
+			if i, ok := seen[img]; ok {
+				// In several catalogs: the platforms of each, as
+				// oc-mirror merges them.
+				plan.Images[i].Mapping.Platforms = mergePlatforms(plan.Images[i].Mapping.Platforms, op.Platforms)
 				continue
 			}
-			seen[img] = true
+			seen[img] = len(plan.Images)
+			// platforms: bundle and related images are copied sparse, as
+			// oc-mirror filters them; the catalog image stays whole (the
+			// filtered catalog is rebuilt from every platform of it).
 			plan.Images = append(plan.Images, section.Image{Mapping: imageset.Mapping{
-				Kind: imageset.KindOperator, Source: r, Line: op.Line,
+				Kind: imageset.KindOperator, Source: r, Line: op.Line, Platforms: op.Platforms,
 				Destination: imageset.Reference{Repository: r.Repository, Tag: tagOr(r.Tag, r.Digest), Digest: r.Digest},
 			}})
 		}
@@ -635,4 +641,14 @@ func readTemplate(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: targetCatalogSourceTemplate %s is larger than %d bytes", section.ErrUsage, path, maxTemplate)
 	}
 	return b, nil
+}
+
+// mergePlatforms adds to a the filters of b it lacks.
+func mergePlatforms(a, b []imageset.PlatformFilter) []imageset.PlatformFilter {
+	for _, p := range b {
+		if !slices.Contains(a, p) {
+			a = append(a, p)
+		}
+	}
+	return a
 }

@@ -69,6 +69,13 @@ func (k *Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPla
 	var kubeVirt []string
 	if p.KubeVirtContainer {
 		kubeVirt = release.KubeVirtStreamKeys(as)
+		if len(p.Platforms) > 0 {
+			var names []string
+			for _, f := range p.Platforms {
+				names = append(names, f.Architecture)
+			}
+			kubeVirt = release.KubeVirtPlatformKeys(names)
+		}
 	}
 	payloads, sigs, err := k.readPayloads(ctx, env, rels, prev, ver, kubeVirt)
 	if err != nil {
@@ -195,7 +202,9 @@ func (pp *packPlan) addImages(env *section.PackEnv, p *imageset.Platform, rels [
 			return
 		}
 		seen[key] = true
-		pp.images = append(pp.images, section.Image{Mapping: imageset.Mapping{Kind: imageset.KindRelease, Source: src, Destination: dst, Line: p.Line}})
+		// platforms: every image of the release is copied sparse, as
+		// oc-mirror filters them all (the graph-data image is not one).
+		pp.images = append(pp.images, section.Image{Mapping: imageset.Mapping{Kind: imageset.KindRelease, Source: src, Destination: dst, Platforms: p.Platforms, Line: p.Line}})
 	}
 	for i, r := range rels {
 		pl := payloads[i]

@@ -89,7 +89,14 @@ var (
 	errPrerequisites = section.ErrPrerequisites
 )
 
+// arches are the payload architectures mirror.platform selects: its
+// architectures (amd64 by default), or, with platforms, multi, as oc-mirror
+// does: the multi payload is the one whose images are indexes of
+// platforms, copied sparse (see platformFilter).
 func arches(p *imageset.Platform) ([]release.Arch, error) {
+	if len(p.Platforms) > 0 {
+		return []release.Arch{release.ArchMulti}, nil
+	}
 	names := p.Architectures
 	if len(names) == 0 {
 		names = []string{string(release.ArchAMD64)}

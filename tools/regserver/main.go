@@ -1,7 +1,7 @@
 // Command regserver runs internal/testing/regserver as a process of its own, so that
 // a benchmark does not count the registry's memory and CPU as the tool's.
 //
-//	regserver -root DIR [-addr 127.0.0.1:0]
+//	regserver -root DIR [-addr 127.0.0.1:0] [-sparse-indexes]
 //
 // It prints "listening on HOST:PORT" on standard output once it serves, and
 // serves until SIGTERM or SIGINT, or until its standard input is closed (so
@@ -25,14 +25,15 @@ func main() {
 	root := flag.String("root", "", "store content with the filesystem driver below `DIR` (required)")
 	addr := flag.String("addr", "127.0.0.1:0", "listen `address`; only a loopback port chosen by the system is supported")
 	watchStdin := flag.Bool("watch-stdin", true, "exit when standard input is closed")
+	sparse := flag.Bool("sparse-indexes", false, "accept image indexes whose platform manifests are partly absent (validation.manifests.indexes.platforms: none)")
 	flag.Parse()
-	if err := run(*root, *addr, *watchStdin); err != nil {
+	if err := run(*root, *addr, *watchStdin, *sparse); err != nil {
 		fmt.Fprintln(os.Stderr, "regserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root, addr string, watchStdin bool) error {
+func run(root, addr string, watchStdin, sparse bool) error {
 	if root == "" {
 		return errors.New("-root is required")
 	}
@@ -44,7 +45,7 @@ func run(root, addr string, watchStdin bool) error {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
-	reg, err := regserver.Start(regserver.Options{RootDir: root})
+	reg, err := regserver.Start(regserver.Options{RootDir: root, SparseIndexes: sparse})
 	if err != nil {
 		return err
 	}

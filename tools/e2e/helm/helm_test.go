@@ -405,7 +405,8 @@ func TestHelmDelta(t *testing.T) {
 
 // TestHelmMirrorToMirror: pack straight into a registry places charts and
 // their images by the same rule as unpack, and a chart's platforms make
-// the copy of its multi-platform images sparse.
+// the copy of its multi-platform images sparse, mirror to mirror and
+// through an archive.
 func TestHelmMirrorToMirror(t *testing.T) {
 	ctx := context.Background()
 	src := regserver.New(t, regserver.Options{})
@@ -456,6 +457,38 @@ func TestHelmMirrorToMirror(t *testing.T) {
 		}
 		if want := m.Platform != nil && m.Platform.Architecture == "amd64"; ok != want {
 			t.Errorf("%s child %s at the mirror: %v, want %v", m.Platform.Architecture, m.Digest, ok, want)
+		}
+	}
+
+	// Into an archive, the same: the archive omits the other children,
+	// and unpack pushes the index unchanged with the amd64 child alone.
+	a := filepath.Join(work, "a")
+	mustCode(t, runApp(t, "pack", "-c", isc, "--src-tls-verify=false", "file://"+a), 0)
+	ar, err := archive.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	omitted := map[digest.Digest]bool{}
+	for _, o := range ar.Omitted(s.Tags[img].Digest) {
+		omitted[o.Digest] = true
+	}
+	ar.Close()
+	dst2 := regserver.New(t, regserver.Options{SparseIndexes: true})
+	mustCode(t, runApp(t, "unpack", "--from", "file://"+a, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"), "--cluster-resources", filepath.Join(work, "cr"), "docker://"+dst2.Host+"/m"), 0)
+	if got := resolve(t, dst2.Host, "m/"+srcHost+"/"+name, tag); got != s.Tags[img].Digest {
+		t.Errorf("image from the archive %s, want %s", got, s.Tags[img].Digest)
+	}
+	for _, m := range idx.Manifests {
+		amd := m.Platform != nil && m.Platform.Architecture == "amd64"
+		if omitted[m.Digest] == amd {
+			t.Errorf("child %s (%v) omitted from the archive: %v", m.Digest, m.Platform, omitted[m.Digest])
+		}
+		ok, err := repo(t, dst2.Host, "m/"+srcHost+"/"+name).Exists(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok != amd {
+			t.Errorf("child %s (%v) at the destination: %v, want %v", m.Digest, m.Platform, ok, amd)
 		}
 	}
 }
