@@ -49,6 +49,8 @@ type config struct {
 	diskBytes int64
 	tools     string
 	runs      string
+	// operatorImages is the related images of the operator catalog runs.
+	operatorImages int
 }
 
 func main() {
@@ -66,6 +68,7 @@ func main() {
 	flag.Int64Var(&c.diskBytes, "disk-bytes", 1<<30, "bytes written by the disk limit")
 	flag.StringVar(&c.tools, "tools", "", "`DIR` with prebuilt enclave-pack and enclave-unpack (default: build ./tools/...)")
 	flag.StringVar(&c.runs, "runs", "", "only the runs whose name matches `REGEXP`")
+	flag.IntVar(&c.operatorImages, "operator-images", 1000, "related images of the operator catalog runs (BENCHMARKS.md has 5000; 0 skips those runs)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -89,6 +92,7 @@ type bench struct {
 	sets    map[string][]corpus.Image // v1, v2, big
 	isc     map[string]string         // set -> file
 	limits  map[string]float64        // bytes/s
+	ops     *opsContent               // the operator catalog, when seeded
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -159,6 +163,13 @@ func run(ctx context.Context, c config) (err error) {
 	corpusLines, err := b.seed(ctx)
 	if err != nil {
 		return err
+	}
+	if c.operatorImages > 0 && operatorRuns(runFilter.MatchString) {
+		line, err := b.seedOperators(ctx)
+		if err != nil {
+			return err
+		}
+		corpusLines = append(corpusLines, line)
 	}
 	for set, images := range b.sets {
 		if len(images) == 0 {
