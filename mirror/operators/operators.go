@@ -163,9 +163,9 @@ func Catalogs(ctx context.Context, r *archive.Reader) ([]Catalog, error) {
 	if err != nil {
 		return nil, section.Classedf(section.ErrIntegrity, err, "attachment %s", AttachCatalogs)
 	}
-	var recs []record
-	if err := json.Unmarshal(data, &recs); err != nil {
-		return nil, fmt.Errorf("%w: attachment %s: %v", section.ErrIntegrity, AttachCatalogs, err)
+	recs, err := decodeRecords(data)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Catalog, 0, len(recs))
 	for _, rec := range recs {
@@ -789,13 +789,67 @@ func readRecords(ctx context.Context, env *section.UnpackEnv) ([]record, error) 
 		if err != nil {
 			return nil, section.Classedf(section.ErrIntegrity, err, "attachment %s", a.Name)
 		}
-		var recs []record
-		if err := json.Unmarshal(data, &recs); err != nil {
-			return nil, fmt.Errorf("%w: attachment %s: %v", section.ErrIntegrity, a.Name, err)
-		}
-		return recs, nil
+		return decodeRecords(data)
 	}
 	return nil, nil
+}
+
+// decodeRecords decodes operators/catalogs.json and checks that each
+// record names what unpack and inspect use. Anything else is an
+// ErrIntegrity error naming the attachment and the record: pack writes
+// the attachment only for catalogs, each record complete.
+func decodeRecords(data []byte) ([]record, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: attachment %s: %s: the archive is damaged or was not written by enclave-pack; copy it again or pack it again", section.ErrIntegrity, AttachCatalogs, fmt.Sprintf(format, args...))
+	}
+	var recs []record
+	if err := json.Unmarshal(data, &recs); err != nil {
+		return nil, bad("%v", err)
+	}
+	if len(recs) == 0 {
+		return nil, bad("it records no catalog")
+	}
+	for i, rec := range recs {
+		if err := rec.validate(); err != nil {
+			return nil, bad("catalog %d (%q): %v", i+1, rec.Catalog, err)
+		}
+	}
+	return recs, nil
+}
+
+// validate checks the fields of a record that unpack relies on.
+func (r record) validate() error {
+	if r.Catalog == "" {
+		return errors.New("no catalog")
+	}
+	src, err := imageset.ParseReference(r.Source)
+	if err != nil {
+		return fmt.Errorf("source %q: %v", r.Source, err)
+	}
+	if src.Digest == "" {
+		return fmt.Errorf("source %q is not pinned to a digest", r.Source)
+	}
+	if err := r.Original.Validate(); err != nil {
+		return fmt.Errorf("original catalog digest %q: %v", r.Original, err)
+	}
+	if err := r.Filtered.Validate(); err != nil {
+		return fmt.Errorf("filtered catalog digest %q: %v", r.Filtered, err)
+	}
+	if r.Repository == "" {
+		return errors.New("no repository")
+	}
+	if r.Tag == "" {
+		return fmt.Errorf("no tag for repository %q", r.Repository)
+	}
+	if _, err := imageset.ParseReference("registry.invalid/" + r.Repository + ":" + r.Tag); err != nil {
+		return fmt.Errorf("repository %q, tag %q: %v", r.Repository, r.Tag, err)
+	}
+	for _, img := range r.Images {
+		if _, err := imageset.ParseReference(img); err != nil {
+			return fmt.Errorf("image %q: %v", img, err)
+		}
+	}
+	return nil
 }
 
 // maxTemplate bounds a targetCatalogSourceTemplate file.
