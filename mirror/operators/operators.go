@@ -331,6 +331,21 @@ func (k *Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPla
 			m := mirrored{registry: registry, images: plan.Images, index: seen, results: results, id: digest.FromBytes(b), logf: env.Logf}
 			return k.deliverToRegistry(ctx, m, records, placed)
 		}
+		if env.Logf != nil {
+			// Said at pack, where the failure is: unpack leaves them out.
+			for i, rec := range records {
+				for _, p := range placed[i].sel.Packages {
+					for _, b := range p.Bundles {
+						for _, img := range b.Images() {
+							if j, ok := seen[img]; ok && results[j].Err != nil {
+								env.Logf("catalog %s: bundle %s is incomplete: its image %s could not be copied; unpack will not offer it", rec.Catalog, b.Name, img)
+								break
+							}
+						}
+					}
+				}
+			}
+		}
 		return &section.Delivery{Attachments: []section.Attachment{{Name: AttachCatalogs, MediaType: "application/json", Data: b}}}, nil
 	}
 	return plan, nil

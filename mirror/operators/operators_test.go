@@ -276,9 +276,15 @@ func TestUnpackLeavesOutBrokenBundles(t *testing.T) {
 	}
 	kinds := []section.Kind{operators.New(), additional.New()}
 	dir := filepath.Join(t.TempDir(), "archive")
-	_, err = mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Archive: dir, Source: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds})
+	var logs lockedLines
+	_, err = mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Archive: dir, Source: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds, Progress: logObserver{&logs}})
 	if err == nil || !strings.Contains(err.Error(), "1 of") {
 		t.Fatalf("pack: %v, want one image failed", err)
+	}
+	if !slices.ContainsFunc(logs.lines, func(l string) bool {
+		return strings.Contains(l, "bundle alpha.v2 is incomplete: its image "+absent+" could not be copied; unpack will not offer it")
+	}) {
+		t.Errorf("pack does not name the incomplete bundle: %q", logs.lines)
 	}
 	if _, err := mirror.Unpack(ctx, mirror.UnpackOptions{Archive: dir, Registry: dst.Host + "/m", Dest: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds,
 		ClusterResources: filepath.Join(t.TempDir(), "cr"), Receipt: filepath.Join(t.TempDir(), "r.json")}); err != nil {
