@@ -258,6 +258,9 @@ func (k *Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPla
 		}
 		rec := record{Catalog: op.Catalog, Source: pinned.String(), Original: desc.Digest, Filtered: desc.Digest, Repository: repo, Tag: tag, Operator: op}
 		pc := placedCatalog{original: len(plan.Images), filtered: -1, sel: sel}
+		if sel.Unfiltered {
+			pc.filtered = pc.original // the catalog served is the one published
+		}
 		plan.Images = append(plan.Images, section.Image{Mapping: imageset.Mapping{
 			Kind: imageset.KindOperator, Source: pinned, Line: op.Line, Layout: layout,
 			Destination: imageset.Reference{Repository: repo, Tag: imageset.DigestTag(desc.Digest), Digest: desc.Digest},
@@ -354,8 +357,8 @@ func (k *Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPla
 // placedCatalog is where a catalog's images are in a pack plan.
 type placedCatalog struct {
 	// original and filtered are the indexes of the catalog's images in
-	// the plan; filtered is -1 when only the original is copied (into an
-	// archive, a catalog mirrored as published).
+	// the plan: for a catalog mirrored as published (full: true without
+	// packages), filtered is its copy at its tag, or the original itself.
 	original, filtered int
 	sel                *catalog.Selection
 }
@@ -415,7 +418,7 @@ func (k *Kind) deliverToRegistry(ctx context.Context, m mirrored, records []reco
 			}
 			d.Images = append(d.Images, bi)
 			image = m.registry + "/" + rec.Repository + "@" + fd.String()
-		case pc.filtered < 0 || m.failed(pc.filtered):
+		case m.failed(pc.filtered):
 			logf("catalog %s: no CatalogSource: the catalog could not be copied", rec.Catalog)
 			continue
 		default:

@@ -398,3 +398,53 @@ func (logObserver) ImageDone(string, int64, error)   {}
 func (logObserver) Transferred(int64)                {}
 func (logObserver) BlobDone(int64)                   {}
 func (logObserver) Skipped(mirror.SkipReason, int64) {}
+
+// TestMirrorToMirrorUnfiltered: full: true without packages mirrors the
+// catalog as published; mirror to mirror it is placed at its tag and the
+// CatalogSource names it, by tag or by digest alike.
+func TestMirrorToMirrorUnfiltered(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	b1 := image(t, src.Host, "demo/alpha-bundle", 71)
+	files := map[string][]byte{"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1") + "\n" +
+		catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", src.Host+"/demo/alpha-bundle@"+b1.Digest.String()))}
+	cr := repo(t, src.Host, "redhat/demo-index")
+	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, orig, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, catalog, tag string }{
+		{"by tag", src.Host + "/redhat/demo-index:v1", "v1"},
+		{"by digest", src.Host + "/redhat/demo-index@" + orig.Digest.String(), imageset.DigestTag(orig.Digest)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := regserver.New(t, regserver.Options{})
+			cfg, err := imageset.Load(strings.NewReader("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+tc.catalog+"\n    full: true\n"), "isc.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Registry: dst.Host + "/m", ClusterResources: filepath.Join(t.TempDir(), "cr"),
+				Source: ocistore.Options{SkipTLSVerify: true}, Dest: ocistore.Options{SkipTLSVerify: true},
+				Kinds: []section.Kind{operators.New(), additional.New()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := repo(t, dst.Host, "m/redhat/demo-index").Resolve(ctx, tc.tag); err != nil || got.Digest != orig.Digest {
+				t.Errorf("catalog at %s: %v %v, want %s", tc.tag, got.Digest, err, orig.Digest)
+			}
+			var cs string
+			for _, f := range res.ClusterResources {
+				if strings.Contains(filepath.Base(f), "catalogsource") {
+					b, _ := os.ReadFile(f)
+					cs = string(b)
+				}
+			}
+			if want := dst.Host + "/m/redhat/demo-index@" + orig.Digest.String(); !strings.Contains(cs, want) {
+				t.Errorf("CatalogSource does not name %s (files %v):\n%s", want, res.ClusterResources, cs)
+			}
+		})
+	}
+}
