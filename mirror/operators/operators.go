@@ -51,7 +51,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
-	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/catalog"
@@ -257,7 +256,7 @@ func (k *Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPla
 			tag = ref.Tag
 		}
 		rec := record{Catalog: op.Catalog, Source: pinned.String(), Original: desc.Digest, Filtered: desc.Digest, Repository: repo, Tag: tag, Operator: op}
-		pc := placedCatalog{original: len(plan.Images), filtered: -1, sel: sel}
+		pc := placedCatalog{original: len(plan.Images), filtered: -1, sel: sel, src: src}
 		if sel.Unfiltered {
 			pc.filtered = pc.original // the catalog served is the one published
 		}
@@ -275,7 +274,7 @@ func (k *Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPla
 			}})
 		}
 		if !sel.Unfiltered {
-			store := memory.New()
+			store := newOverlay(src)
 			fd, err := sel.Rebuild(ctx, store)
 			if err != nil {
 				return nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
@@ -361,6 +360,8 @@ type placedCatalog struct {
 	// packages), filtered is its copy at its tag, or the original itself.
 	original, filtered int
 	sel                *catalog.Selection
+	// src is where the catalog was read from.
+	src content.ReadOnlyStorage
 }
 
 // mirrored is what a pack into a registry (mirror to mirror) copied.
@@ -412,7 +413,7 @@ func (k *Kind) deliverToRegistry(ctx context.Context, m mirrored, records []reco
 			}
 			image = m.registry + "/" + rec.Repository + "@" + rec.Original.String()
 		case len(missing) > 0:
-			bi, fd, err := rebuildWithout(ctx, pc.sel, rec, missing, logf)
+			bi, fd, err := rebuildWithout(ctx, pc, rec, missing, logf)
 			if err != nil {
 				return nil, err
 			}
@@ -469,11 +470,11 @@ func (k *Kind) deliverToRegistry(ctx context.Context, m mirrored, records []reco
 	return d, nil
 }
 
-// rebuildWithout builds the filtered catalog of sel again without the
+// rebuildWithout builds the filtered catalog of pc again without the
 // bundles that name a missing image, as an image to push over the
 // catalog's tag, and returns it with its digest.
-func rebuildWithout(ctx context.Context, sel *catalog.Selection, rec record, missing map[string]bool, logf section.Logf) (section.BuiltImage, digest.Digest, error) {
-	s, err := sel.Without(func(b *catalog.Bundle) bool {
+func rebuildWithout(ctx context.Context, pc placedCatalog, rec record, missing map[string]bool, logf section.Logf) (section.BuiltImage, digest.Digest, error) {
+	s, err := pc.sel.Without(func(b *catalog.Bundle) bool {
 		for _, img := range b.Images() {
 			if missing[img] {
 				logf("catalog %s: bundle %s is left out: its image %s could not be copied", rec.Catalog, b.Name, img)
@@ -488,7 +489,7 @@ func rebuildWithout(ctx context.Context, sel *catalog.Selection, rec record, mis
 	for _, w := range s.Warnings {
 		logf("catalog %s: %s", rec.Catalog, w)
 	}
-	store := memory.New()
+	store := newOverlay(pc.src)
 	fd, err := s.Rebuild(ctx, store)
 	if err != nil {
 		return section.BuiltImage{}, "", fmt.Errorf("catalog %s: %w", rec.Catalog, err)
@@ -732,7 +733,7 @@ func (k *Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unp
 
 // built is a catalog filtered at unpack by the -c configuration.
 type built struct {
-	store  *memory.Store
+	store  *overlay
 	desc   ocispec.Descriptor
 	images map[string]bool
 }
@@ -763,7 +764,7 @@ func subset(ctx context.Context, env *section.UnpackEnv, rec record, orig format
 	if err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", rec.Catalog, err)
 	}
-	b := &built{store: memory.New(), images: map[string]bool{}}
+	b := &built{store: newOverlay(env.Archive), images: map[string]bool{}}
 	for _, img := range s.Images() {
 		b.images[img] = true
 	}
