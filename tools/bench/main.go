@@ -58,7 +58,7 @@ func main() {
 	flag.Uint64Var(&c.seed, "seed", 1, "corpus seed")
 	flag.Float64Var(&c.scale, "scale", 1, "corpus scale: layer sizes are multiplied by it (1: about 1.5 GB per release)")
 	flag.IntVar(&c.images, "images", corpus.DefaultImages, "images in release 1")
-	flag.BoolVar(&c.big, "big", false, "add the image with a 2 GiB layer and the run that packs it")
+	flag.BoolVar(&c.big, "big", false, "add the image with a 2 GiB layer and the catalog image with a 512 MiB layer, and the runs that pack them")
 	flag.Int64Var(&c.bigSize, "big-size", corpus.DefaultBigLayerSize, "tar size of the big layer, bytes")
 	flag.StringVar(&c.workdir, "workdir", "", "work `DIR` (default a temporary directory, removed unless -keep); an existing one with the same corpus is reused without seeding")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary work directory")
@@ -93,6 +93,8 @@ type bench struct {
 	isc     map[string]string         // set -> file
 	limits  map[string]float64        // bytes/s
 	ops     *opsContent               // the operator catalog, when seeded
+	// bigCatalog is the catalog image with a big layer, when seeded.
+	bigCatalog *bigCatalog
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -164,8 +166,15 @@ func run(ctx context.Context, c config) (err error) {
 	if err != nil {
 		return err
 	}
-	if c.operatorImages > 0 && operatorRuns(runFilter.MatchString) {
+	if c.operatorImages > 0 && selected(runFilter.MatchString, func(rs runSpec) bool { return rs.Operators }) {
 		line, err := b.seedOperators(ctx)
+		if err != nil {
+			return err
+		}
+		corpusLines = append(corpusLines, line)
+	}
+	if c.big && selected(runFilter.MatchString, func(rs runSpec) bool { return rs.BigCatalog }) {
+		line, err := b.seedBigCatalog(ctx)
 		if err != nil {
 			return err
 		}

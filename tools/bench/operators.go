@@ -62,10 +62,10 @@ type opsContent struct {
 	Took  time.Duration `json:"took"`
 }
 
-// operatorRuns says whether any run selected needs the operator content.
-func operatorRuns(filter func(string) bool) bool {
+// selected says whether any run selected has need.
+func selected(filter func(string) bool, need func(runSpec) bool) bool {
 	for _, rs := range runs {
-		if rs.Operators && filter(rs.Name) {
+		if need(rs) && filter(rs.Name) {
 			return true
 		}
 	}
@@ -99,10 +99,15 @@ func (b *bench) seedOperators(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
+	// The catalog names its images with the registry's address, which a
+	// rerun gets anew: it is pushed for this one (the images are kept).
+	if err := pushOpsCatalog(ctx, b.src.Host, s, b.logf); err != nil {
+		return "", fmt.Errorf("push the operator catalog: %w", err)
+	}
 	b.ops = &s
 	b.isc["operators"] = filepath.Join(b.work, "isc-operators.yaml")
 	b.isc["operators-additional"] = filepath.Join(b.work, "isc-operators-additional.yaml")
-	if err := writeOperatorsISC(b.isc["operators"], b.src.Host, s.Packages); err != nil {
+	if err := writeOperatorsISC(b.isc["operators"], b.src.Host+"/"+opsCatalogRepo+":"+opsCatalogTag, s.Packages, true); err != nil {
 		return "", err
 	}
 	var ab strings.Builder
@@ -118,20 +123,21 @@ func (b *bench) seedOperators(ctx context.Context) (string, error) {
 		len(s.Images), fmtBytes(s.Bytes), s.Took.Round(time.Second)), nil
 }
 
-// writeOperatorsISC writes a configuration that selects every package of
-// the bench catalog on host, whole (full: true), so that the catalog is
-// filtered and rebuilt and every bundle selected.
-func writeOperatorsISC(path, host string, packages []string) error {
+// writeOperatorsISC writes a configuration that selects packages of
+// catalog, whole with full (so that the catalog is filtered and rebuilt
+// and every bundle of those packages selected), else their channel heads.
+func writeOperatorsISC(path, catalog string, packages []string, full bool) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: %s/%s:%s\n    full: true\n    packages:\n", host, opsCatalogRepo, opsCatalogTag)
+	fmt.Fprintf(&b, "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: %s\n    full: %v\n    packages:\n", catalog, full)
 	for _, p := range packages {
 		fmt.Fprintf(&b, "    - name: %s\n", p)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// generateOperators pushes the bench catalog for n related images to the
-// registry at host. Same seed and n, same digests.
+// generateOperators pushes the bundle and related images of the bench
+// catalog for n related images to the registry at host (pushOpsCatalog
+// then pushes the catalog). Same seed and n, same digests.
 func generateOperators(ctx context.Context, host string, seed uint64, n int, logf func(string, ...any)) (opsContent, error) {
 	var s opsContent
 	repos := map[string]*remote.Repository{}
@@ -156,28 +162,22 @@ func generateOperators(ctx context.Context, host string, seed uint64, n int, log
 		seed uint64
 		out  *string
 	}
-	// Every image first, in parallel; then the catalog that names them.
 	var jobs []job
-	bundles := make([][]string, pkgs*opsBundlesPerPackage)
-	related := make([][]string, pkgs*opsBundlesPerPackage)
 	refs := make([]string, pkgs*opsBundlesPerPackage+n)
 	next := 0
 	for p := range pkgs {
 		s.Packages = append(s.Packages, fmt.Sprintf("p%03d", p))
-		for bi := range opsBundlesPerPackage {
-			k := p*opsBundlesPerPackage + bi
-			bundles[k] = []string{""}
+		for range opsBundlesPerPackage {
 			jobs = append(jobs, job{fmt.Sprintf("bench-ops/p%03d-bundle", p), seed<<32 | uint64(next), &refs[next]})
 			next++
 		}
 	}
+	nb := pkgs * opsBundlesPerPackage
 	for i := range n {
 		// Related image i belongs to bundle i mod bundles, so that they
-		// are spread evenly.
-		k := i % len(bundles)
-		p := k / opsBundlesPerPackage
+		// are spread evenly (pushOpsCatalog lists them so).
+		p := (i % nb) / opsBundlesPerPackage
 		jobs = append(jobs, job{fmt.Sprintf("bench-ops/p%03d-operand-%d", p, i%opsOperandRepos), seed<<32 | uint64(next), &refs[next]})
-		related[k] = append(related[k], "")
 		next++
 	}
 	var bytes int64
@@ -216,46 +216,46 @@ func generateOperators(ctx context.Context, host string, seed uint64, n int, log
 	}
 	s.Bytes = bytes + cfg
 	s.Images = refs
-	// The FBC: per package its channel and two bundles, each listing its
-	// bundle image and its share of the related images.
-	next = 0
-	for k := range bundles {
-		bundles[k][0] = refs[next]
-		next++
+	return s, nil
+}
+
+// pushOpsCatalog pushes the catalog of s, whose images are on host, and
+// tags it: per package its channel and two bundles, each listing its
+// bundle image and its share of the related images.
+func pushOpsCatalog(ctx context.Context, host string, s opsContent, logf func(string, ...any)) error {
+	nb := len(s.Packages) * opsBundlesPerPackage
+	if nb == 0 || len(s.Images) < nb {
+		return fmt.Errorf("%d images for %d bundles", len(s.Images), nb)
 	}
-	for i := range n {
-		related[i%len(bundles)][i/len(bundles)] = refs[next]
-		next++
+	related := make([][]string, nb)
+	for i, im := range s.Images[nb:] {
+		related[i%nb] = append(related[i%nb], host+"/"+im)
 	}
 	files := map[string][]byte{}
 	for p, name := range s.Packages {
-		var entries []string
-		var docs []string
+		var entries, docs []string
 		for bi := range opsBundlesPerPackage {
 			k := p*opsBundlesPerPackage + bi
 			bname := fmt.Sprintf("%s.v%d.0.0", name, bi+1)
 			entries = append(entries, bname)
-			var rel []string
-			for _, ri := range related[k] {
-				rel = append(rel, host+"/"+ri)
-			}
-			docs = append(docs, catalogtest.Bundle(name, bname, fmt.Sprintf("%d.0.0", bi+1), host+"/"+bundles[k][0], rel...))
+			docs = append(docs, catalogtest.Bundle(name, bname, fmt.Sprintf("%d.0.0", bi+1), host+"/"+s.Images[k], related[k]...))
 		}
 		files[name+"/catalog.json"] = []byte(catalogtest.Package(name, "stable", entries...) + "\n" + strings.Join(docs, "\n") + "\n")
 	}
-	cr, err := repo(opsCatalogRepo)
+	cr, err := remote.NewRepository(host + "/" + opsCatalogRepo)
 	if err != nil {
-		return s, err
+		return err
 	}
+	cr.PlainHTTP = true
 	cd, err := catalogtest.Image(ctx, cr, "amd64", files)
 	if err != nil {
-		return s, fmt.Errorf("catalog image: %w", err)
+		return fmt.Errorf("catalog image: %w", err)
 	}
 	if err := cr.Tag(ctx, cd, opsCatalogTag); err != nil {
-		return s, fmt.Errorf("tag the catalog: %w", err)
+		return fmt.Errorf("tag the catalog: %w", err)
 	}
 	logf("operator catalog %s/%s:%s is %s", host, opsCatalogRepo, opsCatalogTag, cd.Digest)
-	return s, nil
+	return nil
 }
 
 // sharedConfigSize is the size of the config archivetest.Image gives every

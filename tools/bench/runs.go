@@ -108,6 +108,16 @@ var runs = []runSpec{
 		Archive: "{work}/archive-operators-additional", Bytes: opsBytes, Limit: perImageRun,
 		Images: opsImages(0), Check: packedRoots("{work}/archive-operators-additional", opsImages(0)),
 	},
+	{
+		// A catalog image with a 512 MiB layer (bigcatalog.go), one
+		// package of two selected: the filtered catalog is built on that
+		// layer, and memory must follow the filtered catalog's own blobs.
+		Name: "operators pack, 512 MiB catalog image", Tool: "enclave-pack", Big: true, BigCatalog: true,
+		Args:    "--src-tls-verify=false -c {isc:operators-big} file://{work}/archive-operators-big",
+		Archive: "{work}/archive-operators-big", Bytes: func(b *bench) int64 { return b.bigCatalog.Bytes }, Limit: limitPack,
+		// The original and filtered catalogs, and the bundle.
+		Check: packedRoots("{work}/archive-operators-big", func(*bench) int { return 3 }),
+	},
 }
 
 // unpackFiles keeps the receipt (which delta pack reads) and the cluster
@@ -136,6 +146,9 @@ type runSpec struct {
 	// Operators marks runs that need the operator catalog
 	// (-operator-images above 0).
 	Operators bool
+	// BigCatalog marks runs that need the catalog image with a big layer
+	// (with Big: -big).
+	BigCatalog bool
 	// Images, when set, is the number of images the run copies: the row
 	// then gives wall and CPU time per image.
 	Images func(*bench) int
