@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/enclave-mirror/enclave/archive"
+	"github.com/enclave-mirror/enclave/clusterres"
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
@@ -112,6 +113,8 @@ type registryDest struct {
 
 	idx    *repoIndex // what this run pushed where
 	ledger *ledger
+	// resources are the kinds' cluster resources, written at finish.
+	resources []clusterres.Resource
 }
 
 func newRegistryDest(opts PackOptions, l *ledger) (*registryDest, error) {
@@ -147,9 +150,10 @@ func (r *registryDest) skipReason(ocispec.Descriptor) SkipReason {
 	return SkipAtDestination
 }
 
-// deliver pushes the built images; a registry has no place for
-// attachments.
+// deliver pushes the built images and keeps the cluster resources for
+// finish; a registry has no place for attachments.
 func (r *registryDest) deliver(ctx context.Context, d *section.Delivery) error {
+	r.resources = append(r.resources, d.Resources...)
 	for _, img := range d.Images {
 		ref, err := ocistore.ParseReference(r.root + "/" + img.Repository + ":" + img.Tag)
 		if err != nil {
@@ -166,5 +170,19 @@ func (r *registryDest) deliver(ctx context.Context, d *section.Delivery) error {
 	return nil
 }
 
-func (r *registryDest) abort()                                { r.client.Close() }
-func (r *registryDest) finish(context.Context, *Result) error { r.client.Close(); return nil }
+func (r *registryDest) abort() { r.client.Close() }
+
+// finish writes the cluster resources the kinds delivered, all at once
+// (two kinds never write one file), into opts.ClusterResources.
+func (r *registryDest) finish(_ context.Context, res *Result) error {
+	r.client.Close()
+	if len(r.resources) == 0 {
+		return nil
+	}
+	paths, err := clusterres.WriteDir(r.opts.ClusterResources, r.resources...)
+	res.ClusterResources = paths
+	if err != nil {
+		return fmt.Errorf("cluster resources: %w", err)
+	}
+	return nil
+}

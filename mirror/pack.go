@@ -58,6 +58,12 @@ type PackOptions struct {
 	DryRun bool
 	// Source and Dest configure registry access on each side.
 	Source, Dest ocistore.Options
+	// ClusterResources is the directory the cluster resources of a
+	// registry destination (mirror to mirror: CatalogSource,
+	// ClusterCatalog and mirror sets of operator catalogs) are written
+	// to (default "cluster-resources"), as unpack writes them for an
+	// archive. Into an archive, unpack writes them.
+	ClusterResources string
 	// Sign, when set, signs the archive with this key file (PEM PKCS#8).
 	SignKey string
 	// Kinds plan the sections of the configuration (mirror/kinds.All
@@ -85,6 +91,9 @@ func (o *PackOptions) defaults() error {
 	}
 	if o.VolumeSize == 0 {
 		o.VolumeSize = o.Config.ArchiveSizeBytes()
+	}
+	if o.ClusterResources == "" {
+		o.ClusterResources = "cluster-resources"
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -171,6 +180,9 @@ func planPack(ctx context.Context, opts PackOptions, src *ocistore.Client) ([]*s
 		return nil, err
 	}
 	env := &section.PackEnv{Config: opts.Config, Source: src, IntoArchive: opts.Archive != "", Parallel: opts.Parallel, Logf: opts.Progress.Logf}
+	if !opts.DryRun {
+		env.Registry = opts.Registry
+	}
 	var plans []*section.PackPlan
 	for _, k := range opts.Kinds {
 		p, err := k.Pack(ctx, env)

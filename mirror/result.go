@@ -18,7 +18,8 @@ type Result struct {
 	ArchiveID     string
 	ArchiveDigest digest.Digest
 	Volumes       int
-	// Receipt and ClusterResources are files an unpack wrote.
+	// Receipt is the file an unpack wrote; ClusterResources are the
+	// files an unpack or a pack into a registry (mirror to mirror) wrote.
 	Receipt          string
 	ClusterResources []string
 	// Plan lines of a dry run.

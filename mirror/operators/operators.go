@@ -26,7 +26,14 @@
 // come from their registries. Catalogs reads the record back for
 // enclave-unpack inspect.
 //
-// Not yet: a choice of pointing the CatalogSource at the original catalog.
+// Mirror to mirror (a registry destination), the images are placed as
+// unpack places them and the kind delivers the cluster resources unpack
+// would write (CatalogSource, ClusterCatalog, IDMS/ITMS), named after the
+// catalogs record; a catalog whose images did not all arrive is filtered
+// again without the bundles concerned and pushed over its tag.
+//
+// Options.OriginalCatalogSource points the CatalogSource and ClusterCatalog
+// at the original catalog instead of the filtered one.
 package operators
 
 import (
@@ -44,7 +51,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
-	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/catalog"
@@ -156,9 +162,9 @@ func Catalogs(ctx context.Context, r *archive.Reader) ([]Catalog, error) {
 	if err != nil {
 		return nil, section.Classedf(section.ErrIntegrity, err, "attachment %s", AttachCatalogs)
 	}
-	var recs []record
-	if err := json.Unmarshal(data, &recs); err != nil {
-		return nil, fmt.Errorf("%w: attachment %s: %v", section.ErrIntegrity, AttachCatalogs, err)
+	recs, err := decodeRecords(data)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Catalog, 0, len(recs))
 	for _, rec := range recs {
@@ -204,13 +210,14 @@ func openCatalog(ctx context.Context, env *section.PackEnv, op imageset.Operator
 }
 
 // Pack resolves and filters each catalog and plans its images.
-func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan, error) {
+func (k *Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan, error) {
 	ops := env.Config.Mirror.Operators
 	if len(ops) == 0 {
 		return nil, nil
 	}
 	plan := &section.PackPlan{}
 	var records []record
+	var placed []placedCatalog
 	seen := map[string]int{} // bundle and related image -> its index in plan.Images
 	for _, op := range ops {
 		ref, layout, src, err := openCatalog(ctx, env, op)
@@ -249,18 +256,32 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 			tag = ref.Tag
 		}
 		rec := record{Catalog: op.Catalog, Source: pinned.String(), Original: desc.Digest, Filtered: desc.Digest, Repository: repo, Tag: tag, Operator: op}
+		pc := placedCatalog{original: len(plan.Images), filtered: -1, sel: sel, src: src}
+		if sel.Unfiltered {
+			pc.filtered = pc.original // the catalog served is the one published
+		}
 		plan.Images = append(plan.Images, section.Image{Mapping: imageset.Mapping{
 			Kind: imageset.KindOperator, Source: pinned, Line: op.Line, Layout: layout,
 			Destination: imageset.Reference{Repository: repo, Tag: imageset.DigestTag(desc.Digest), Digest: desc.Digest},
 		}})
+		if sel.Unfiltered && !env.IntoArchive && tag != "" {
+			// Mirror to mirror, the catalog as published is also the one
+			// served: at its tag too, as unpack places it.
+			pc.filtered = len(plan.Images)
+			plan.Images = append(plan.Images, section.Image{Mapping: imageset.Mapping{
+				Kind: imageset.KindOperator, Source: pinned, Line: op.Line, Layout: layout,
+				Destination: imageset.Reference{Repository: repo, Tag: tag, Digest: desc.Digest},
+			}})
+		}
 		if !sel.Unfiltered {
-			store := memory.New()
+			store := newOverlay(src)
 			fd, err := sel.Rebuild(ctx, store)
 			if err != nil {
 				return nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
 			}
 			rec.Filtered = fd.Digest
 			built := imageset.Reference{Registry: ref.Registry, Repository: ref.Repository, Digest: fd.Digest}
+			pc.filtered = len(plan.Images)
 			plan.Images = append(plan.Images, section.Image{
 				Mapping: imageset.Mapping{Kind: imageset.KindOperator, Source: built, Line: op.Line,
 					Destination: imageset.Reference{Repository: repo, Tag: tagOr(tag, fd.Digest), Digest: fd.Digest}},
@@ -306,15 +327,193 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 			}})
 		}
 		records = append(records, rec)
+		placed = append(placed, pc)
 	}
+	registry := env.Registry
 	plan.Deliver = func(ctx context.Context, results []section.Result) (*section.Delivery, error) {
 		b, err := json.MarshalIndent(records, "", "  ")
 		if err != nil {
 			return nil, err
 		}
+		if registry != "" {
+			m := mirrored{registry: registry, images: plan.Images, index: seen, results: results, id: digest.FromBytes(b), logf: env.Logf}
+			return k.deliverToRegistry(ctx, m, records, placed)
+		}
+		if env.Logf != nil {
+			// Said at pack, where the failure is: unpack leaves them out.
+			for i, rec := range records {
+				for _, p := range placed[i].sel.Packages {
+					for _, b := range p.Bundles {
+						for _, img := range b.Images() {
+							if j, ok := seen[img]; ok && results[j].Err != nil {
+								env.Logf("catalog %s: bundle %s is incomplete: its image %s could not be copied; unpack will not offer it", rec.Catalog, b.Name, img)
+								break
+							}
+						}
+					}
+				}
+			}
+		}
 		return &section.Delivery{Attachments: []section.Attachment{{Name: AttachCatalogs, MediaType: "application/json", Data: b}}}, nil
 	}
 	return plan, nil
+}
+
+// placedCatalog is where a catalog's images are in a pack plan.
+type placedCatalog struct {
+	// original and filtered are the indexes of the catalog's images in
+	// the plan: for a catalog mirrored as published (full: true without
+	// packages), filtered is its copy at its tag, or the original itself.
+	original, filtered int
+	sel                *catalog.Selection
+	// src is where the catalog was read from.
+	src content.ReadOnlyStorage
+}
+
+// mirrored is what a pack into a registry (mirror to mirror) copied.
+type mirrored struct {
+	registry string
+	images   []section.Image
+	index    map[string]int // bundle or related image -> index in images
+	results  []section.Result
+	// id names the cluster resources: the digest of the catalogs record,
+	// so that the same catalogs mirrored again update their objects in
+	// place and other catalogs get their own (as an archive's digest
+	// names those of an unpack).
+	id   digest.Digest
+	logf section.Logf
+}
+
+func (m mirrored) failed(i int) bool { return m.results[i].Err != nil }
+
+// deliverToRegistry returns, for a pack into a registry, the cluster
+// resources oc-mirror v2 writes for a mirror to mirror: per catalog a
+// CatalogSource and a ClusterCatalog pointing at the filtered catalog (or
+// with OriginalCatalogSource the original) by digest, and an
+// ImageDigestMirrorSet and ImageTagMirrorSet for the bundles and related
+// images. A catalog whose selected images did not all arrive is filtered
+// again without the bundles they belong to, and that catalog is pushed
+// over the tag (and named by the CatalogSource): the cluster is never
+// offered a bundle whose images are missing.
+func (k *Kind) deliverToRegistry(ctx context.Context, m mirrored, records []record, placed []placedCatalog) (*section.Delivery, error) {
+	d := &section.Delivery{}
+	logf := func(format string, args ...any) {
+		if m.logf != nil {
+			m.logf(format, args...)
+		}
+	}
+	for i, rec := range records {
+		pc := placed[i]
+		missing := map[string]bool{}
+		for _, img := range rec.Images {
+			if j, ok := m.index[img]; ok && m.failed(j) {
+				missing[img] = true
+			}
+		}
+		image := ""
+		switch {
+		case k.opts.OriginalCatalogSource:
+			if m.failed(pc.original) {
+				logf("catalog %s: no CatalogSource: the catalog could not be copied", rec.Catalog)
+				continue
+			}
+			image = m.registry + "/" + rec.Repository + "@" + rec.Original.String()
+		case len(missing) > 0:
+			bi, fd, err := rebuildWithout(ctx, pc, rec, missing, logf)
+			if err != nil {
+				return nil, err
+			}
+			d.Images = append(d.Images, bi)
+			image = m.registry + "/" + rec.Repository + "@" + fd.String()
+		case m.failed(pc.filtered):
+			logf("catalog %s: no CatalogSource: the catalog could not be copied", rec.Catalog)
+			continue
+		default:
+			image = m.registry + "/" + rec.Repository + "@" + rec.Filtered.String()
+		}
+		name, err := clusterres.CatalogName(m.id, rec.Repository, rec.Tag)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := clusterres.CatalogSource(name, image, []byte(rec.Template), !k.opts.OriginalCatalogSource && (len(missing) > 0 || rec.Filtered != rec.Original))
+		if err != nil {
+			return nil, err
+		}
+		cc, err := clusterres.ClusterCatalog(name, image)
+		if err != nil {
+			return nil, err
+		}
+		d.Resources = append(d.Resources, cs, cc)
+	}
+	// Catalogs are consumed through their CatalogSource, never through a
+	// mirror set (OPERATORS.md 5.3): only bundles and related images.
+	var byDigest, byTag []clusterres.Mirror
+	for _, i := range slices.Sorted(maps.Values(m.index)) {
+		img := m.images[i]
+		if m.failed(i) {
+			continue
+		}
+		dst, err := img.Destination.Under(m.registry)
+		if err != nil {
+			return nil, section.Classed(section.ErrUsage, err)
+		}
+		if img.Source.Name() == dst.Name() {
+			continue
+		}
+		mr := clusterres.Mirror{Source: img.Source.Name(), Mirror: dst.Name()}
+		byDigest = append(byDigest, mr)
+		if img.Source.Tag != "" {
+			byTag = append(byTag, mr)
+		}
+	}
+	if len(byDigest) > 0 {
+		ms, err := clusterres.MirrorSets(clusterres.ArchiveName(m.id)+"-operators", byDigest, byTag)
+		if err != nil {
+			return nil, err
+		}
+		d.Resources = append(d.Resources, ms...)
+	}
+	return d, nil
+}
+
+// rebuildWithout builds the filtered catalog of pc again without the
+// bundles that name a missing image, as an image to push over the
+// catalog's tag, and returns it with its digest.
+func rebuildWithout(ctx context.Context, pc placedCatalog, rec record, missing map[string]bool, logf section.Logf) (section.BuiltImage, digest.Digest, error) {
+	s, err := pc.sel.Without(func(b *catalog.Bundle) bool {
+		for _, img := range b.Images() {
+			if missing[img] {
+				logf("catalog %s: bundle %s is left out: its image %s could not be copied", rec.Catalog, b.Name, img)
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return section.BuiltImage{}, "", fmt.Errorf("catalog %s: %w", rec.Catalog, err)
+	}
+	for _, w := range s.Warnings {
+		logf("catalog %s: %s", rec.Catalog, w)
+	}
+	store := newOverlay(pc.src)
+	fd, err := s.Rebuild(ctx, store)
+	if err != nil {
+		return section.BuiltImage{}, "", fmt.Errorf("catalog %s: %w", rec.Catalog, err)
+	}
+	tag := rec.Tag
+	if tag == imageset.DigestTag(rec.Filtered) {
+		tag = imageset.DigestTag(fd.Digest) // a catalog by digest: named by its own
+	}
+	return section.BuiltImage{Repository: rec.Repository, Tag: tag, Push: func(ctx context.Context, dst oras.Target, tag string) error {
+		if err := oras.CopyGraph(ctx, store, dst, fd, oras.DefaultCopyGraphOptions); err != nil {
+			return fmt.Errorf("push catalog %s filtered without the bundles whose images are missing: %w", rec.Catalog, err)
+		}
+		if err := dst.Tag(ctx, fd, tag); err != nil {
+			return fmt.Errorf("tag catalog %s filtered without the bundles whose images are missing: %w", rec.Catalog, err)
+		}
+		logf("catalog %s: pushed %s, without the bundles whose images are missing", rec.Catalog, fd.Digest)
+		return nil
+	}}, fd.Digest, nil
 }
 
 func tagOr(tag string, d digest.Digest) string {
@@ -540,7 +739,7 @@ func (k *Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unp
 
 // built is a catalog filtered at unpack by the -c configuration.
 type built struct {
-	store  *memory.Store
+	store  *overlay
 	desc   ocispec.Descriptor
 	images map[string]bool
 }
@@ -571,7 +770,7 @@ func subset(ctx context.Context, env *section.UnpackEnv, rec record, orig format
 	if err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", rec.Catalog, err)
 	}
-	b := &built{store: memory.New(), images: map[string]bool{}}
+	b := &built{store: newOverlay(env.Archive), images: map[string]bool{}}
 	for _, img := range s.Images() {
 		b.images[img] = true
 	}
@@ -615,13 +814,67 @@ func readRecords(ctx context.Context, env *section.UnpackEnv) ([]record, error) 
 		if err != nil {
 			return nil, section.Classedf(section.ErrIntegrity, err, "attachment %s", a.Name)
 		}
-		var recs []record
-		if err := json.Unmarshal(data, &recs); err != nil {
-			return nil, fmt.Errorf("%w: attachment %s: %v", section.ErrIntegrity, a.Name, err)
-		}
-		return recs, nil
+		return decodeRecords(data)
 	}
 	return nil, nil
+}
+
+// decodeRecords decodes operators/catalogs.json and checks that each
+// record names what unpack and inspect use. Anything else is an
+// ErrIntegrity error naming the attachment and the record: pack writes
+// the attachment only for catalogs, each record complete.
+func decodeRecords(data []byte) ([]record, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: attachment %s: %s: the archive is damaged or was not written by enclave-pack; copy it again or pack it again", section.ErrIntegrity, AttachCatalogs, fmt.Sprintf(format, args...))
+	}
+	var recs []record
+	if err := json.Unmarshal(data, &recs); err != nil {
+		return nil, bad("%v", err)
+	}
+	if len(recs) == 0 {
+		return nil, bad("it records no catalog")
+	}
+	for i, rec := range recs {
+		if err := rec.validate(); err != nil {
+			return nil, bad("catalog %d (%q): %v", i+1, rec.Catalog, err)
+		}
+	}
+	return recs, nil
+}
+
+// validate checks the fields of a record that unpack relies on.
+func (r record) validate() error {
+	if r.Catalog == "" {
+		return errors.New("no catalog")
+	}
+	src, err := imageset.ParseReference(r.Source)
+	if err != nil {
+		return fmt.Errorf("source %q: %v", r.Source, err)
+	}
+	if src.Digest == "" {
+		return fmt.Errorf("source %q is not pinned to a digest", r.Source)
+	}
+	if err := r.Original.Validate(); err != nil {
+		return fmt.Errorf("original catalog digest %q: %v", r.Original, err)
+	}
+	if err := r.Filtered.Validate(); err != nil {
+		return fmt.Errorf("filtered catalog digest %q: %v", r.Filtered, err)
+	}
+	if r.Repository == "" {
+		return errors.New("no repository")
+	}
+	if r.Tag == "" {
+		return fmt.Errorf("no tag for repository %q", r.Repository)
+	}
+	if _, err := imageset.ParseReference("registry.invalid/" + r.Repository + ":" + r.Tag); err != nil {
+		return fmt.Errorf("repository %q, tag %q: %v", r.Repository, r.Tag, err)
+	}
+	for _, img := range r.Images {
+		if _, err := imageset.ParseReference(img); err != nil {
+			return fmt.Errorf("image %q: %v", img, err)
+		}
+	}
+	return nil
 }
 
 // maxTemplate bounds a targetCatalogSourceTemplate file.

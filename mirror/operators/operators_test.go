@@ -2,10 +2,12 @@ package operators_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -274,9 +276,15 @@ func TestUnpackLeavesOutBrokenBundles(t *testing.T) {
 	}
 	kinds := []section.Kind{operators.New(), additional.New()}
 	dir := filepath.Join(t.TempDir(), "archive")
-	_, err = mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Archive: dir, Source: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds})
+	var logs lockedLines
+	_, err = mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Archive: dir, Source: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds, Progress: logObserver{&logs}})
 	if err == nil || !strings.Contains(err.Error(), "1 of") {
 		t.Fatalf("pack: %v, want one image failed", err)
+	}
+	if !slices.ContainsFunc(logs.lines, func(l string) bool {
+		return strings.Contains(l, "bundle alpha.v2 is incomplete: its image "+absent+" could not be copied; unpack will not offer it")
+	}) {
+		t.Errorf("pack does not name the incomplete bundle: %q", logs.lines)
 	}
 	if _, err := mirror.Unpack(ctx, mirror.UnpackOptions{Archive: dir, Registry: dst.Host + "/m", Dest: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds,
 		ClusterResources: filepath.Join(t.TempDir(), "cr"), Receipt: filepath.Join(t.TempDir(), "r.json")}); err != nil {
@@ -297,5 +305,146 @@ func TestUnpackLeavesOutBrokenBundles(t *testing.T) {
 	}
 	if _, err := repo(t, dst.Host, "m/demo/alpha-bundle").Resolve(ctx, imageset.DigestTag(a1.Digest)); err != nil {
 		t.Errorf("alpha.v1 bundle: %v", err)
+	}
+}
+
+// TestMirrorToMirrorLeavesOutBrokenBundles: mirror to mirror, a related
+// image that cannot be read fails its image, not the run; the catalog at
+// the destination's tag, and the one the CatalogSource names by digest,
+// no longer offers the bundle that needs it.
+func TestMirrorToMirrorLeavesOutBrokenBundles(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	dst := regserver.New(t, regserver.Options{})
+	ref := func(name string, d ocispec.Descriptor) string { return src.Host + "/" + name + "@" + d.Digest.String() }
+	a1, a2 := image(t, src.Host, "demo/alpha-bundle", 51), image(t, src.Host, "demo/alpha-bundle", 52)
+	absent := src.Host + "/demo/alpha-operator@" + digest.FromString("never pushed").String()
+	files := map[string][]byte{
+		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", ref("demo/alpha-bundle", a1)) + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", ref("demo/alpha-bundle", a2), absent)),
+	}
+	cr := repo(t, src.Host, "redhat/demo-index")
+	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, orig, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := imageset.Load(strings.NewReader("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v1\n    full: true\n    packages:\n    - name: alpha\n"), "isc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd := filepath.Join(t.TempDir(), "cr")
+	var logs lockedLines
+	res, err := mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Registry: dst.Host + "/m", ClusterResources: crd,
+		Source: ocistore.Options{SkipTLSVerify: true}, Dest: ocistore.Options{SkipTLSVerify: true},
+		Kinds: []section.Kind{operators.New(), additional.New()}, Progress: logObserver{&logs}})
+	if err == nil || !strings.Contains(err.Error(), "1 of") || !strings.Contains(err.Error(), absent) {
+		t.Fatalf("pack: %v, want %s failed", err, absent)
+	}
+	if !slices.ContainsFunc(logs.lines, func(l string) bool {
+		return strings.Contains(l, "bundle alpha.v2 is left out: its image "+absent+" could not be copied")
+	}) {
+		t.Errorf("no line names the bundle left out and why: %q", logs.lines)
+	}
+	mr := repo(t, dst.Host, "m/redhat/demo-index")
+	served, err := mr.Resolve(ctx, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Load(ctx, mr, served)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Package("alpha")
+	if p == nil || p.Bundle("alpha.v2") != nil || p.Bundle("alpha.v1") == nil || p.Channel("stable") == nil {
+		t.Fatalf("catalog at the tag offers %+v, want alpha.v1 only (alpha.v2 lacks %s)", p, absent)
+	}
+	var cs string
+	for _, f := range res.ClusterResources {
+		if strings.Contains(filepath.Base(f), "catalogsource") {
+			b, _ := os.ReadFile(f)
+			cs = string(b)
+		}
+	}
+	if want := dst.Host + "/m/redhat/demo-index@" + served.Digest.String(); !strings.Contains(cs, want) {
+		t.Errorf("CatalogSource does not name %s (files %v):\n%s", want, res.ClusterResources, cs)
+	}
+	if _, err := repo(t, dst.Host, "m/demo/alpha-bundle").Resolve(ctx, imageset.DigestTag(a1.Digest)); err != nil {
+		t.Errorf("alpha.v1 bundle: %v", err)
+	}
+}
+
+// logObserver keeps the lines a run logs and ignores the rest.
+type logObserver struct{ lines *lockedLines }
+
+type lockedLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (o logObserver) Logf(format string, args ...any) {
+	o.lines.mu.Lock()
+	defer o.lines.mu.Unlock()
+	o.lines.lines = append(o.lines.lines, fmt.Sprintf(format, args...))
+}
+func (logObserver) SetTotals(int, int64)             {}
+func (logObserver) Start()                           {}
+func (logObserver) Stop()                            {}
+func (logObserver) ImageStarted(string)              {}
+func (logObserver) ImageDone(string, int64, error)   {}
+func (logObserver) Transferred(int64)                {}
+func (logObserver) BlobDone(int64)                   {}
+func (logObserver) Skipped(mirror.SkipReason, int64) {}
+
+// TestMirrorToMirrorUnfiltered: full: true without packages mirrors the
+// catalog as published; mirror to mirror it is placed at its tag and the
+// CatalogSource names it, by tag or by digest alike.
+func TestMirrorToMirrorUnfiltered(t *testing.T) {
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	b1 := image(t, src.Host, "demo/alpha-bundle", 71)
+	files := map[string][]byte{"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1") + "\n" +
+		catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", src.Host+"/demo/alpha-bundle@"+b1.Digest.String()))}
+	cr := repo(t, src.Host, "redhat/demo-index")
+	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, orig, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, catalog, tag string }{
+		{"by tag", src.Host + "/redhat/demo-index:v1", "v1"},
+		{"by digest", src.Host + "/redhat/demo-index@" + orig.Digest.String(), imageset.DigestTag(orig.Digest)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := regserver.New(t, regserver.Options{})
+			cfg, err := imageset.Load(strings.NewReader("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+tc.catalog+"\n    full: true\n"), "isc.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Registry: dst.Host + "/m", ClusterResources: filepath.Join(t.TempDir(), "cr"),
+				Source: ocistore.Options{SkipTLSVerify: true}, Dest: ocistore.Options{SkipTLSVerify: true},
+				Kinds: []section.Kind{operators.New(), additional.New()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := repo(t, dst.Host, "m/redhat/demo-index").Resolve(ctx, tc.tag); err != nil || got.Digest != orig.Digest {
+				t.Errorf("catalog at %s: %v %v, want %s", tc.tag, got.Digest, err, orig.Digest)
+			}
+			var cs string
+			for _, f := range res.ClusterResources {
+				if strings.Contains(filepath.Base(f), "catalogsource") {
+					b, _ := os.ReadFile(f)
+					cs = string(b)
+				}
+			}
+			if want := dst.Host + "/m/redhat/demo-index@" + orig.Digest.String(); !strings.Contains(cs, want) {
+				t.Errorf("CatalogSource does not name %s (files %v):\n%s", want, res.ClusterResources, cs)
+			}
+		})
 	}
 }

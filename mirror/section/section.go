@@ -59,6 +59,11 @@ type PackEnv struct {
 	IntoArchive bool
 	// Parallel bounds the kind's own concurrent reads (payloads, catalogs).
 	Parallel int
+	// Registry is the destination root, "host[:port][/prefix]", when
+	// the destination is a registry (mirror to mirror); empty into an
+	// archive and for a dry run. A kind uses it to name its cluster
+	// resources ([Delivery.Resources]).
+	Registry string
 	Logf     Logf
 }
 
@@ -114,6 +119,10 @@ type Delivery struct {
 	// Images go into a registry destination (mirror to mirror) only: an
 	// archive carries what unpack rebuilds them from.
 	Images []BuiltImage
+	// Resources are the cluster resources of a registry destination
+	// (mirror to mirror), written once the images above are pushed; an
+	// archive's are written by unpack ([UnpackPlan.Finish]).
+	Resources []clusterres.Resource
 }
 
 // UnpackEnv is what a kind can use to plan an unpack.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry/remote"
 
+	"github.com/enclave-mirror/enclave/catalog"
+	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/internal/testing/corpus"
 	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
@@ -159,5 +162,73 @@ func TestPeakRSS(t *testing.T) {
 	none.stop()
 	if none.bytes() != 0 {
 		t.Error("nil peakRSS")
+	}
+}
+
+// TestOperatorCatalog checks the generated operator catalog: its
+// configuration selects every bundle and related image (the count the
+// per-image figures divide by), each an image in the registry.
+func TestOperatorCatalog(t *testing.T) {
+	b := newTestBench(t)
+	b.cfg.operatorImages, b.cfg.seed = 250, 1
+	ctx := context.Background()
+	line, err := b.seedOperators(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(line, "2 packages, 4 bundles, 250 related images (254 images to carry") {
+		t.Errorf("description: %s", line)
+	}
+	f, err := os.Open(b.isc["operators"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := imageset.Load(f, "isc-operators.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := cfg.Mirror.Operators[0]
+	ref, err := imageset.ParseReference(op.Catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, _ := remote.NewRepository(ref.Name())
+	cr.PlainHTTP = true
+	desc, err := cr.Resolve(ctx, ref.Tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Load(ctx, cr, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := catalog.Filter(c, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, im := range b.ops.Images {
+		want = append(want, b.src.Host+"/"+im)
+	}
+	slices.Sort(want)
+	got := sel.Images()
+	slices.Sort(got)
+	if sel.Unfiltered || !slices.Equal(got, want) {
+		t.Fatalf("selection (unfiltered %v): %d images, want the %d seeded", sel.Unfiltered, len(got), len(want))
+	}
+	for _, im := range []string{want[0], want[len(want)-1]} {
+		r, _ := imageset.ParseReference(im)
+		repo, _ := remote.NewRepository(r.Name())
+		repo.PlainHTTP = true
+		if _, err := repo.Resolve(ctx, r.Digest.String()); err != nil {
+			t.Errorf("%s: %v", im, err)
+		}
+	}
+	// Same seed, same content: the state file is reused, and a fresh
+	// generation gives the same digests.
+	again, err := generateOperators(ctx, b.src.Host, 1, 250, t.Logf)
+	if err != nil || !slices.Equal(again.Images, b.ops.Images) {
+		t.Errorf("not reproducible: %v", err)
 	}
 }

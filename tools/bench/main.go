@@ -49,6 +49,8 @@ type config struct {
 	diskBytes int64
 	tools     string
 	runs      string
+	// operatorImages is the related images of the operator catalog runs.
+	operatorImages int
 }
 
 func main() {
@@ -56,7 +58,7 @@ func main() {
 	flag.Uint64Var(&c.seed, "seed", 1, "corpus seed")
 	flag.Float64Var(&c.scale, "scale", 1, "corpus scale: layer sizes are multiplied by it (1: about 1.5 GB per release)")
 	flag.IntVar(&c.images, "images", corpus.DefaultImages, "images in release 1")
-	flag.BoolVar(&c.big, "big", false, "add the image with a 2 GiB layer and the run that packs it")
+	flag.BoolVar(&c.big, "big", false, "add the image with a 2 GiB layer and the catalog image with a 512 MiB layer, and the runs that pack them")
 	flag.Int64Var(&c.bigSize, "big-size", corpus.DefaultBigLayerSize, "tar size of the big layer, bytes")
 	flag.StringVar(&c.workdir, "workdir", "", "work `DIR` (default a temporary directory, removed unless -keep); an existing one with the same corpus is reused without seeding")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary work directory")
@@ -66,6 +68,7 @@ func main() {
 	flag.Int64Var(&c.diskBytes, "disk-bytes", 1<<30, "bytes written by the disk limit")
 	flag.StringVar(&c.tools, "tools", "", "`DIR` with prebuilt enclave-pack and enclave-unpack (default: build ./tools/...)")
 	flag.StringVar(&c.runs, "runs", "", "only the runs whose name matches `REGEXP`")
+	flag.IntVar(&c.operatorImages, "operator-images", 1000, "related images of the operator catalog runs (BENCHMARKS.md has 5000; 0 skips those runs)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -89,6 +92,9 @@ type bench struct {
 	sets    map[string][]corpus.Image // v1, v2, big
 	isc     map[string]string         // set -> file
 	limits  map[string]float64        // bytes/s
+	ops     *opsContent               // the operator catalog, when seeded
+	// bigCatalog is the catalog image with a big layer, when seeded.
+	bigCatalog *bigCatalog
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -159,6 +165,20 @@ func run(ctx context.Context, c config) (err error) {
 	corpusLines, err := b.seed(ctx)
 	if err != nil {
 		return err
+	}
+	if c.operatorImages > 0 && selected(runFilter.MatchString, func(rs runSpec) bool { return rs.Operators }) {
+		line, err := b.seedOperators(ctx)
+		if err != nil {
+			return err
+		}
+		corpusLines = append(corpusLines, line)
+	}
+	if c.big && selected(runFilter.MatchString, func(rs runSpec) bool { return rs.BigCatalog }) {
+		line, err := b.seedBigCatalog(ctx)
+		if err != nil {
+			return err
+		}
+		corpusLines = append(corpusLines, line)
 	}
 	for set, images := range b.sets {
 		if len(images) == 0 {

@@ -95,7 +95,19 @@ func (r row) cells() []string {
 	if r.archive > 0 && r.bytes > 0 {
 		c[7] = fmt.Sprintf("%.3f", float64(r.archive)/float64(r.bytes))
 	}
+	if r.images > 0 {
+		c[8] = strings.TrimSuffix(fmt.Sprintf("%d images: %s wall, %s CPU per image (limit %s); %s", r.images,
+			perImage(r.wall, r.images), perImage(r.cpu, r.images), perImage(cpuPerImageLimit, 1), r.note), "; ")
+	}
 	return c
+}
+
+// cpuPerImageLimit is the target for the tool's own CPU time per image of
+// an operator catalog (issue 14).
+const cpuPerImageLimit = 5 * time.Millisecond
+
+func perImage(d time.Duration, n int) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(n)/float64(time.Millisecond))
 }
 
 var header = []string{"run", "bytes", "wall", "MB/s", "vs limit", "CPU", "peak RSS", "archive/unique", "note"}

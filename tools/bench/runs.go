@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/enclave-mirror/enclave/archive"
 )
 
 // ---------------------------------------------------------------------------
@@ -91,6 +93,31 @@ var runs = []runSpec{
 		Args:  "--dest-tls-verify=false --receipt {work}/receipt-big.json --cluster-resources {work}/cluster-resources-big --from file://{work}/archive-big docker://{reg:big}/mirror",
 		Bytes: bytesOf("big"), Limit: limitUnpackOne, Check: mirrored("big", "mirror", "big"),
 	},
+	{
+		// An operator catalog whose selection has -operator-images related
+		// images (operators.go): the cost per image of mirror.operators...
+		Name: "operators pack", Tool: "enclave-pack", Operators: true,
+		Args:    "--src-tls-verify=false -c {isc:operators} file://{work}/archive-operators",
+		Archive: "{work}/archive-operators", Bytes: opsBytes, Limit: perImageRun,
+		Images: opsImages(2), Check: packedRoots("{work}/archive-operators", opsImages(2)),
+	},
+	{
+		// ...beside the same bundle and related images as additionalImages.
+		Name: "operators as additionalImages pack", Tool: "enclave-pack", Operators: true,
+		Args:    "--src-tls-verify=false -c {isc:operators-additional} file://{work}/archive-operators-additional",
+		Archive: "{work}/archive-operators-additional", Bytes: opsBytes, Limit: perImageRun,
+		Images: opsImages(0), Check: packedRoots("{work}/archive-operators-additional", opsImages(0)),
+	},
+	{
+		// A catalog image with a 512 MiB layer (bigcatalog.go), one
+		// package of two selected: the filtered catalog is built on that
+		// layer, and memory must follow the filtered catalog's own blobs.
+		Name: "operators pack, 512 MiB catalog image", Tool: "enclave-pack", Big: true, BigCatalog: true,
+		Args:    "--src-tls-verify=false -c {isc:operators-big} file://{work}/archive-operators-big",
+		Archive: "{work}/archive-operators-big", Bytes: func(b *bench) int64 { return b.bigCatalog.Bytes }, Limit: limitPack,
+		// The original and filtered catalogs, and the bundle.
+		Check: packedRoots("{work}/archive-operators-big", func(*bench) int { return 3 }),
+	},
 }
 
 // unpackFiles keeps the receipt (which delta pack reads) and the cluster
@@ -116,6 +143,15 @@ type runSpec struct {
 	// CompareTo names an earlier run whose wall time this run's is
 	// reported against (a second run that should find nothing to do).
 	CompareTo string
+	// Operators marks runs that need the operator catalog
+	// (-operator-images above 0).
+	Operators bool
+	// BigCatalog marks runs that need the catalog image with a big layer
+	// (with Big: -big).
+	BigCatalog bool
+	// Images, when set, is the number of images the run copies: the row
+	// then gives wall and CPU time per image.
+	Images func(*bench) int
 }
 
 // Limits the runs are compared with.
@@ -135,6 +171,10 @@ func limitMirror(b *bench) (float64, string) { // registry -> registry
 	return minLimit(b, "GET", "PUT")
 }
 
+// perImageRun is the limit of a run measured per image, not per byte
+// (the target is CPU time per image): none.
+func perImageRun(*bench) (float64, string) { return 0, "" }
+
 func minLimit(b *bench, names ...string) (float64, string) {
 	best, which := 0.0, ""
 	for _, n := range names {
@@ -143,6 +183,36 @@ func minLimit(b *bench, names ...string) (float64, string) {
 		}
 	}
 	return best, which
+}
+
+// opsBytes is the unique bytes of the operator catalog's bundle and
+// related images (the catalog images are a few KB more).
+func opsBytes(b *bench) int64 { return b.ops.Bytes }
+
+// opsImages is the bundle and related images of the operator catalog, plus
+// extra (the original and the filtered catalog for mirror.operators).
+func opsImages(extra int) func(*bench) int {
+	return func(b *bench) int { return len(b.ops.Images) + extra }
+}
+
+// packedRoots checks that the archive in dir (expanded) holds want roots:
+// every image was packed.
+func packedRoots(dir string, want func(*bench) int) func(context.Context, *bench) error {
+	return func(_ context.Context, b *bench) error {
+		d, err := b.expand(dir, "")
+		if err != nil {
+			return err
+		}
+		r, err := archive.Open(d)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		if got := len(r.Roots()); got != want(b) {
+			return fmt.Errorf("%s holds %d images, want %d", d, got, want(b))
+		}
+		return nil
+	}
 }
 
 func bytesOf(set string) func(*bench) int64 {
@@ -232,6 +302,8 @@ type row struct {
 	measured bool
 	// versus, when set, replaces the comparison with the limit (CompareTo).
 	versus string
+	// images is the number of images the run copied (0: not per image).
+	images int
 }
 
 // compareWith reports r's wall time as a share of the earlier row name's.
@@ -260,6 +332,10 @@ func (b *bench) execute(ctx context.Context, rs runSpec) row {
 		r.note = "skipped: needs -big"
 		return r
 	}
+	if rs.Operators && b.ops == nil {
+		r.note = "skipped: -operator-images 0"
+		return r
+	}
 	slug := slugOf(rs.Name)
 	fail := func(err error) row { r.note = "error: " + err.Error(); return r }
 	var args []string
@@ -280,6 +356,9 @@ func (b *bench) execute(ctx context.Context, rs runSpec) row {
 	}
 	r.bytes = rs.Bytes(b)
 	r.limit, r.limitOf = rs.Limit(b)
+	if rs.Images != nil {
+		r.images = rs.Images(b)
+	}
 
 	logPath := filepath.Join(b.work, "logs", slug+".log")
 	logf, err := os.Create(logPath)

@@ -8,6 +8,7 @@ import (
 	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/mirror"
 	"github.com/enclave-mirror/enclave/mirror/kinds"
+	"github.com/enclave-mirror/enclave/mirror/operators"
 )
 
 // PackApp returns the enclave-pack application.
@@ -28,6 +29,7 @@ func PackApp() *ucli.App {
 			updateURLFlag, releaseDataFlag, releaseKeyFlag, skipReleaseSignaturesFlag, graphDataURLFlag,
 			helmRepositoriesFlag, helmKeyringFlag, helmKubeVersionFlag, helmAPIVersionsFlag, helmIncludeTestsFlag,
 			ConnectTimeoutFlag, ResponseTimeoutFlag, StallTimeoutFlag, RetryBudgetFlag,
+			clusterResourcesFlag, catalogSourceFlag,
 		},
 		Action:   packAction,
 		Commands: []*ucli.Command{listCommand()},
@@ -54,12 +56,26 @@ func packAction(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
+	if loc.Registry == "" {
+		// Into an archive, enclave-unpack writes them.
+		for _, f := range []string{clusterResourcesFlag.Name, catalogSourceFlag.Name} {
+			if c.IsSet(f) {
+				return Usagef("--%s applies to a docker:// destination (mirror to mirror); for an archive, give it to enclave-unpack", f)
+			}
+		}
+	}
+	original, err := originalCatalogSource(c)
+	if err != nil {
+		return err
+	}
 	opts := mirror.PackOptions{
 		Config: cfg, Archive: loc.Dir, Registry: loc.Registry, Bases: c.StringSlice("base"),
 		Compression: c.Int("compression"), Parallel: c.Int(ParallelFlag.Name), BlobConcurrency: c.Int(BlobParallelFlag.Name),
 		NoReferrers: c.Bool(NoReferrersFlag.Name), RemoveSignatures: c.Bool(RemoveSignaturesFlag.Name), DryRun: c.Bool(DryRunFlag.Name), SignKey: c.String("sign-key"),
 		Source: RegistryOptions(c, "src", log, rep), Dest: RegistryOptions(c, "dest", log, rep),
-		Kinds:    kinds.All(kinds.Options{Platform: platformOptions(c), Helm: helmPackOptions(c)}),
+		ClusterResources: c.String(clusterResourcesFlag.Name),
+		Kinds: kinds.All(kinds.Options{Platform: platformOptions(c), Helm: helmPackOptions(c),
+			Operators: operators.Options{OriginalCatalogSource: original}}),
 		Progress: rep, Log: log,
 	}
 	if s := c.String("volume-size"); s != "" {
@@ -82,6 +98,9 @@ func packAction(c *ucli.Context) error {
 		}
 		if !opts.DryRun {
 			rep.Summary().WriteTo(out)
+		}
+		for _, p := range res.ClusterResources {
+			fmt.Fprintf(out, "wrote %s\n", p)
 		}
 		if res.ArchiveDir != "" {
 			fmt.Fprintf(out, "archive %s: %d volumes, id %s, digest %s\n", res.ArchiveDir, res.Volumes, res.ArchiveID, res.ArchiveDigest)

@@ -16,6 +16,23 @@ import (
 var catalogSourceFlag = &ucli.StringFlag{Name: "catalog-source", Value: "filtered",
 	Usage: "what the CatalogSource and ClusterCatalog of an operator catalog point at: filtered (the catalog rebuilt with only what was mirrored) or original (the catalog as published, signature intact, offering bundles that were not mirrored)"}
 
+// originalCatalogSource reads --catalog-source.
+func originalCatalogSource(c *ucli.Context) (bool, error) {
+	switch v := c.String(catalogSourceFlag.Name); v {
+	case "filtered":
+		return false, nil
+	case "original":
+		return true, nil
+	default:
+		return false, Usagef("--catalog-source %q: want filtered or original", v)
+	}
+}
+
+// clusterResourcesFlag is where unpack, and pack into a registry, write
+// cluster resources.
+var clusterResourcesFlag = &ucli.StringFlag{Name: "cluster-resources", Value: "cluster-resources",
+	Usage: "directory for the cluster resources (ImageDigestMirrorSet, ImageTagMirrorSet, CatalogSource, ClusterCatalog); enclave-pack writes them only into a docker:// destination"}
+
 var verifyKeyFlag = &ucli.StringSliceFlag{Name: "verify-key", Usage: "require a signature by this Ed25519 public key (PEM; repeatable)"}
 
 // UnpackApp returns the enclave-unpack application.
@@ -28,7 +45,7 @@ func UnpackApp() *ucli.App {
 			ConfigFlag,
 			&ucli.StringFlag{Name: "from", Usage: "the archive: file://DIR, or an absolute path (read as file://PATH)"},
 			&ucli.StringFlag{Name: "receipt", Value: mirror.DefaultReceipt, Usage: "receipt file to write (merged with an existing receipt of the same destination); carry it back to cut the next archive against"},
-			&ucli.StringFlag{Name: "cluster-resources", Value: "cluster-resources", Usage: "directory for ImageDigestMirrorSet and ImageTagMirrorSet files"},
+			clusterResourcesFlag,
 			&ucli.BoolFlag{Name: "skip-verify", Usage: "do not read the whole archive before pushing (chunks and digests are still verified as they are pushed); not with --verify-key"},
 			verifyKeyFlag,
 			&ucli.BoolFlag{Name: "allow-rollback", Usage: "accept an archive older than one already applied from the same lineage"},
@@ -102,17 +119,13 @@ func unpackAction(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	var original bool
-	switch v := c.String(catalogSourceFlag.Name); v {
-	case "filtered":
-	case "original":
-		original = true
-	default:
-		return Usagef("--catalog-source %q: want filtered or original", v)
+	original, err := originalCatalogSource(c)
+	if err != nil {
+		return err
 	}
 	res, err := mirror.Unpack(c.Context, mirror.UnpackOptions{
 		Archive: from.Dir, Registry: dest.Registry, Config: cfg,
-		Receipt: c.String("receipt"), ClusterResources: c.String("cluster-resources"),
+		Receipt: c.String("receipt"), ClusterResources: c.String(clusterResourcesFlag.Name),
 		Parallel: c.Int(ParallelFlag.Name), BlobConcurrency: c.Int(BlobParallelFlag.Name),
 		NoReferrers: c.Bool(NoReferrersFlag.Name), RemoveSignatures: c.Bool(RemoveSignaturesFlag.Name), SkipVerify: c.Bool("skip-verify"), DryRun: c.Bool(DryRunFlag.Name),
 		VerifyKeys: c.StringSlice(verifyKeyFlag.Name), AllowRollback: c.Bool("allow-rollback"),
