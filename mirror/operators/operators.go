@@ -160,7 +160,7 @@ func Catalogs(ctx context.Context, r *archive.Reader) ([]Catalog, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, section.Classedf(section.ErrIntegrity, err, "attachment %s", AttachCatalogs)
+		return nil, section.Classed(section.ErrIntegrity, err) // the archive's error names the attachment
 	}
 	recs, err := decodeRecords(data)
 	if err != nil {
