@@ -89,6 +89,9 @@ func verifyReader(ctx context.Context, r *Reader) *format.VerifyReport {
 		if fn := r.opts.onRead; fn != nil {
 			rc = &readCounter{ReadCloser: rc, fn: fn}
 		}
+		if fn := r.opts.reads; fn != nil {
+			rc = &readCounter{ReadCloser: rc, fn: fn}
+		}
 		return rc, info.Size(), nil
 	})
 	if rep.OK() {

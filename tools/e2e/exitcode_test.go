@@ -72,7 +72,7 @@ func TestExitCodes(t *testing.T) {
 		{"2: bad isc.yaml", pack, []string{"-c", badSyntax, "file://" + fresh()}, mirror.ExitUsage, "bad.yaml"},
 		{"2: bad reference", pack, []string{"-c", badRef, "file://" + fresh()}, mirror.ExitUsage, "must be lower case"},
 		{"3: damaged archive", unpack, []string{"verify", "file://" + damaged}, mirror.ExitIntegrity, "PROBLEM"},
-		{"3: damaged archive at unpack", unpack, unpackTo(damaged), mirror.ExitIntegrity, "nothing was pushed"},
+		{"3: damaged archive at unpack --verify-first", unpack, unpackTo(damaged, "--verify-first"), mirror.ExitIntegrity, "nothing was pushed"},
 		{"3: missing prerequisites", unpack, unpackTo(delta), mirror.ExitIntegrity, "prerequisites"},
 		{"4: refused credentials", pack, []string{"-c", writeISC(t, s, auth.Host), "--src-tls-verify=false", "--authfile", authFile(t, auth.Host, "bob", "wrong-pass-456"), "file://" + fresh()}, mirror.ExitRegistry, ""},
 		{"4: unreachable registry", pack, []string{"-c", writeISC(t, s, closed), "--src-tls-verify=false", "file://" + fresh()}, mirror.ExitRegistry, closed},
