@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -184,11 +185,20 @@ func (t *repoTarget) Mount(ctx context.Context, desc ocispec.Descriptor, from st
 // component): without it, each of them uploads the shared layer to its own
 // repository, because none has finished when the others look for a
 // repository to mount it from. It also bounds the uploads at once to
-// maxUploads.
+// maxUploads, and gives a free slot to the waiting upload that comes first
+// in order (unpack: the blob's place in the archive, so that the archive is
+// read front to back, at most maxUploads blobs at a time; pack: the order
+// of arrival).
 type blobFlights struct {
 	mu      sync.Mutex
 	flights map[digest.Digest]chan struct{}
-	slots   chan struct{}
+	// order, when set, ranks a blob for a free slot (lower first).
+	order func(digest.Digest) int64
+
+	smu     sync.Mutex // guards busy, waiting, arrived
+	busy    int
+	waiting slotQueue
+	arrived int64
 }
 
 // maxUploads bounds the blob uploads at once. Reading a blob from an
@@ -212,12 +222,8 @@ func (f *blobFlights) begin(ctx context.Context, d digest.Digest, holder func(di
 			if f.flights == nil {
 				f.flights = map[digest.Digest]chan struct{}{}
 			}
-			if f.slots == nil {
-				f.slots = make(chan struct{}, maxUploads)
-			}
 			ch = make(chan struct{})
 			f.flights[d] = ch
-			slots := f.slots
 			f.mu.Unlock()
 			end := func() {
 				f.mu.Lock()
@@ -225,13 +231,11 @@ func (f *blobFlights) begin(ctx context.Context, d digest.Digest, holder func(di
 				f.mu.Unlock()
 				close(ch)
 			}
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
+			if err := f.acquire(ctx, d); err != nil {
 				end()
-				return "", nil, ctx.Err()
+				return "", nil, err
 			}
-			return "", func() { <-slots; end() }, nil
+			return "", func() { f.release(); end() }, nil
 		}
 		f.mu.Unlock()
 		select {
@@ -240,6 +244,84 @@ func (f *blobFlights) begin(ctx context.Context, d digest.Digest, holder func(di
 			return "", nil, ctx.Err()
 		}
 	}
+}
+
+// acquire waits for an upload slot; release frees it.
+func (f *blobFlights) acquire(ctx context.Context, d digest.Digest) error {
+	f.smu.Lock()
+	if f.busy < maxUploads && f.waiting.Len() == 0 {
+		f.busy++
+		f.smu.Unlock()
+		return nil
+	}
+	w := &slotWaiter{seq: f.arrived, ready: make(chan struct{})}
+	f.arrived++
+	if f.order != nil {
+		w.rank = f.order(d)
+	}
+	heap.Push(&f.waiting, w)
+	f.smu.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		f.smu.Lock()
+		granted := w.index < 0
+		if !granted {
+			heap.Remove(&f.waiting, w.index)
+		}
+		f.smu.Unlock()
+		if granted {
+			f.release()
+		}
+		return ctx.Err()
+	}
+}
+
+func (f *blobFlights) release() {
+	f.smu.Lock()
+	defer f.smu.Unlock()
+	if f.waiting.Len() == 0 {
+		f.busy--
+		return
+	}
+	w := heap.Pop(&f.waiting).(*slotWaiter) // the slot passes on
+	close(w.ready)
+}
+
+// slotWaiter is an upload waiting for a slot.
+type slotWaiter struct {
+	rank, seq int64
+	index     int // in the queue; -1 once given a slot
+	ready     chan struct{}
+}
+
+// slotQueue is a heap of waiters, lowest rank first, then first come.
+type slotQueue []*slotWaiter
+
+func (q slotQueue) Len() int { return len(q) }
+func (q slotQueue) Less(i, j int) bool {
+	if q[i].rank != q[j].rank {
+		return q[i].rank < q[j].rank
+	}
+	return q[i].seq < q[j].seq
+}
+func (q slotQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index, q[j].index = i, j
+}
+func (q *slotQueue) Push(x any) {
+	w := x.(*slotWaiter)
+	w.index = len(*q)
+	*q = append(*q, w)
+}
+func (q *slotQueue) Pop() any {
+	old := *q
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	w.index = -1
+	*q = old[:len(old)-1]
+	return w
 }
 
 // errNoContent makes a mount that the registry declines fail instead of

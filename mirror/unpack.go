@@ -1,11 +1,13 @@
 package mirror
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -215,6 +217,7 @@ func newUnpacker(r *archive.Reader, opts UnpackOptions, pushes []section.Push) (
 		return nil, err
 	}
 	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), ledger: newLedger(opts.Progress), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
+	u.idx.flights.order = u.place
 	_, u.attached = splitAttached(r.Roots())
 	for _, e := range receipt.Content {
 		for _, repo := range e.Repositories {
@@ -321,10 +324,24 @@ func verifyStatus(read, total int64, elapsed time.Duration) string {
 // to each. Only an interruption stops the others (and is the error).
 func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageResult, error) {
 	opts := u.opts
-	// The total: every blob the pushes reach, each once.
-	for _, p := range pushes {
-		u.ledger.plan(len(pushes), u.graphOf(ctx, p.Root.Descriptor)...)
+	// The total: every blob the pushes reach, each once. The images go in
+	// the order their first blob has in the archive, and the uploads in
+	// the order of their blobs (blobFlights), so that the archive is read
+	// front to back, a few blobs at a time.
+	first := make([]int64, len(pushes))
+	for i, p := range pushes {
+		graph := u.graphOf(ctx, p.Root.Descriptor)
+		u.ledger.plan(len(pushes), graph...)
+		first[i] = math.MaxInt64
+		for _, d := range graph {
+			first[i] = min(first[i], u.place(d.Digest))
+		}
 	}
+	order := make([]int, len(pushes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(first[a], first[b]) })
 	u.ledger.plan(len(pushes))
 	bytes, blobs := u.ledger.totals()
 	opts.Progress.Logf("%d images to push: %s in %d blobs, each once", len(pushes), progress.HumanBytes(bytes), blobs)
@@ -332,7 +349,8 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 	results := make([]ImageResult, len(pushes))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Parallel)
-	for i, p := range pushes {
+	for _, i := range order {
+		p := pushes[i]
 		results[i] = ImageResult{Source: p.Source.String(), Destination: p.Dest.Name() + ":" + p.Tag, Digest: p.Root.Descriptor.Digest}
 		g.Go(func() error {
 			opts.Progress.ImageStarted(p.Source.String())
@@ -352,6 +370,21 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 		return results, fmt.Errorf("unpack interrupted: %w", context.Canceled)
 	}
 	return results, nil
+}
+
+// place ranks blob d by where the archive holds it (its first chunk's
+// volume and offset), for reading the archive front to back; blobs it does
+// not hold come last.
+func (u *unpacker) place(d digest.Digest) int64 {
+	b, ok := u.r.Format().Lookup(d)
+	if !ok {
+		return math.MaxInt64
+	}
+	c := u.r.Format().Chunks(b)
+	if len(c) == 0 {
+		return 0
+	}
+	return int64(c[0].Volume)<<40 | c[0].Offset
 }
 
 // openArchive opens the archive in dir; with keys, through
