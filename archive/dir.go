@@ -150,13 +150,13 @@ func (v *fileVolume) Close() error {
 type dirVolumes struct {
 	dir   string
 	files map[uint32]*os.File
-	reads func(n int64) // WithVolumeReads, or nil
+	reads func(volume uint32, off, n int64) // WithVolumeReads, or nil
 }
 
 func (d *dirVolumes) Volume(n uint32) (io.ReaderAt, error) {
 	if f, ok := d.files[n]; ok {
 		if d.reads != nil {
-			return readAtCounter{f, d.reads}, nil
+			return readAtCounter{f, n, d.reads}, nil
 		}
 		return f, nil
 	}
@@ -171,14 +171,15 @@ func (d *dirVolumes) close() {
 
 // readAtCounter tells fn the size of every read (WithVolumeReads).
 type readAtCounter struct {
-	r  io.ReaderAt
-	fn func(int64)
+	r      io.ReaderAt
+	volume uint32
+	fn     func(volume uint32, off, n int64)
 }
 
 func (c readAtCounter) ReadAt(p []byte, off int64) (int, error) {
 	n, err := c.r.ReadAt(p, off)
 	if n > 0 {
-		c.fn(int64(n))
+		c.fn(c.volume, off, int64(n))
 	}
 	return n, err
 }

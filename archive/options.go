@@ -52,7 +52,7 @@ type options struct {
 	logger *slog.Logger
 	onRead func(n int64)
 	// reads is called after every read of volume bytes (WithVolumeReads).
-	reads func(n int64)
+	reads func(volume uint32, off, n int64)
 }
 
 func defaultOptions() options {
@@ -168,10 +168,11 @@ func WithReadProgress(fn func(n int64)) OpenOption {
 
 // WithVolumeReads has fn called after every read of a volume's bytes, by
 // Verify and by Fetch (not the footer, header and index Open reads), with
-// the number of bytes read, from any goroutine. fn may block, which paces
-// the reads: make bench counts what an unpack reads and reads an archive at
-// the rate of a USB disk this way.
-func WithVolumeReads(fn func(n int64)) OpenOption {
+// the volume, the offset and the number of bytes read, from any goroutine.
+// fn may block, which paces the reads: make bench counts what an unpack
+// reads, and how far it seeks, and reads an archive at the rate of a USB
+// disk this way.
+func WithVolumeReads(fn func(volume uint32, off, n int64)) OpenOption {
 	return openOption(func(o *options) error { o.reads = fn; return nil })
 }
 

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/enclave-mirror/enclave/archive"
@@ -14,8 +13,10 @@ import (
 // Environment variables with which make bench measures how an unpack
 // reads its archive (tools/bench). Nobody else needs them.
 const (
-	// ReadStatsEnv names a file that an unpack writes, at its end, the
-	// number of bytes it read from the archive's volumes into (decimal).
+	// ReadStatsEnv names a file that an unpack writes, at its end, what it
+	// read from the archive's volumes: "bytes N", "reads N" and "seeks N"
+	// lines (a seek is a read starting more than seekDistance away from
+	// where the one before it, of any goroutine, ended).
 	ReadStatsEnv = "ENCLAVE_READ_STATS"
 	// ReadRateEnv paces the reads of the archive's volumes to at most this
 	// many bytes per second (decimal): the archive then reads like one on
@@ -23,14 +24,46 @@ const (
 	ReadRateEnv = "ENCLAVE_READ_RATE"
 )
 
+// seekDistance is how far from the end of the previous read a read may
+// start and still count as sequential: a disk's read-ahead covers a few
+// MiB, and chunk header frames are skipped between chunks.
+const seekDistance = 8 << 20
+
+// readStats counts the reads of an archive's volumes.
+type readStats struct {
+	mu           sync.Mutex
+	bytes, reads int64
+	seeks        int64
+	volume       uint32
+	end          int64
+}
+
+func (s *readStats) add(volume uint32, off, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reads > 0 && (volume != s.volume || off < s.end-seekDistance || off > s.end+seekDistance) &&
+		(volume != s.volume+1 || off > seekDistance) {
+		s.seeks++
+	}
+	s.bytes += n
+	s.reads++
+	s.volume, s.end = volume, off+n
+}
+
+func (s *readStats) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprintf("bytes %d\nreads %d\nseeks %d\n", s.bytes, s.reads, s.seeks)
+}
+
 // archiveReads returns the archive options the environment asks for, and
-// a function to call at the end of the run (it writes the read count).
+// a function to call at the end of the run (it writes the statistics).
 func archiveReads() ([]archive.OpenOption, func() error, error) {
 	stats, rate := os.Getenv(ReadStatsEnv), os.Getenv(ReadRateEnv)
 	if stats == "" && rate == "" {
 		return nil, func() error { return nil }, nil
 	}
-	var total atomic.Int64
+	st := &readStats{}
 	var pace func(int64)
 	if rate != "" {
 		bps, err := strconv.ParseFloat(rate, 64)
@@ -39,8 +72,8 @@ func archiveReads() ([]archive.OpenOption, func() error, error) {
 		}
 		pace = pacer(bps)
 	}
-	fn := func(n int64) {
-		total.Add(n)
+	fn := func(volume uint32, off, n int64) {
+		st.add(volume, off, n)
 		if pace != nil {
 			pace(n)
 		}
@@ -49,7 +82,7 @@ func archiveReads() ([]archive.OpenOption, func() error, error) {
 		if stats == "" {
 			return nil
 		}
-		if err := os.WriteFile(stats, []byte(strconv.FormatInt(total.Load(), 10)+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(stats, []byte(st.String()), 0o644); err != nil {
 			return fmt.Errorf("%s: %w", ReadStatsEnv, err)
 		}
 		return nil
