@@ -281,8 +281,15 @@ func (r *row) compareWith(name string, rows []row) {
 	}
 }
 
+// slugOf names a run's files: its name in lower case, every character
+// but letters, digits and dashes (spaces, commas, slashes) a dash.
 func slugOf(name string) string {
-	return strings.ReplaceAll(strings.ToLower(name), " ", "-")
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(name))
 }
 
 // execute runs one run and returns its row.

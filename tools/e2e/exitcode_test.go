@@ -69,6 +69,7 @@ func TestExitCodes(t *testing.T) {
 		{"1: some images failed", pack, []string{"-c", missingTag, "--src-tls-verify=false", "file://" + fresh()}, mirror.ExitFailure, "--base"},
 		{"2: bad flag value", pack, []string{"-c", isc, "--compression", "9", "file://" + fresh()}, mirror.ExitUsage, "compression level 9"},
 		{"2: mistyped flag", pack, []string{"-c", isc, "--dryrun", "file://" + fresh()}, mirror.ExitUsage, "did you mean --dry-run?"},
+		{"2: contradictory flags", unpack, unpackTo(good, "--skip-verify", "--verify-first"), mirror.ExitUsage, "--verify-first"},
 		{"2: bad isc.yaml", pack, []string{"-c", badSyntax, "file://" + fresh()}, mirror.ExitUsage, "bad.yaml"},
 		{"2: bad reference", pack, []string{"-c", badRef, "file://" + fresh()}, mirror.ExitUsage, "must be lower case"},
 		{"3: damaged archive", unpack, []string{"verify", "file://" + damaged}, mirror.ExitIntegrity, "PROBLEM"},
