@@ -278,6 +278,13 @@ func (f *blobFlights) acquire(ctx context.Context, d digest.Digest) error {
 	}
 }
 
+// queued returns how many uploads wait for a slot.
+func (f *blobFlights) queued() int {
+	f.smu.Lock()
+	defer f.smu.Unlock()
+	return f.waiting.Len()
+}
+
 func (f *blobFlights) release() {
 	f.smu.Lock()
 	defer f.smu.Unlock()
