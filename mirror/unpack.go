@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -262,6 +263,10 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 			return classed(ErrIntegrity, err)
 		}
 		vr.Close()
+		// The full read's buffers are garbage now: hand them back before
+		// the push takes its own, so that the peak is one phase's, not
+		// the sum of both.
+		debug.FreeOSMemory()
 		if err := readError(rep.Problems); err != nil {
 			return fmt.Errorf("cannot read every byte of %s, nothing was pushed (%d problems): %w", opts.Archive, len(rep.Problems), err)
 		}
