@@ -191,7 +191,7 @@ func openCatalog(ctx context.Context, env *section.PackEnv, op imageset.Operator
 	}
 	ref = imageset.Reference{Registry: imageset.LayoutRegistry, Repository: op.TargetCatalog, Tag: loc.Reference.Tag, Digest: loc.Reference.Digest}
 	if !ref.HasVersion() {
-		return ref, "", nil, fmt.Errorf("%w: mirror.operators catalog %s names no image in the layout: add :tag or @sha256:...", section.ErrUsage, op.Catalog)
+		return ref, "", nil, fmt.Errorf("%w: mirror.operators catalog %s names no image in the layout: add :tag or @sha256:<digest>", section.ErrUsage, op.Catalog)
 	}
 	// A missing directory is a local file problem, said so.
 	if _, err := os.Stat(loc.Path); err != nil {
