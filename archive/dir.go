@@ -150,10 +150,14 @@ func (v *fileVolume) Close() error {
 type dirVolumes struct {
 	dir   string
 	files map[uint32]*os.File
+	reads func(volume uint32, off, n int64) // WithVolumeReads, or nil
 }
 
 func (d *dirVolumes) Volume(n uint32) (io.ReaderAt, error) {
 	if f, ok := d.files[n]; ok {
+		if d.reads != nil {
+			return readAtCounter{f, n, d.reads}, nil
+		}
 		return f, nil
 	}
 	return nil, fmt.Errorf("archive: %s is missing", filepath.Join(d.dir, VolumeName(n)))
@@ -163,4 +167,19 @@ func (d *dirVolumes) close() {
 	for _, f := range d.files {
 		f.Close()
 	}
+}
+
+// readAtCounter tells fn the size of every read (WithVolumeReads).
+type readAtCounter struct {
+	r      io.ReaderAt
+	volume uint32
+	fn     func(volume uint32, off, n int64)
+}
+
+func (c readAtCounter) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	if n > 0 {
+		c.fn(c.volume, off, int64(n))
+	}
+	return n, err
 }

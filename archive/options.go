@@ -51,6 +51,8 @@ type options struct {
 	report bool
 	logger *slog.Logger
 	onRead func(n int64)
+	// reads is called after every read of volume bytes (WithVolumeReads).
+	reads func(volume uint32, off, n int64)
 }
 
 func defaultOptions() options {
@@ -162,6 +164,16 @@ func WithIndexOnly() OpenOption {
 // verification can show how far it is.
 func WithReadProgress(fn func(n int64)) OpenOption {
 	return openOption(func(o *options) error { o.onRead = fn; return nil })
+}
+
+// WithVolumeReads has fn called after every read of a volume's bytes, by
+// Verify and by Fetch (not the footer, header and index Open reads), with
+// the volume, the offset and the number of bytes read, from any goroutine.
+// fn may block, which paces the reads: make bench counts what an unpack
+// reads, and how far it seeks, and reads an archive at the rate of a USB
+// disk this way.
+func WithVolumeReads(fn func(volume uint32, off, n int64)) OpenOption {
+	return openOption(func(o *options) error { o.reads = fn; return nil })
 }
 
 // WithLogger sets where the library logs (default: nowhere). It is an

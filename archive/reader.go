@@ -80,7 +80,7 @@ func Open(path string, opts ...OpenOption) (*Reader, error) {
 		}
 		return nil, fmt.Errorf("archive: no archive in %s (no %s files)", dir, VolumeName(1))
 	}
-	vs := &dirVolumes{dir: dir, files: map[uint32]*os.File{}}
+	vs := &dirVolumes{dir: dir, files: map[uint32]*os.File{}, reads: o.reads}
 	fail := func(err error) (*Reader, error) { vs.close(); return nil, err }
 	for _, f := range files {
 		fh, err := os.OpenFile(filepath.Join(dir, f.name), os.O_RDONLY|oNoFollow, 0)

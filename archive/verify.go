@@ -88,6 +88,9 @@ func verifyReader(ctx context.Context, r *Reader) *format.VerifyReport {
 		if fn := r.opts.onRead; fn != nil {
 			rc = &readCounter{ReadCloser: rc, fn: fn}
 		}
+		if fn := r.opts.reads; fn != nil {
+			rc = &volumeReads{ReadCloser: rc, volume: n, fn: fn}
+		}
 		return rc, info.Size(), nil
 	})
 	if rep.OK() {
@@ -109,6 +112,24 @@ func (c *readCounter) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	if n > 0 {
 		c.fn(int64(n))
+	}
+	return n, err
+}
+
+// volumeReads reports each read of a volume read front to back
+// (WithVolumeReads).
+type volumeReads struct {
+	io.ReadCloser
+	volume uint32
+	off    int64
+	fn     func(volume uint32, off, n int64)
+}
+
+func (c *volumeReads) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if n > 0 {
+		c.fn(c.volume, c.off, int64(n))
+		c.off += int64(n)
 	}
 	return n, err
 }

@@ -354,8 +354,12 @@ func DecodeChunk(c Chunk, stored, dst []byte) ([]byte, error) {
 }
 
 // BlobReader streams a blob's bytes, verifying each chunk before serving it
-// and the blob digest at the end: Read returns an *Error instead of io.EOF if
-// the digest does not match. It is not safe for concurrent use.
+// and, when it reads from offset 0, the blob digest before it serves any byte
+// of the last chunk: the bytes of a blob whose digest does not match never
+// all leave it, so a consumer that commits only a complete blob (an upload's
+// final PUT) never commits a wrong one. Read returns the *Error in place of
+// the last chunk's bytes. At most one chunk (MaxChunkSize) is withheld. It is
+// not safe for concurrent use.
 type BlobReader struct {
 	blob   Blob
 	chunks []Chunk
@@ -410,9 +414,9 @@ func (r *BlobReader) Read(p []byte) (int, error) {
 		}
 		if r.next == len(r.chunks) {
 			r.err = io.EOF
-			if r.verify {
-				if got := digest.NewDigest(r.blob.Digest.Algorithm(), r.h); got != r.blob.Digest {
-					r.err = &Error{Op: "read blob", Blob: r.blob.Digest, Offset: -1, Detail: "content has digest " + string(got), Err: ErrDigest}
+			if r.verify && len(r.chunks) == 0 { // an empty blob: no chunk to withhold
+				if err := r.checkDigest(); err != nil {
+					r.err = err
 				}
 			}
 			r.release()
@@ -458,10 +462,33 @@ func (r *BlobReader) load() error {
 	if r.verify {
 		r.h.Write(raw)
 	}
+	r.next++
+	if r.verify && r.next == len(r.chunks) {
+		// The last chunk: the digest is known before any of its bytes
+		// are served, and they are withheld when it does not match.
+		if err := r.checkDigest(); err != nil {
+			return err
+		}
+	}
 	r.cur = raw[r.skip:]
 	r.skip = 0
-	r.next++
 	return nil
+}
+
+// checkDigest compares the digest of every byte decoded so far (the whole
+// blob, once the last chunk is loaded) with the blob's. A mismatch names the
+// volume and offset where the blob starts.
+func (r *BlobReader) checkDigest() error {
+	got := digest.NewDigest(r.blob.Digest.Algorithm(), r.h)
+	if got == r.blob.Digest {
+		return nil
+	}
+	e := &Error{Op: "read blob", Blob: r.blob.Digest, Offset: -1, Detail: "content has digest " + string(got), Err: ErrDigest}
+	if len(r.chunks) > 0 {
+		e.Volume, e.Offset = r.chunks[0].Volume, r.chunks[0].Offset
+		e.Detail += " (the blob's first chunk is at this offset)"
+	}
+	return e
 }
 
 // Close releases the reader's buffers.

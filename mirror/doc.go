@@ -10,10 +10,10 @@
 // the bytes:
 //
 //	pack.go     Pack: plan (each kind), copy every image, deliver (attachments, built images), finish
-//	unpack.go   Unpack: signature, plan (each kind claims its roots), verify, preflight, push, receipt, cluster resources
+//	unpack.go   Unpack: signature, plan (each kind claims its roots), graph, preflight, the full read (VerifyFirst only), push, receipt, cluster resources
 //	kinds.go    asking the kinds and handing them their results
 //	copy.go     the graph copy both share: bounded successors, verified referrers, foreign layers
-//	push.go     how a blob reaches a registry: cross-repository mounts, one upload per blob, resumable chunks
+//	push.go     how a blob reaches a registry: cross-repository mounts, one upload per blob in archive order, resumable chunks, committed only once its digest matched (blobSource)
 //	dest.go     pack destinations: an archive, a registry; dryrun.go the dry run
 //	receipt.go  what a push put where, and the receipt
 //	meter.go    bytes counted as they are read

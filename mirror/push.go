@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -80,8 +81,13 @@ type repoTarget struct {
 	// open, when set, reopens a blob of the copy's source at an offset
 	// (counting what is read): copyGraph then pushes blobs through
 	// pushBlob, not oras-go's push.
-	open   func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error)
-	ledger *ledger
+	open func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error)
+	// fromStart says open verifies the blob's digest only from offset 0
+	// (an archive): every request body of an upload is then served from
+	// one reader opened at 0 (see blobSource), so that the digest is
+	// checked over every byte before the last ones are sent.
+	fromStart bool
+	ledger    *ledger
 }
 
 // pushBlob is oras-go's PreCopy for copies into t. It pushes every blob
@@ -112,9 +118,14 @@ func (t *repoTarget) pushBlob(ctx context.Context, desc ocispec.Descriptor) erro
 	if t.PlainHTTP {
 		scheme = "http"
 	}
-	_, err = upload.Push(ctx, t.Client, scheme+"://"+t.Reference.Registry, t.Reference.Repository, desc, func(off int64) (io.ReadCloser, error) {
-		return t.open(ctx, desc, off)
-	}, upload.Options{Monolithic: desc.Size < chunkedThreshold, Logf: t.ledger.Logf})
+	open := func(off int64) (io.ReadCloser, error) { return t.open(ctx, desc, off) }
+	if t.fromStart {
+		src := &blobSource{open: open}
+		defer src.close()
+		open = src.body
+	}
+	_, err = upload.Push(ctx, t.Client, scheme+"://"+t.Reference.Registry, t.Reference.Repository, desc, open,
+		upload.Options{Monolithic: desc.Size < chunkedThreshold, Logf: t.ledger.Logf})
 	if err != nil {
 		return fmt.Errorf("push %s (%s): %w", desc.Digest, progress.HumanBytes(desc.Size), err)
 	}
@@ -174,11 +185,20 @@ func (t *repoTarget) Mount(ctx context.Context, desc ocispec.Descriptor, from st
 // component): without it, each of them uploads the shared layer to its own
 // repository, because none has finished when the others look for a
 // repository to mount it from. It also bounds the uploads at once to
-// maxUploads.
+// maxUploads, and gives a free slot to the waiting upload that comes first
+// in order (unpack: the blob's place in the archive, so that the archive is
+// read front to back, at most maxUploads blobs at a time; pack: the order
+// of arrival).
 type blobFlights struct {
 	mu      sync.Mutex
 	flights map[digest.Digest]chan struct{}
-	slots   chan struct{}
+	// order, when set, ranks a blob for a free slot (lower first).
+	order func(digest.Digest) int64
+
+	smu     sync.Mutex // guards busy, waiting, arrived
+	busy    int
+	waiting slotQueue
+	arrived int64
 }
 
 // maxUploads bounds the blob uploads at once. Reading a blob from an
@@ -202,12 +222,8 @@ func (f *blobFlights) begin(ctx context.Context, d digest.Digest, holder func(di
 			if f.flights == nil {
 				f.flights = map[digest.Digest]chan struct{}{}
 			}
-			if f.slots == nil {
-				f.slots = make(chan struct{}, maxUploads)
-			}
 			ch = make(chan struct{})
 			f.flights[d] = ch
-			slots := f.slots
 			f.mu.Unlock()
 			end := func() {
 				f.mu.Lock()
@@ -215,13 +231,11 @@ func (f *blobFlights) begin(ctx context.Context, d digest.Digest, holder func(di
 				f.mu.Unlock()
 				close(ch)
 			}
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
+			if err := f.acquire(ctx, d); err != nil {
 				end()
-				return "", nil, ctx.Err()
+				return "", nil, err
 			}
-			return "", func() { <-slots; end() }, nil
+			return "", func() { f.release(); end() }, nil
 		}
 		f.mu.Unlock()
 		select {
@@ -230,6 +244,91 @@ func (f *blobFlights) begin(ctx context.Context, d digest.Digest, holder func(di
 			return "", nil, ctx.Err()
 		}
 	}
+}
+
+// acquire waits for an upload slot; release frees it.
+func (f *blobFlights) acquire(ctx context.Context, d digest.Digest) error {
+	f.smu.Lock()
+	if f.busy < maxUploads && f.waiting.Len() == 0 {
+		f.busy++
+		f.smu.Unlock()
+		return nil
+	}
+	w := &slotWaiter{seq: f.arrived, ready: make(chan struct{})}
+	f.arrived++
+	if f.order != nil {
+		w.rank = f.order(d)
+	}
+	heap.Push(&f.waiting, w)
+	f.smu.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		f.smu.Lock()
+		granted := w.index < 0
+		if !granted {
+			heap.Remove(&f.waiting, w.index)
+		}
+		f.smu.Unlock()
+		if granted {
+			f.release()
+		}
+		return ctx.Err()
+	}
+}
+
+// queued returns how many uploads wait for a slot.
+func (f *blobFlights) queued() int {
+	f.smu.Lock()
+	defer f.smu.Unlock()
+	return f.waiting.Len()
+}
+
+func (f *blobFlights) release() {
+	f.smu.Lock()
+	defer f.smu.Unlock()
+	if f.waiting.Len() == 0 {
+		f.busy--
+		return
+	}
+	w := heap.Pop(&f.waiting).(*slotWaiter) // the slot passes on
+	close(w.ready)
+}
+
+// slotWaiter is an upload waiting for a slot.
+type slotWaiter struct {
+	rank, seq int64
+	index     int // in the queue; -1 once given a slot
+	ready     chan struct{}
+}
+
+// slotQueue is a heap of waiters, lowest rank first, then first come.
+type slotQueue []*slotWaiter
+
+func (q slotQueue) Len() int { return len(q) }
+func (q slotQueue) Less(i, j int) bool {
+	if q[i].rank != q[j].rank {
+		return q[i].rank < q[j].rank
+	}
+	return q[i].seq < q[j].seq
+}
+func (q slotQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index, q[j].index = i, j
+}
+func (q *slotQueue) Push(x any) {
+	w := x.(*slotWaiter)
+	w.index = len(*q)
+	*q = append(*q, w)
+}
+func (q *slotQueue) Pop() any {
+	old := *q
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	w.index = -1
+	*q = old[:len(old)-1]
+	return w
 }
 
 // errNoContent makes a mount that the registry declines fail instead of
@@ -241,4 +340,115 @@ var errNoContent = errors.New("mount declined")
 // the caller then uploads as usual.
 func mount(ctx context.Context, dst *remote.Repository, desc ocispec.Descriptor, from string) error {
 	return dst.Mount(ctx, desc, from, func() (io.ReadCloser, error) { return nil, errNoContent })
+}
+
+// blobSource serves the request bodies of one blob's upload (one PUT, or
+// the PATCHes of a chunked upload) from readers opened at offset 0, whose
+// digest check covers every byte and withholds the blob's last chunk until
+// it matched (format.BlobReader): the registry never gets the bytes that
+// complete the upload of a blob that is not what the index says, whether or
+// not it checks the digest itself. A body that starts where the previous
+// one ended continues its reader, so the blob is read once, front to back.
+// A body at another offset (a resume after a dropped connection, a replay
+// after a 401, or a previous body the transport has not closed yet) gets a
+// reader of its own, read from 0 and dropped up to its offset: the digest is
+// still checked over every byte, at the cost of reading that part again.
+// Each reader belongs to one body at a time.
+type blobSource struct {
+	open func(off int64) (io.ReadCloser, error) // verifies from offset 0
+	mu   sync.Mutex
+	idle *idleReader // the reader of the last body closed, where it stopped
+	done bool        // the upload is over: bodies closed later close their reader
+}
+
+// body returns a reader of the blob from off on, for upload.Push.
+func (s *blobSource) body(off int64) (io.ReadCloser, error) {
+	s.mu.Lock()
+	b := s.idle
+	s.idle = nil
+	s.mu.Unlock()
+	if b != nil && b.pos == off {
+		return &sourceBody{s: s, r: b.r, pos: b.pos}, nil
+	}
+	if b != nil {
+		b.r.Close()
+	}
+	rc, err := s.open(0)
+	if err != nil {
+		return nil, err
+	}
+	if off > 0 {
+		if _, err := io.CopyN(io.Discard, rc, off); err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("read up to offset %d: %w", off, err)
+		}
+	}
+	return &sourceBody{s: s, r: rc, pos: off}, nil
+}
+
+// close closes the reader left idle.
+func (s *blobSource) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done = true
+	if s.idle != nil {
+		s.idle.r.Close()
+		s.idle = nil
+	}
+}
+
+// idleReader is a reader of the blob no body uses, pos bytes in.
+type idleReader struct {
+	r   io.ReadCloser
+	pos int64
+}
+
+// sourceBody is one request body of a blobSource. The transport may close
+// it from another goroutine than the one reading it: mu keeps the reader
+// from being handed on while a Read is under way.
+type sourceBody struct {
+	s      *blobSource
+	mu     sync.Mutex
+	r      io.ReadCloser
+	pos    int64
+	failed bool
+	closed bool
+}
+
+func (b *sourceBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, errors.New("read after close")
+	}
+	n, err := b.r.Read(p)
+	b.pos += int64(n)
+	if err != nil {
+		b.failed = true // at the end, or failed: not continued
+	}
+	return n, err
+}
+
+// Close hands the reader on to the next body, which continues from where
+// this one stopped.
+func (b *sourceBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.failed {
+		return b.r.Close()
+	}
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	if b.s.done {
+		return b.r.Close()
+	}
+	if b.s.idle != nil {
+		b.s.idle.r.Close()
+	}
+	b.s.idle = &idleReader{r: b.r, pos: b.pos}
+	return nil
 }

@@ -3,7 +3,9 @@ package mirror
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,4 +118,72 @@ func TestBlobFlightsFailedUpload(t *testing.T) {
 		t.Fatalf("after a failed upload: from %q, %v", from, err)
 	}
 	end2()
+}
+
+// TestBlobFlightsArchiveOrder: with every upload slot taken, a freed slot
+// goes to the waiting blob that comes first in the archive, not to the
+// first that asked, so that unpack reads the archive front to back; a
+// waiter that gives up leaves the queue, and its slot is not lost.
+func TestBlobFlightsArchiveOrder(t *testing.T) {
+	rank := map[digest.Digest]int64{}
+	f := blobFlights{order: func(d digest.Digest) int64 { return rank[d] }}
+	none := func(digest.Digest) string { return "" }
+	blob := func(i int) digest.Digest { return digest.FromString(fmt.Sprint("blob ", i)) }
+	for i := range 20 {
+		rank[blob(i)] = int64(i)
+	}
+	var ends []func()
+	for i := range maxUploads {
+		_, end, err := f.begin(context.Background(), blob(100+i), none)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends = append(ends, end)
+	}
+	// Waiters arrive in an order unrelated to the archive's.
+	arrive := []int{7, 3, 12, 0, 9, 5}
+	granted := make(chan int, len(arrive))
+	var wg sync.WaitGroup
+	for k, i := range arrive {
+		wg.Go(func() {
+			_, end, err := f.begin(context.Background(), blob(i), none)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			granted <- i
+			end()
+		})
+		for f.queued() != k+1 { // one at a time, so arrival order is known
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// One that gives up while waiting.
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { _, _, err := f.begin(ctx, blob(1), none); gaveUp <- err }()
+	for f.queued() != len(arrive)+1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-gaveUp; err == nil {
+		t.Fatal("a cancelled wait got a slot")
+	}
+	// One slot freed: the waiters go one after the other, in archive
+	// order (each frees its slot for the next).
+	ends[0]()
+	var got []int
+	for range arrive {
+		got = append(got, <-granted)
+	}
+	wg.Wait()
+	if want := []int{0, 3, 5, 7, 9, 12}; !slices.Equal(got, want) {
+		t.Fatalf("slots given in the order %v, want the archive's %v", got, want)
+	}
+	for _, end := range ends[1:] {
+		end()
+	}
+	if f.busy != 0 || f.queued() != 0 {
+		t.Fatalf("after every upload: %d busy, %d waiting", f.busy, f.queued())
+	}
 }

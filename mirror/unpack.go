@@ -1,11 +1,14 @@
 package mirror
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -55,10 +58,19 @@ type UnpackOptions struct {
 	// cosign tag and the referrers that are signatures (see PackOptions).
 	NoReferrers      bool
 	RemoveSignatures bool
-	// SkipVerify pushes while verifying as it reads, instead of reading
-	// every byte of the archive before anything is written. It cannot be
-	// combined with VerifyKeys.
+	// VerifyFirst reads and checks every byte of the archive before
+	// anything is written, then reads it again to push: a damaged archive
+	// writes nothing at all. By default unpack reads the archive once,
+	// checking each blob on its way to the registry and completing its
+	// upload only once its digest matched (see Unpack).
+	VerifyFirst bool
+	// SkipVerify is the default behaviour, kept so that old callers
+	// compile and old scripts run (--skip-verify). It cannot be combined
+	// with VerifyFirst.
 	SkipVerify bool
+	// ArchiveOptions are passed to every archive.Open of the archive
+	// (make bench counts and paces the volume reads through them).
+	ArchiveOptions []archive.OpenOption
 	// VerifyKeys, when set, require the archive to be signed by one of these
 	// public key files; AllowRollback accepts an archive older than one
 	// already applied from the same lineage.
@@ -79,10 +91,8 @@ func (o *UnpackOptions) defaults() error {
 	if o.Archive == "" || o.Registry == "" {
 		return fmt.Errorf("%w: unpack needs --from file://DIR and a docker://HOST/PREFIX destination", ErrUsage)
 	}
-	if o.SkipVerify && len(o.VerifyKeys) > 0 {
-		// A signature covers the index; only reading every byte before
-		// the first write refuses an archive altered in any byte.
-		return fmt.Errorf("%w: --skip-verify cannot be combined with --verify-key, which reads every byte before anything is written", ErrUsage)
+	if o.SkipVerify && o.VerifyFirst {
+		return fmt.Errorf("%w: --skip-verify (the default: verify while pushing) contradicts --verify-first (read every byte before pushing); give one", ErrUsage)
 	}
 	if o.Receipt == "" {
 		o.Receipt = DefaultReceipt
@@ -110,18 +120,25 @@ func (o *UnpackOptions) defaults() error {
 }
 
 // Unpack pushes an archive into a registry, in the steps the README lists:
-// check the signature (when keys are given), plan (each kind claims its
-// roots), check the receipt for rollback, read every byte (unless
-// SkipVerify, or nothing will be written), check the graph and the
-// prerequisites, push, then write the receipt and the cluster resources. On
-// any failure before the push nothing is written. A second identical run
-// transfers nothing.
+// check the signature (when keys are given: it covers the index, which
+// names every blob's digest and chunk checksums), every volume's identity
+// and size, plan (each kind claims its roots), check the receipt for
+// rollback, check the graph and the prerequisites and that the destination
+// answers; with VerifyFirst, read every byte (unless nothing will be
+// written). On any failure so far nothing is written. Then push, reading
+// the archive once: each blob's chunks and digest are checked on its way
+// to the registry, and its upload is completed only once the digest
+// matched, so a damaged blob is never committed; a manifest goes only
+// after everything it names, tags last, so an image that needs a damaged
+// blob fails and leaves no manifest or tag behind, and the others are
+// pushed. Then write the receipt and the cluster resources. A second
+// identical run transfers nothing.
 func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
 	res := &Result{ArchiveDir: opts.Archive}
-	r, _, err := openArchive(opts.Archive, opts.VerifyKeys)
+	r, _, err := openArchive(opts.Archive, opts.VerifyKeys, opts.ArchiveOptions...)
 	if err != nil {
 		return res, err
 	}
@@ -165,9 +182,23 @@ func Unpack(ctx context.Context, opts UnpackOptions) (*Result, error) {
 		return res, err
 	}
 	if f := res.Failed(); len(f) > 0 {
-		return res, imagesFailed(f, len(results))
+		return res, unpackFailed(f, len(results))
 	}
 	return res, nil
+}
+
+// unpackFailed is imagesFailed, in the integrity class (exit 3) when an
+// image failed on a damaged blob of the archive: the archive is at fault,
+// not the registry, and the message names the damage.
+func unpackFailed(f []ImageResult, total int) error {
+	err := imagesFailed(f, total)
+	for _, im := range f {
+		if format.IsIntegrity(im.Err) {
+			return fmt.Errorf("%w: the archive is damaged; %s and any other image that needs the damaged content were not pushed, and none of it was committed (copy the volume named again and run the same command): %v; %w",
+				ErrIntegrity, im.Source, im.Err, err)
+		}
+	}
+	return err
 }
 
 // newUnpacker loads the receipt of this destination (a rollback is refused
@@ -187,6 +218,7 @@ func newUnpacker(r *archive.Reader, opts UnpackOptions, pushes []section.Push) (
 		return nil, err
 	}
 	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), ledger: newLedger(opts.Progress), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
+	u.idx.flights.order = u.place
 	_, u.attached = splitAttached(r.Roots())
 	for _, e := range receipt.Content {
 		for _, repo := range e.Repositories {
@@ -201,16 +233,20 @@ func newUnpacker(r *archive.Reader, opts UnpackOptions, pushes []section.Push) (
 	return u, nil
 }
 
-// verifyBeforeWrite reads every byte of the archive before anything is
-// written (unless SkipVerify, or nothing will be written: a second run of
-// the same archive), then checks what the manifests say, whatever made the
-// archive (nothing type-confused or nested without bound reaches the
-// destination), and that the destination holds every prerequisite.
+// verifyBeforeWrite makes the checks that need no full read before
+// anything is written: what the manifests say, whatever made the archive
+// (nothing type-confused or nested without bound reaches the destination),
+// and that the destination answers and holds every prerequisite. With
+// VerifyFirst it reads every byte of the archive first (unless nothing will
+// be written: a second run of the same archive).
 func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push) error {
 	opts, r := u.opts, u.r
-	if !opts.SkipVerify && u.upToDate(ctx, pushes) {
+	switch {
+	case !opts.VerifyFirst:
+		// The single pass: every blob is checked as it is pushed.
+	case u.upToDate(ctx, pushes):
 		opts.Progress.Logf("the destination holds every image of %s already: nothing to write, skipping the full read", opts.Archive)
-	} else if !opts.SkipVerify {
+	default:
 		var size int64
 		for _, v := range r.Volumes() {
 			size += v.Size
@@ -218,7 +254,7 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 		opts.Progress.Logf("verifying %s (%d volumes, %s) before writing anything", opts.Archive, len(r.Volumes()), progress.HumanBytes(size))
 		var read atomic.Int64
 		stop := showVerify(opts.Progress, &read, size)
-		rep, vr, err := archive.VerifyContext(ctx, opts.Archive, archive.WithReadProgress(func(n int64) { read.Add(n) }))
+		rep, vr, err := archive.VerifyContext(ctx, opts.Archive, append(slices.Clone(opts.ArchiveOptions), archive.WithReadProgress(func(n int64) { read.Add(n) }))...)
 		stop()
 		if ctx.Err() != nil {
 			return fmt.Errorf("verify interrupted, nothing was pushed: %w", ctx.Err())
@@ -227,6 +263,10 @@ func (u *unpacker) verifyBeforeWrite(ctx context.Context, pushes []section.Push)
 			return classed(ErrIntegrity, err)
 		}
 		vr.Close()
+		// The full read's buffers are garbage now: hand them back before
+		// the push takes its own, so that the peak is one phase's, not
+		// the sum of both.
+		debug.FreeOSMemory()
 		if err := readError(rep.Problems); err != nil {
 			return fmt.Errorf("cannot read every byte of %s, nothing was pushed (%d problems): %w", opts.Archive, len(rep.Problems), err)
 		}
@@ -289,10 +329,24 @@ func verifyStatus(read, total int64, elapsed time.Duration) string {
 // to each. Only an interruption stops the others (and is the error).
 func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageResult, error) {
 	opts := u.opts
-	// The total: every blob the pushes reach, each once.
-	for _, p := range pushes {
-		u.ledger.plan(len(pushes), u.graphOf(ctx, p.Root.Descriptor)...)
+	// The total: every blob the pushes reach, each once. The images go in
+	// the order their first blob has in the archive, and the uploads in
+	// the order of their blobs (blobFlights), so that the archive is read
+	// front to back, a few blobs at a time.
+	first := make([]int64, len(pushes))
+	for i, p := range pushes {
+		graph := u.graphOf(ctx, p.Root.Descriptor)
+		u.ledger.plan(len(pushes), graph...)
+		first[i] = math.MaxInt64
+		for _, d := range graph {
+			first[i] = min(first[i], u.place(d.Digest))
+		}
 	}
+	order := make([]int, len(pushes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(first[a], first[b]) })
 	u.ledger.plan(len(pushes))
 	bytes, blobs := u.ledger.totals()
 	opts.Progress.Logf("%d images to push: %s in %d blobs, each once", len(pushes), progress.HumanBytes(bytes), blobs)
@@ -300,7 +354,8 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 	results := make([]ImageResult, len(pushes))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Parallel)
-	for i, p := range pushes {
+	for _, i := range order {
+		p := pushes[i]
 		results[i] = ImageResult{Source: p.Source.String(), Destination: p.Dest.Name() + ":" + p.Tag, Digest: p.Root.Descriptor.Digest}
 		g.Go(func() error {
 			opts.Progress.ImageStarted(p.Source.String())
@@ -320,6 +375,21 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 		return results, fmt.Errorf("unpack interrupted: %w", context.Canceled)
 	}
 	return results, nil
+}
+
+// place ranks blob d by where the archive holds it (its first chunk's
+// volume and offset), for reading the archive front to back; blobs it does
+// not hold come last.
+func (u *unpacker) place(d digest.Digest) int64 {
+	b, ok := u.r.Format().Lookup(d)
+	if !ok {
+		return math.MaxInt64
+	}
+	c := u.r.Format().Chunks(b)
+	if len(c) == 0 {
+		return 0
+	}
+	return int64(c[0].Volume)<<40 | c[0].Offset
 }
 
 // openArchive opens the archive in dir; with keys, through
@@ -501,7 +571,7 @@ func (u *unpacker) settings(p section.Push, referrers bool) copySettings {
 
 // target is p's destination repository, blobs reopened from the archive.
 func (u *unpacker) target(dst *remote.Repository, p section.Push, mt *meter) *repoTarget {
-	return &repoTarget{Repository: dst, idx: u.idx, repo: p.Dest.Repository, ledger: u.ledger,
+	return &repoTarget{Repository: dst, idx: u.idx, repo: p.Dest.Repository, ledger: u.ledger, fromStart: true,
 		open: func(ctx context.Context, desc ocispec.Descriptor, off int64) (io.ReadCloser, error) {
 			rc, err := u.r.FetchAt(ctx, desc, off)
 			if err != nil {

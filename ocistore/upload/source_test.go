@@ -31,7 +31,8 @@ func (f *failAfter) Read(p []byte) (int, error) {
 // TestSourceErrorIsNotRetried: a source that fails to read (a bad disk, a
 // damaged archive) is not a network failure. Push stops at once with the
 // source's error (errors.Is), neither resumed nor sent again by the retry
-// transport, in both the chunked and the monolithic path.
+// transport, in both the chunked and the monolithic path; its upload
+// session is cancelled.
 func TestSourceErrorIsNotRetried(t *testing.T) {
 	for _, monolithic := range []bool{false, true} {
 		e := newEnv(t)
@@ -50,6 +51,10 @@ func TestSourceErrorIsNotRetried(t *testing.T) {
 		}
 		if n := e.p.Count("PATCH", "") + e.p.Count("PUT", ""); n > 2 {
 			t.Errorf("monolithic=%v: %d PATCH/PUT requests, want the failing one sent once", monolithic, n)
+		}
+		// The session is abandoned, not left for the registry to purge.
+		if n := e.p.Count("DELETE", "/blobs/uploads/"); n != 1 {
+			t.Errorf("monolithic=%v: %d DELETE of the upload session, want 1", monolithic, n)
 		}
 	}
 }

@@ -492,6 +492,8 @@ func (p *pusher) chunks(ctx context.Context, loc *url.URL, chunk int64) (*url.UR
 			if err == nil {
 				drain(resp)
 			}
+			// The session is abandoned: nothing of it is ever completed.
+			cancelSession(ctx, p.client, loc)
 			return nil, serr
 		}
 		var reason string
@@ -768,6 +770,8 @@ func (p *pusher) monolithic(ctx context.Context) error {
 			if err == nil {
 				drain(resp)
 			}
+			// The session is abandoned: nothing of it is ever completed.
+			cancelSession(ctx, p.client, loc)
 			return serr
 		}
 		var reason string

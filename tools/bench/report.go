@@ -72,7 +72,11 @@ func fmtRate(r float64) string {
 }
 
 func (r row) cells() []string {
-	c := []string{r.name, "-", "-", "-", "-", "-", "-", "-", r.note}
+	note := r.note
+	if r.reads != "" {
+		note = strings.TrimPrefix(note+"; "+r.reads, "; ")
+	}
+	c := []string{r.name, "-", "-", "-", "-", "-", "-", "-", note}
 	if !r.measured {
 		return c
 	}

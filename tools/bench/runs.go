@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,9 +55,12 @@ var runs = []runSpec{
 		Archive: "{work}/archive-v1", Bytes: bytesOf("v1"), Limit: limitPack,
 	},
 	{
+		// The default single pass: the archive read once, each blob
+		// checked on its way to the registry.
 		Name: "full unpack", Tool: "enclave-unpack",
 		Args:  "--dest-tls-verify=false " + unpackFiles + " --from file://{work}/archive-v1 docker://{reg:mirror}/mirror",
 		Bytes: bytesOf("v1"), Limit: limitUnpack, Check: mirrored("mirror", "mirror", "v1"),
+		Reads: "{work}/archive-v1",
 	},
 	{
 		// The same archive into the same registry: nothing to transfer.
@@ -81,6 +85,29 @@ var runs = []runSpec{
 		Bytes: bytesOf("v1"), Limit: limitMirror, Check: mirrored("m2m", "mirror", "v1"),
 	},
 	{
+		// Every byte read and checked before the first write, then read
+		// again to push (the behaviour before issue 18).
+		Name: "full unpack --verify-first", Tool: "enclave-unpack",
+		Args:  "--dest-tls-verify=false --verify-first --receipt {work}/receipt-vf.json --cluster-resources {work}/cluster-resources-vf --from file://{work}/archive-v1 docker://{reg:vf}/mirror",
+		Bytes: bytesOf("v1"), Limit: limitUnpack, Check: mirrored("vf", "mirror", "v1"),
+		Reads: "{work}/archive-v1",
+	},
+	{
+		// The archive read at 150 MB/s, as from a USB disk or a DVD
+		// drive: the run is compared with the time reading the archive
+		// once takes at that rate.
+		Name: "full unpack, archive at 150 MB/s", Tool: "enclave-unpack",
+		Args:  "--dest-tls-verify=false --receipt {work}/receipt-slow.json --cluster-resources {work}/cluster-resources-slow --from file://{work}/archive-v1 docker://{reg:slow}/mirror",
+		Bytes: bytesOf("v1"), Limit: limitUnpack, Check: mirrored("slow", "mirror", "v1"),
+		Reads: "{work}/archive-v1", ReadRate: 150e6,
+	},
+	{
+		Name: "--verify-first, archive at 150 MB/s", Tool: "enclave-unpack",
+		Args:  "--dest-tls-verify=false --verify-first --receipt {work}/receipt-slowvf.json --cluster-resources {work}/cluster-resources-slowvf --from file://{work}/archive-v1 docker://{reg:slowvf}/mirror",
+		Bytes: bytesOf("v1"), Limit: limitUnpack, Check: mirrored("slowvf", "mirror", "v1"),
+		Reads: "{work}/archive-v1", ReadRate: 150e6,
+	},
+	{
 		Name: "2 GiB layer pack", Tool: "enclave-pack", Big: true,
 		Args:    "--src-tls-verify=false -c {isc:big} file://{work}/archive-big",
 		Archive: "{work}/archive-big", Bytes: bytesOf("big"), Limit: limitPack,
@@ -92,6 +119,7 @@ var runs = []runSpec{
 		Name: "2 GiB layer unpack", Tool: "enclave-unpack", Big: true,
 		Args:  "--dest-tls-verify=false --receipt {work}/receipt-big.json --cluster-resources {work}/cluster-resources-big --from file://{work}/archive-big docker://{reg:big}/mirror",
 		Bytes: bytesOf("big"), Limit: limitUnpackOne, Check: mirrored("big", "mirror", "big"),
+		Reads: "{work}/archive-big",
 	},
 	{
 		// An operator catalog whose selection has -operator-images related
@@ -152,6 +180,13 @@ type runSpec struct {
 	// Images, when set, is the number of images the run copies: the row
 	// then gives wall and CPU time per image.
 	Images func(*bench) int
+	// Reads is the archive an unpack reads: what it reads of its volumes
+	// is counted (ENCLAVE_READ_STATS) and reported against its size.
+	Reads string
+	// ReadRate, when set, paces the reads of the archive to this many
+	// bytes/s (ENCLAVE_READ_RATE); the run's wall time is then reported
+	// against the archive's size at that rate.
+	ReadRate float64
 }
 
 // Limits the runs are compared with.
@@ -304,6 +339,8 @@ type row struct {
 	versus string
 	// images is the number of images the run copied (0: not per image).
 	images int
+	// reads is what the run read of its archive (Reads), as a note.
+	reads string
 }
 
 // compareWith reports r's wall time as a share of the earlier row name's.
@@ -316,8 +353,15 @@ func (r *row) compareWith(name string, rows []row) {
 	}
 }
 
+// slugOf names a run's files: its name in lower case, every character
+// but letters, digits and dashes (spaces, commas, slashes) a dash.
 func slugOf(name string) string {
-	return strings.ReplaceAll(strings.ToLower(name), " ", "-")
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(name))
 }
 
 // execute runs one run and returns its row.
@@ -374,6 +418,17 @@ func (b *bench) execute(ctx context.Context, rs runSpec) row {
 		p := filepath.Join(b.cfg.profile, slug)
 		cmd.Env = append(cmd.Env, "ENCLAVE_CPUPROFILE="+p+".cpu.pprof", "ENCLAVE_MEMPROFILE="+p+".mem.pprof")
 	}
+	readsOf, statsPath := "", filepath.Join(b.work, "logs", slug+".reads")
+	if rs.Reads != "" {
+		if readsOf, err = b.expand(rs.Reads, slug); err != nil {
+			return fail(err)
+		}
+		os.Remove(statsPath)
+		cmd.Env = append(cmd.Env, "ENCLAVE_READ_STATS="+statsPath)
+		if rs.ReadRate > 0 {
+			cmd.Env = append(cmd.Env, fmt.Sprintf("ENCLAVE_READ_RATE=%.0f", rs.ReadRate))
+		}
+	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	b.logf("run %s: %s %s", rs.Name, rs.Tool, strings.Join(args, " "))
@@ -403,6 +458,11 @@ func (b *bench) execute(ctx context.Context, rs runSpec) row {
 		return fail(fmt.Errorf("%v (log: %s)", err, logPath))
 	}
 	r.measured = true
+	if readsOf != "" {
+		if err := r.readStats(statsPath, readsOf, rs.ReadRate); err != nil {
+			r.reads = "reads: " + err.Error()
+		}
+	}
 	if archive != "" {
 		if r.archive, err = dirSize(archive); err != nil {
 			r.note = "archive: " + err.Error()
@@ -416,4 +476,36 @@ func (b *bench) execute(ctx context.Context, rs runSpec) row {
 		}
 	}
 	return r
+}
+
+// readStats reports what the run read of the archive in dir, from the
+// statistics file the tool wrote (ENCLAVE_READ_STATS): bytes read against
+// the archive's size, and the seeks. With a read rate, the wall time is
+// compared with reading the archive once at that rate.
+func (r *row) readStats(path, dir string, rate float64) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var read, seeks int64
+	for _, l := range strings.Split(string(data), "\n") {
+		k, v, _ := strings.Cut(l, " ")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "bytes":
+			read = n
+		case "seeks":
+			seeks = n
+		}
+	}
+	size, err := dirSize(dir)
+	if err != nil || size == 0 {
+		return fmt.Errorf("archive size: %v", err)
+	}
+	r.reads = fmt.Sprintf("read %.3fx the archive (%d seeks)", float64(read)/float64(size), seeks)
+	if rate > 0 {
+		once := float64(size) / rate
+		r.versus = fmt.Sprintf("%.2fx archive at %.0f MB/s (%.1fs)", r.wall.Seconds()/once, rate/1e6, once)
+	}
+	return nil
 }

@@ -426,6 +426,9 @@ func TestFailingImageAmongGood(t *testing.T) {
 	}
 }
 
+// TestDamagedArchiveRefusedBeforeWrites: a bit flipped in a volume.
+// unpack --verify-first refuses it before any write; the default single
+// pass exits 3 as well, having written no tag over missing content.
 func TestDamagedArchiveRefusedBeforeWrites(t *testing.T) {
 	src := regserver.New(t, regserver.Options{})
 	var writes writeCounter
@@ -444,11 +447,15 @@ func TestDamagedArchiveRefusedBeforeWrites(t *testing.T) {
 	if !strings.Contains(r.stdout, "volume 1") {
 		t.Fatalf("verify does not name the volume:\n%s", r.stdout)
 	}
-	r = unpack(t, "--from", "file://"+dir, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"), "--cluster-resources", filepath.Join(work, "cr"), "docker://"+dst.Host+"/mirror")
+	r = unpack(t, "--from", "file://"+dir, "--dest-tls-verify=false", "--verify-first", "--receipt", filepath.Join(work, "r.json"), "--cluster-resources", filepath.Join(work, "cr"), "docker://"+dst.Host+"/mirror")
 	mustCode(t, r, mirror.ExitIntegrity)
 	if writes.n.Load() != 0 {
-		t.Fatalf("%d write requests reached the registry from a damaged archive", writes.n.Load())
+		t.Fatalf("--verify-first: %d write requests reached the registry from a damaged archive", writes.n.Load())
 	}
+	one := regserver.New(t, regserver.Options{})
+	r = unpack(t, "--from", "file://"+dir, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r1.json"), "--cluster-resources", filepath.Join(work, "cr1"), "docker://"+one.Host+"/mirror")
+	mustCode(t, r, mirror.ExitIntegrity)
+	checkNoDanglingTags(t, dir, one)
 }
 
 // TestReceiptAfterAFailedImage: the destination refuses every write into

@@ -192,9 +192,10 @@ func checkNotAt(t *testing.T, dst *regserver.Registry, ref string, blob digest.D
 // kernel answers EIO in the middle of a volume, after open and stat
 // succeeded. Verify and unpack fail with exit 5 (local I/O, not a damaged
 // archive: the same files may read fine from another drive), naming the
-// file; the default unpack writes nothing; --skip-verify fails the image
-// needing the unreadable blob, names the file and the blob, commits nothing
-// of that blob, and pushes the other images.
+// file; unpack --verify-first writes nothing; the default single pass
+// (and --skip-verify, its old name) fails the image needing the unreadable
+// blob, names the file and the blob, commits nothing of that blob, and
+// pushes the other images.
 func TestReliabilityVolumeReadError(t *testing.T) {
 	f := packFixture(t, 1)
 	blob, vol, from, to := badChunk(t, f)
@@ -239,12 +240,12 @@ func TestReliabilityVolumeReadError(t *testing.T) {
 		}
 	})
 
-	t.Run("unpack verifies first and writes nothing", func(t *testing.T) {
+	t.Run("unpack --verify-first writes nothing", func(t *testing.T) {
 		fault.hits.Store(0)
 		var w writeCounter
 		dst := regserver.New(t, regserver.Options{Wrap: w.wrap})
 		start := time.Now()
-		r := unpack(t, unpackArgs(t, mnt, dst.Host)...)
+		r := unpack(t, unpackArgs(t, mnt, dst.Host, "--verify-first")...)
 		t.Logf("exit %d in %v", r.code, time.Since(start))
 		mustCode(t, r, mirror.ExitLocalIO)
 		mustSay(t, r, path, "input/output error")
@@ -256,11 +257,11 @@ func TestReliabilityVolumeReadError(t *testing.T) {
 		}
 	})
 
-	t.Run("skip-verify fails the image that needs the blob and commits none of it", func(t *testing.T) {
+	t.Run("single pass fails the image that needs the blob and commits none of it", func(t *testing.T) {
 		fault.hits.Store(0)
 		dst := regserver.New(t, regserver.Options{})
 		start := time.Now()
-		r := unpack(t, unpackArgs(t, mnt, dst.Host, "--skip-verify")...)
+		r := unpack(t, unpackArgs(t, mnt, dst.Host)...)
 		t.Logf("exit %d in %v", r.code, time.Since(start))
 		// library/app does not need the blob and is pushed: some images
 		// failed (1), not all.
@@ -277,7 +278,7 @@ func TestReliabilityVolumeReadError(t *testing.T) {
 		}
 	})
 
-	t.Run("skip-verify, only the image that needs the blob: exit 5", func(t *testing.T) {
+	t.Run("single pass (--skip-verify), only the image that needs the blob: exit 5", func(t *testing.T) {
 		dst := regserver.New(t, regserver.Options{})
 		cfg := filepath.Join(t.TempDir(), "isc.yaml")
 		isc := fmt.Sprintf("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n  - name: %s/team/tool:v1\n", f.src.Host)

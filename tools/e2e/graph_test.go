@@ -214,7 +214,7 @@ func TestReliabilityHostileGraphArchives(t *testing.T) {
 			mustSay(t, r, c.say, "example.com/team/bad:v1", c.root.Digest.String())
 			var wc writeCounter
 			dst := regserver.New(t, regserver.Options{Wrap: wc.wrap})
-			for _, extra := range [][]string{nil, {"--skip-verify"}} {
+			for _, extra := range [][]string{nil, {"--verify-first"}, {"--skip-verify"}} {
 				r = unpack(t, unpackArgs(t, dir, dst.Host, extra...)...)
 				mustCode(t, r, mirror.ExitIntegrity)
 				mustSay(t, r, c.say, "nothing was pushed")

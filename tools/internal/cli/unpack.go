@@ -46,7 +46,8 @@ func UnpackApp() *ucli.App {
 			&ucli.StringFlag{Name: "from", Usage: "the archive: file://DIR, or an absolute path (read as file://PATH)"},
 			&ucli.StringFlag{Name: "receipt", Value: mirror.DefaultReceipt, Usage: "receipt file to write (merged with an existing receipt of the same destination); carry it back to cut the next archive against"},
 			clusterResourcesFlag,
-			&ucli.BoolFlag{Name: "skip-verify", Usage: "do not read the whole archive before pushing (chunks and digests are still verified as they are pushed); not with --verify-key"},
+			&ucli.BoolFlag{Name: "verify-first", Usage: "read and check every byte of the archive before writing anything, then read it again to push: a damaged archive writes nothing at all (by default the archive is read once, each blob checked on its way and committed only once its digest matched)"},
+			&ucli.BoolFlag{Name: "skip-verify", Usage: "the default (verify while pushing, reading the archive once); kept for old scripts"},
 			verifyKeyFlag,
 			&ucli.BoolFlag{Name: "allow-rollback", Usage: "accept an archive older than one already applied from the same lineage"},
 			ParallelFlag, BlobParallelFlag, DryRunFlag, NoReferrersFlag, RemoveSignaturesFlag,
@@ -123,15 +124,22 @@ func unpackAction(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
+	reads, readsDone, err := archiveReads()
+	if err != nil {
+		return err
+	}
 	res, err := mirror.Unpack(c.Context, mirror.UnpackOptions{
 		Archive: from.Dir, Registry: dest.Registry, Config: cfg,
 		Receipt: c.String("receipt"), ClusterResources: c.String(clusterResourcesFlag.Name),
 		Parallel: c.Int(ParallelFlag.Name), BlobConcurrency: c.Int(BlobParallelFlag.Name),
-		NoReferrers: c.Bool(NoReferrersFlag.Name), RemoveSignatures: c.Bool(RemoveSignaturesFlag.Name), SkipVerify: c.Bool("skip-verify"), DryRun: c.Bool(DryRunFlag.Name),
-		VerifyKeys: c.StringSlice(verifyKeyFlag.Name), AllowRollback: c.Bool("allow-rollback"),
+		NoReferrers: c.Bool(NoReferrersFlag.Name), RemoveSignatures: c.Bool(RemoveSignaturesFlag.Name), SkipVerify: c.Bool("skip-verify"), VerifyFirst: c.Bool("verify-first"), DryRun: c.Bool(DryRunFlag.Name),
+		VerifyKeys: c.StringSlice(verifyKeyFlag.Name), AllowRollback: c.Bool("allow-rollback"), ArchiveOptions: reads,
 		Dest: RegistryOptions(c, "dest", log, rep), Progress: rep, Log: log,
 		Kinds: kinds.All(kinds.Options{Helm: helmUnpackOptions(c), Operators: operators.Options{OriginalCatalogSource: original}}),
 	})
+	if rerr := readsDone(); rerr != nil && err == nil {
+		err = rerr
+	}
 	out := c.App.Writer
 	if res != nil {
 		for _, line := range res.Plan {
