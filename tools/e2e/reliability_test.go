@@ -535,15 +535,6 @@ func (s *stamped) wrap(h http.Handler) http.Handler {
 	})
 }
 
-// gap returns the time between the first two requests with method and a
-// path containing part.
-func (s *stamped) gap(method, part string) time.Duration {
-	first, second := s.firstTwo(method, part)
-	if second.IsZero() {
-		return 0
-	}
-	return second.Sub(first)
-}
 
 // firstTwo returns when the first two requests of method whose path
 // contains part arrived (zero times for those that did not).
