@@ -535,7 +535,6 @@ func (s *stamped) wrap(h http.Handler) http.Handler {
 	})
 }
 
-
 // firstTwo returns when the first two requests of method whose path
 // contains part arrived (zero times for those that did not).
 func (s *stamped) firstTwo(method, part string) (first, second time.Time) {
