@@ -1,7 +1,9 @@
 // Package additional plans mirror.additionalImages: images named one by one,
 // by tag, digest or both, from registries or OCI layouts on disk. It is the
 // simplest [section.Kind], and the catch-all of an unpack: every archive
-// reference that no other kind claimed is placed by its rules.
+// reference that no other kind claimed is placed by its rules. Its cluster
+// resources, an ImageDigestMirrorSet and an ImageTagMirrorSet, are written
+// by unpack, or mirror to mirror delivered by the pack.
 package additional
 
 import (
