@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -359,4 +360,70 @@ func TestPlatformMirrorToMirrorResources(t *testing.T) {
 	cru := filepath.Join(work, "cr-unpack")
 	mustCode(t, unpack(t, "--from", "file://"+a, "--dest-tls-verify=false", "--receipt", filepath.Join(work, "r.json"), "--cluster-resources", cru, "docker://"+dst.Host+"/mirror"), 0)
 	sameApartFromNames(t, cr, name, cru, archiveName(t, a))
+}
+
+// TestPlatformMirrorToMirrorIncompleteRelease: a release one of whose
+// components the destination refuses is left out of the cluster resources
+// of a mirror to mirror, as unpack leaves it out: its signature is not in
+// the ConfigMap, and the pack says why and exits 1; the complete release
+// keeps its entries and its signature.
+func TestPlatformMirrorToMirrorIncompleteRelease(t *testing.T) {
+	w := newReleaseWorld(t)
+	t.Setenv(release.EnvUpdateURL, "")
+	t.Setenv(release.EnvSignatureKey, "")
+	t.Setenv(release.EnvSignatureURL, w.sigs.URL)
+	bad := w.pushed["4.15.5"]
+	var comp string
+	for name, ref := range bad.Components {
+		shared := false
+		for _, v := range []string{"4.15.3"} {
+			for _, r := range w.pushed[v].Components {
+				shared = shared || r == ref
+			}
+		}
+		if !shared {
+			comp = name
+			break
+		}
+	}
+	if comp == "" {
+		t.Fatal("every component of 4.15.5 is also 4.15.3's")
+	}
+	refused := "/manifests/" + bad.Tag + "-" + comp
+	dst := regserver.New(t, regserver.Options{Wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, refused) {
+				rw.Header().Set("Content-Type", "application/json")
+				rw.WriteHeader(http.StatusBadRequest)
+				rw.Write([]byte(`{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}`))
+				return
+			}
+			h.ServeHTTP(rw, r)
+		})
+	}})
+	work := t.TempDir()
+	conf := writeFile(t, work, "registries.conf", fmt.Sprintf(
+		"[[registry]]\nprefix = \"quay.io/openshift-release-dev\"\nlocation = \"%s/openshift-release-dev\"\ninsecure = true\n", w.inet.Host))
+	cr := filepath.Join(work, "cr")
+	r := pack(t, "-c", platformISC(t, "4.15.3", "4.15.5", false), "--registries-conf", conf, "--update-url", w.graph.URL, "--release-key", w.keyFile,
+		"--dest-tls-verify=false", "--cluster-resources", cr, "docker://"+dst.Host+"/mirror")
+	mustCode(t, r, mirror.ExitFailure)
+	if !strings.Contains(r.stdout+r.stderr, "release 4.15.5 (amd64) is incomplete at the destination: left out of the cluster resources") {
+		t.Errorf("the pack does not say 4.15.5 was left out:\n%s\n%s", r.stdout, r.stderr)
+	}
+	_, idms := readMirrorSet(t, cr, "imagedigestmirrorset_enclave-*-release.yaml")
+	if len(idms) != 2 {
+		t.Errorf("release IDMS %v, want the payload and component repositories of 4.15.3", idms)
+	}
+	m, _ := filepath.Glob(filepath.Join(cr, "configmap_*.yaml"))
+	if len(m) != 1 {
+		t.Fatalf("signature ConfigMaps %v", m)
+	}
+	b, _ := os.ReadFile(m[0])
+	if !strings.Contains(string(b), "sha256-"+w.pushed["4.15.3"].Descriptor.Digest.Encoded()+"-1") {
+		t.Errorf("the ConfigMap lacks 4.15.3's signature:\n%s", b)
+	}
+	if strings.Contains(string(b), bad.Descriptor.Digest.Encoded()) {
+		t.Errorf("the ConfigMap holds the signature of 4.15.5, which did not arrive whole:\n%s", b)
+	}
 }
