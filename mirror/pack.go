@@ -59,10 +59,11 @@ type PackOptions struct {
 	// Source and Dest configure registry access on each side.
 	Source, Dest ocistore.Options
 	// ClusterResources is the directory the cluster resources of a
-	// registry destination (mirror to mirror: CatalogSource,
-	// ClusterCatalog and mirror sets of operator catalogs) are written
-	// to (default "cluster-resources"), as unpack writes them for an
-	// archive. Into an archive, unpack writes them.
+	// registry destination (mirror to mirror: every kind's mirror sets,
+	// the operators' CatalogSource and ClusterCatalog, the releases'
+	// signature ConfigMap and UpdateService) are written to (default
+	// "cluster-resources"), as unpack writes them for an archive. Into an
+	// archive, unpack writes them.
 	ClusterResources string
 	// Sign, when set, signs the archive with this key file (PEM PKCS#8).
 	SignKey string

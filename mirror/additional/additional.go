@@ -1,7 +1,9 @@
 // Package additional plans mirror.additionalImages: images named one by one,
 // by tag, digest or both, from registries or OCI layouts on disk. It is the
 // simplest [section.Kind], and the catch-all of an unpack: every archive
-// reference that no other kind claimed is placed by its rules.
+// reference that no other kind claimed is placed by its rules. Its cluster
+// resources, an ImageDigestMirrorSet and an ImageTagMirrorSet, are written
+// by unpack, or mirror to mirror delivered by the pack.
 package additional
 
 import (
@@ -44,7 +46,33 @@ func (*Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPlan,
 	for _, m := range plan.Mappings {
 		p.Images = append(p.Images, section.Image{Mapping: m})
 	}
+	if env.Registry != "" {
+		p.Deliver = deliverToRegistry(p.Images, env.Registry)
+	}
 	return p, nil
+}
+
+// deliverToRegistry returns the Deliver of a pack into a registry (mirror
+// to mirror): the IDMS/ITMS unpack writes for the same images (see
+// mirrorSets), named after the images planned ([section.ContentName]).
+func deliverToRegistry(images []section.Image, registry string) func(context.Context, []section.Result) (*section.Delivery, error) {
+	return func(ctx context.Context, results []section.Result) (*section.Delivery, error) {
+		placed := make([]section.Placed, len(images))
+		lines := make([]string, len(images))
+		for i, img := range images {
+			d, err := img.Destination.Under(registry)
+			if err != nil {
+				return nil, section.Classed(section.ErrUsage, err)
+			}
+			placed[i] = section.Placed{Source: img.Source, Dest: d.Name(), OK: results[i].Err == nil}
+			lines[i] = img.Source.String() + " -> " + d.String()
+		}
+		rs, err := section.MirrorSets(section.ContentName(lines), placed)
+		if err != nil {
+			return nil, err
+		}
+		return &section.Delivery{Resources: rs}, nil
+	}
 }
 
 // Unpack places the references of the roots left to it. Without a
@@ -125,24 +153,14 @@ func newPush(root format.Root, src, rel imageset.Reference, registry string) (se
 
 // mirrorSets returns the Finish of pushes: an ImageDigestMirrorSet (every
 // image pushed, by digest) and an ImageTagMirrorSet (images pushed by tag)
-// for the source -> mirror repositories. Images read from an OCI layout have
-// no registry to redirect from.
+// for the source -> mirror repositories ([section.MirrorSets]), named
+// after the archive.
 func mirrorSets(pushes []section.Push) func(context.Context, *section.FinishEnv, []section.Result) ([]clusterres.Resource, error) {
 	return func(ctx context.Context, env *section.FinishEnv, results []section.Result) ([]clusterres.Resource, error) {
-		var byDigest, byTag []clusterres.Mirror
+		placed := make([]section.Placed, len(pushes))
 		for i, p := range pushes {
-			if results[i].Err != nil || p.Source.Registry == imageset.LayoutRegistry {
-				continue
-			}
-			m := clusterres.Mirror{Source: p.Source.Name(), Mirror: p.Dest.Name()}
-			byDigest = append(byDigest, m)
-			if p.Source.Tag != "" {
-				byTag = append(byTag, m)
-			}
+			placed[i] = section.Placed{Source: p.Source, Dest: p.Dest.Name(), OK: results[i].Err == nil}
 		}
-		if len(byDigest) == 0 {
-			return nil, nil
-		}
-		return clusterres.MirrorSets(clusterres.ArchiveName(env.ArchiveDigest), byDigest, byTag)
+		return section.MirrorSets(clusterres.ArchiveName(env.ArchiveDigest), placed)
 	}
 }

@@ -17,6 +17,10 @@
 // against the mirror. With -c, charts are selected by repository, name and
 // version (a range selects the recorded versions it admits), local charts by
 // name.
+//
+// Mirror to mirror (a registry destination), the pack places charts and
+// images as unpack does, and the kind delivers the ImageDigestMirrorSet
+// and ImageTagMirrorSet an unpack of the same record writes.
 package helm
 
 import (

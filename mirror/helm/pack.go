@@ -89,6 +89,9 @@ func (k *Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPla
 				}
 			}
 		}
+		if env.Registry != "" {
+			return deliverToRegistry(rec, env.Registry)
+		}
 		data, err := json.MarshalIndent(rec, "", "  ")
 		if err != nil {
 			return nil, err
@@ -245,4 +248,42 @@ func (f failed) Resolve(context.Context, string) (ocispec.Descriptor, error) {
 }
 func (f failed) Predecessors(context.Context, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	return nil, f.err
+}
+
+// deliverToRegistry returns, for a pack into a registry (mirror to mirror),
+// the IDMS/ITMS an unpack of the same record writes: the images of the
+// charts that arrived whose copy succeeded, named "-helm" after the images
+// the record places ([section.ContentName]).
+func deliverToRegistry(rec *Record, registry string) (*section.Delivery, error) {
+	var placed []section.Placed
+	var lines []string
+	for _, c := range rec.Charts {
+		if c.Destination != "" {
+			lines = append(lines, c.Source+" -> "+registry+"/"+c.Destination)
+		}
+		for _, img := range c.Images {
+			lines = append(lines, img.Source+" -> "+registry+"/"+img.Destination)
+			if c.Error != "" || img.Digest == "" {
+				continue // unpack pushes none of these
+			}
+			src, err := imageset.ParseReference(img.Source)
+			if err != nil {
+				return nil, err
+			}
+			dst, err := parseRelative(img.Destination)
+			if err != nil {
+				return nil, err
+			}
+			d, err := imageset.Reference{Repository: dst.Repository, Tag: dst.Tag}.Under(registry)
+			if err != nil {
+				return nil, section.Classed(section.ErrUsage, err)
+			}
+			placed = append(placed, section.Placed{Source: src, Dest: d.Name(), OK: true})
+		}
+	}
+	rs, err := section.MirrorSets(section.ContentName(lines)+"-helm", placed)
+	if err != nil {
+		return nil, err
+	}
+	return &section.Delivery{Resources: rs}, nil
 }

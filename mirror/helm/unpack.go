@@ -277,20 +277,10 @@ func mirrorSets(all, images []section.Push) func(context.Context, *section.Finis
 				ok[p.Dest.String()] = true
 			}
 		}
-		var byDigest, byTag []clusterres.Mirror
-		for _, p := range images {
-			if !ok[p.Dest.String()] {
-				continue
-			}
-			m := clusterres.Mirror{Source: p.Source.Name(), Mirror: p.Dest.Name()}
-			byDigest = append(byDigest, m)
-			if p.Source.Tag != "" {
-				byTag = append(byTag, m)
-			}
+		placed := make([]section.Placed, len(images))
+		for i, p := range images {
+			placed[i] = section.Placed{Source: p.Source, Dest: p.Dest.Name(), OK: ok[p.Dest.String()]}
 		}
-		if len(byDigest) == 0 {
-			return nil, nil
-		}
-		return clusterres.MirrorSets(clusterres.ArchiveName(env.ArchiveDigest)+"-helm", byDigest, byTag)
+		return section.MirrorSets(clusterres.ArchiveName(env.ArchiveDigest)+"-helm", placed)
 	}
 }

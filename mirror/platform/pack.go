@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
 
+	"github.com/enclave-mirror/enclave/clusterres"
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/mirror/section"
 	"github.com/enclave-mirror/enclave/ocistore"
@@ -29,6 +30,10 @@ type packPlan struct {
 	index      release.Index
 	// sigs are the verified signatures by payload digest.
 	sigs map[digest.Digest][][]byte
+	// registry is the destination root of a mirror to mirror, "" into an
+	// archive.
+	registry string
+	logf     section.Logf
 }
 
 // Pack selects the releases of mirror.platform, reads their payloads at the
@@ -89,6 +94,8 @@ func (k *Kind) Pack(ctx context.Context, env *section.PackEnv) (*section.PackPla
 			return nil, err
 		}
 	}
+	pp.registry = env.Registry
+	pp.logf = env.Logf
 	return &section.PackPlan{Images: pp.images, Deliver: pp.deliver}, nil
 }
 
@@ -385,13 +392,13 @@ func (pp *packPlan) deliver(ctx context.Context, results []section.Result) (*sec
 			failed[im.Source] = true
 		}
 	}
+	isFailed := func(ref string) bool {
+		r, err := imageset.ParseReference(ref)
+		return err != nil || failed[r.String()]
+	}
 	var idx release.Index
 	attach := slices.Clone(pp.attach)
 	for _, rec := range pp.index.Releases {
-		isFailed := func(ref string) bool {
-			r, err := imageset.ParseReference(ref)
-			return err != nil || failed[r.String()]
-		}
 		ok := !isFailed(rec.Payload)
 		for _, c := range rec.Components {
 			ok = ok && !isFailed(c.Image)
@@ -416,5 +423,47 @@ func (pp *packPlan) deliver(ctx context.Context, results []section.Result) (*sec
 		d.Images = append(d.Images, section.BuiltImage{Repository: release.GraphImageRepo, Tag: release.GraphImageTag,
 			Push: func(ctx context.Context, dst oras.Target, tag string) error { return img.Push(ctx, dst, tag) }})
 	}
+	if pp.registry != "" {
+		rs, err := pp.resources(isFailed)
+		if err != nil {
+			return nil, err
+		}
+		d.Resources = rs
+	}
 	return d, nil
+}
+
+// resources returns, for a pack into a registry (mirror to mirror), the
+// cluster resources an unpack of the same releases writes: the IDMS and
+// the signature ConfigMap of the releases whose every image was copied
+// (see releaseResources) and, with graph: true, the UpdateService serving
+// the graph-data image this run pushes. They are named after the images
+// planned ([section.ContentName]).
+func (pp *packPlan) resources(failed func(ref string) bool) ([]clusterres.Resource, error) {
+	lines := make([]string, len(pp.images))
+	for i, img := range pp.images {
+		lines[i] = img.Source.String() + " -> " + release.Join(pp.registry, img.Destination.String())
+	}
+	rels := make([]placedRelease, len(pp.index.Releases))
+	for i, rec := range pp.index.Releases {
+		d, _ := release.DigestOf(rec.Payload)
+		var sigs []release.ReleaseSignature
+		for n, s := range pp.sigs[d] {
+			sigs = append(sigs, release.ReleaseSignature{Digest: d, Index: n + 1, Data: s})
+		}
+		rels[i] = placedRelease{rec: rec, sigs: sigs, failed: failed}
+	}
+	logf := pp.logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	rs, err := releaseResources(section.ContentName(lines), pp.registry, rels, logf)
+	if err != nil || len(rs) == 0 || pp.graphImage == nil {
+		return rs, err
+	}
+	us, err := updateService(pp.registry, pp.graphImage.Manifest.Digest)
+	if err != nil {
+		return nil, err
+	}
+	return append(rs, us), nil
 }

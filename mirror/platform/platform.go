@@ -18,7 +18,9 @@
 // and components to <dest>/openshift/release:<version>-<arch>-<name> (as
 // oc-mirror v2 does), then writes an ImageDigestMirrorSet for them, the
 // signature ConfigMap, and, when graph data is carried, the graph-data image
-// and an UpdateService.
+// and an UpdateService. Mirror to mirror (a registry destination), the pack
+// places the images as unpack does, pushes the graph-data image, and
+// delivers the same cluster resources.
 package platform
 
 import (

@@ -202,31 +202,66 @@ func (up *unpackPlan) finish(ctx context.Context, env *section.FinishEnv, result
 			failed[r.Digest] = true
 		}
 	}
+	rels := make([]placedRelease, len(up.selected))
+	for i, rec := range up.selected {
+		d, _ := release.DigestOf(rec.Payload)
+		rels[i] = placedRelease{rec: rec, sigs: up.carried.sigs[d], failed: func(ref string) bool {
+			dg, _ := release.DigestOf(ref)
+			return failed[dg]
+		}}
+	}
+	resources, err := releaseResources(clusterres.ArchiveName(env.ArchiveDigest), env.Registry, rels, env.Logf)
+	if err != nil || len(resources) == 0 {
+		return nil, err
+	}
+	if up.carried.graphData != nil {
+		r, err := up.graphDataImage(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		resources = append(resources, r)
+	}
+	return resources, nil
+}
+
+// placedRelease is a release copied or pushed to the destination: its
+// record, its verified signatures, and which of its images (by reference,
+// as the record names them) did not arrive.
+type placedRelease struct {
+	rec    release.IndexRecord
+	sigs   []release.ReleaseSignature
+	failed func(ref string) bool
+}
+
+// releaseResources returns, for the releases whose payload and components
+// all arrived at registry, the ImageDigestMirrorSet (name-release) and the
+// signature ConfigMap (name-release-signatures, when they have
+// signatures), as unpack and a mirror to mirror write them. A release with
+// an image missing is left out, said through logf. None arrived: none.
+func releaseResources(name, registry string, rels []placedRelease, logf section.Logf) ([]clusterres.Resource, error) {
 	var payloads []string
 	var comps []release.Component
 	var sigs []release.ReleaseSignature
-	for _, rec := range up.selected {
-		d, _ := release.DigestOf(rec.Payload)
-		ok := !failed[d]
+	for _, r := range rels {
+		ok := !r.failed(r.rec.Payload)
 		var cs []release.Component
-		for _, c := range rec.Components {
+		for _, c := range r.rec.Components {
 			cd, _ := release.DigestOf(c.Image)
-			ok = ok && !failed[cd]
+			ok = ok && !r.failed(c.Image)
 			cs = append(cs, release.Component{Name: c.Name, Image: c.Image, Digest: cd})
 		}
 		if !ok {
-			env.Logf("release %s (%s) is incomplete at the destination: left out of the cluster resources", rec.Version, rec.Arch)
+			logf("release %s (%s) is incomplete at the destination: left out of the cluster resources", r.rec.Version, r.rec.Arch)
 			continue
 		}
-		payloads = append(payloads, rec.Payload)
+		payloads = append(payloads, r.rec.Payload)
 		comps = append(comps, cs...)
-		sigs = append(sigs, up.carried.sigs[d]...)
+		sigs = append(sigs, r.sigs...)
 	}
 	if len(payloads) == 0 {
 		return nil, nil
 	}
-	name := clusterres.ArchiveName(env.ArchiveDigest)
-	pairs, err := release.ReleaseMirrors(env.Registry, payloads, comps)
+	pairs, err := release.ReleaseMirrors(registry, payloads, comps)
 	if err != nil {
 		return nil, err
 	}
@@ -250,16 +285,22 @@ func (up *unpackPlan) finish(ctx context.Context, env *section.FinishEnv, result
 		}
 		resources = append(resources, r)
 	} else {
-		env.Logf("the archive carries no release signatures: no signature ConfigMap written")
-	}
-	if up.carried.graphData != nil {
-		r, err := up.graphDataImage(ctx, env)
-		if err != nil {
-			return nil, err
-		}
-		resources = append(resources, r)
+		logf("no release signatures (packed with --skip-release-signatures): no signature ConfigMap written")
 	}
 	return resources, nil
+}
+
+// updateService returns the UpdateService that serves the graph-data image
+// graphImage (by digest, in registry) for the releases at registry.
+func updateService(registry string, graphImage digest.Digest) (clusterres.Resource, error) {
+	y, err := release.UpdateServiceYAML(release.UpdateServiceOptions{
+		GraphDataImage: release.Join(registry, release.GraphImageRepo) + "@" + graphImage.String(),
+		Releases:       release.Join(registry, release.ReleaseImagesRepo),
+	})
+	if err != nil {
+		return clusterres.Resource{}, err
+	}
+	return yamlResource("UpdateService", release.UpdateServiceName, release.UpdateServiceNamespace, y)
 }
 
 // graphDataImage pushes the graph-data image built from the carried tarball
@@ -280,14 +321,7 @@ func (up *unpackPlan) graphDataImage(ctx context.Context, env *section.FinishEnv
 	if err := img.Push(ctx, repo, release.GraphImageTag); err != nil {
 		return clusterres.Resource{}, fmt.Errorf("graph-data image: %w", err)
 	}
-	y, err := release.UpdateServiceYAML(release.UpdateServiceOptions{
-		GraphDataImage: ref.Name() + "@" + img.Manifest.Digest.String(),
-		Releases:       release.Join(env.Registry, release.ReleaseImagesRepo),
-	})
-	if err != nil {
-		return clusterres.Resource{}, err
-	}
-	return yamlResource("UpdateService", release.UpdateServiceName, release.UpdateServiceNamespace, y)
+	return updateService(env.Registry, img.Manifest.Digest)
 }
 
 // yamlResource wraps a rendered YAML document as a clusterres.Resource, so

@@ -81,7 +81,7 @@ var runs = []runSpec{
 	},
 	{
 		Name: "mirror to mirror", Tool: "enclave-pack",
-		Args:  "--src-tls-verify=false --dest-tls-verify=false -c {isc:v1} docker://{reg:m2m}/mirror",
+		Args:  "--src-tls-verify=false --dest-tls-verify=false -c {isc:v1} --cluster-resources {work}/cluster-resources-m2m docker://{reg:m2m}/mirror",
 		Bytes: bytesOf("v1"), Limit: limitMirror, Check: mirrored("m2m", "mirror", "v1"),
 	},
 	{

@@ -48,6 +48,7 @@ type run struct {
 
 func runApp(t *testing.T, which string, args ...string) run {
 	t.Helper()
+	args = clusterResourcesInTemp(t, which, args)
 	var out, errb bytes.Buffer
 	app := cli.PackApp()
 	if which == "unpack" {
@@ -59,6 +60,24 @@ func runApp(t *testing.T, which string, args ...string) run {
 		t.Logf("enclave-%s %s -> %d\nstdout:\n%s\nstderr:\n%s", which, strings.Join(args, " "), code, r.stdout, r.stderr)
 	}
 	return r
+}
+
+// clusterResourcesInTemp gives a pack into a registry that names no
+// --cluster-resources directory a temporary one, so that the tests never
+// write the cluster resources into the source tree (the default is
+// ./cluster-resources).
+func clusterResourcesInTemp(t *testing.T, which string, args []string) []string {
+	t.Helper()
+	n := len(args)
+	if which != "pack" || n == 0 || !strings.HasPrefix(args[n-1], "docker://") {
+		return args
+	}
+	for _, a := range args {
+		if a == "list" || strings.HasPrefix(a, "--cluster-resources") {
+			return args
+		}
+	}
+	return append(append(args[:n-1:n-1], "--cluster-resources", t.TempDir()), args[n-1])
 }
 
 func mustCode(t *testing.T, r run, want int) {

@@ -31,7 +31,7 @@ func originalCatalogSource(c *ucli.Context) (bool, error) {
 // clusterResourcesFlag is where unpack, and pack into a registry, write
 // cluster resources.
 var clusterResourcesFlag = &ucli.StringFlag{Name: "cluster-resources", Value: "cluster-resources",
-	Usage: "directory for the cluster resources (ImageDigestMirrorSet, ImageTagMirrorSet, CatalogSource, ClusterCatalog); enclave-pack writes them only into a docker:// destination"}
+	Usage: "directory for the cluster resources (ImageDigestMirrorSet, ImageTagMirrorSet, CatalogSource, ClusterCatalog, release signature ConfigMap, UpdateService); enclave-pack writes them only into a docker:// destination"}
 
 var verifyKeyFlag = &ucli.StringSliceFlag{Name: "verify-key", Usage: "require a signature by this Ed25519 public key (PEM; repeatable)"}
 
