@@ -217,7 +217,7 @@ func newPackDest(opts PackOptions, l *ledger) (packDest, error) {
 func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst packDest, images []section.Image, l *ledger) ([]ImageResult, error) {
 	l.plan(len(images))
 	opts.Progress.Start()
-	cache := newManifestCache()
+	cache := newManifestCache(maxManifestCacheBytes)
 	// An archive's Push of a blob another image is writing waits and reads
 	// nothing: the blob's request waits for the first read.
 	lazy := opts.Archive != "" && !opts.DryRun
@@ -240,6 +240,11 @@ func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst
 			if err == nil {
 				err = packOne(gctx, opts, roots[i].src, cachedSource(roots[i].src, mt, cache, lazy), roots[i].desc, dst, img, l)
 			}
+			// The image is done with its source: what it remembers (the
+			// endpoint of each digest it served) goes with it, and the
+			// manifests no other image is to read leave the cache.
+			cache.release(roots[i].manifests)
+			roots[i] = resolvedRoot{}
 			err = ocistore.RedactURLs(err) // before anything prints it
 			results[i].Digest, results[i].Err = d, err
 			opts.Progress.ImageDone(img.Source.String(), mt.n.Load(), err)
@@ -263,6 +268,9 @@ type resolvedRoot struct {
 	src  oras.ReadOnlyGraphTarget
 	desc ocispec.Descriptor
 	err  error
+	// manifests are the ones the plan read for the image and pinned in
+	// the run's manifest cache, released when its copy is done.
+	manifests []digest.Digest
 }
 
 // resolveAll resolves every image's root, opts.Parallel at a time, and
@@ -281,6 +289,7 @@ func resolveAll(ctx context.Context, opts PackOptions, client *ocistore.Client, 
 				return nil
 			}
 			descs, _ := walkGraph(ctx, cachedSource(src, meters[i], cache, false), desc, sparsePlatforms(img.Mapping, desc))
+			roots[i].manifests = cache.pin(descs)
 			l.plan(len(images), descs...)
 			return nil
 		})
