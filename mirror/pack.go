@@ -126,9 +126,11 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{}
-	var images []section.Image
+	var images []*section.Image // the plans' own, not copies: they are kept for the whole run
 	for _, p := range plans {
-		images = append(images, p.Images...)
+		for i := range p.Images {
+			images = append(images, &p.Images[i])
+		}
 		res.Blocked = append(res.Blocked, p.Blocked...)
 	}
 	for _, b := range res.Blocked {
@@ -214,7 +216,7 @@ func newPackDest(opts PackOptions, l *ledger) (packDest, error) {
 // error). Every root is resolved and every manifest read first (each once:
 // the copy reads them from the run's manifest cache), so the display has
 // its byte total before the first layer moves.
-func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst packDest, images []section.Image, l *ledger) ([]ImageResult, error) {
+func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst packDest, images []*section.Image, l *ledger) ([]ImageResult, error) {
 	l.plan(len(images))
 	opts.Progress.Start()
 	cache := newManifestCache(maxManifestCacheBytes)
@@ -238,7 +240,7 @@ func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst
 			mt := meters[i]
 			d, err := roots[i].desc.Digest, roots[i].err
 			if err == nil {
-				err = packOne(gctx, opts, roots[i].src, cachedSource(roots[i].src, mt, cache, lazy), roots[i].desc, dst, img, l)
+				err = packOne(gctx, opts, roots[i].src, cachedSource(roots[i].src, mt, cache, lazy), roots[i].desc, dst, *img, l)
 			}
 			// The image is done with its source: what it remembers (the
 			// endpoint of each digest it served) goes with it, and the
@@ -277,13 +279,13 @@ type resolvedRoot struct {
 // walks the manifests below it (read through cache, counted by the image's
 // meter), announcing the blobs they name to l. An image whose graph cannot
 // be walked is left for its copy to fail with its own error.
-func resolveAll(ctx context.Context, opts PackOptions, client *ocistore.Client, images []section.Image, cache *manifestCache, meters []*meter, l *ledger) []resolvedRoot {
+func resolveAll(ctx context.Context, opts PackOptions, client *ocistore.Client, images []*section.Image, cache *manifestCache, meters []*meter, l *ledger) []resolvedRoot {
 	roots := make([]resolvedRoot, len(images))
 	var g errgroup.Group
 	g.SetLimit(opts.Parallel)
 	for i, img := range images {
 		g.Go(func() error {
-			src, desc, err := resolveSource(ctx, client, img, img.Mapping.Source)
+			src, desc, err := resolveSource(ctx, client, *img, img.Mapping.Source)
 			roots[i] = resolvedRoot{src: src, desc: desc, err: err}
 			if err != nil {
 				return nil
