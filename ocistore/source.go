@@ -44,7 +44,8 @@ type SourceTarget struct {
 
 	mu     sync.Mutex
 	served servedSet
-	own    *PullSource // the endpoint that resolved the source's own reference
+	own    PullSource // the endpoint that resolved the source's own reference
+	hasOwn bool       // (a value, not a pointer: one allocation less per image)
 }
 
 // servedSet remembers which endpoint first served each digest. A run
@@ -244,7 +245,7 @@ func (s *SourceTarget) Resolve(ctx context.Context, reference string) (ocispec.D
 		s.record("resolve", d, ps)
 		if ref == s.ref {
 			s.mu.Lock()
-			s.own = &ps
+			s.own, s.hasOwn = ps, true
 			s.mu.Unlock()
 		}
 		return nil
@@ -282,10 +283,10 @@ func (s *SourceTarget) ResolveTagOf(ctx context.Context, subject digest.Digest, 
 	// it at the destination): the endpoint that resolved the image holds it.
 	s.mu.Lock()
 	_, served := s.served.get(subject)
-	own := s.own
+	own, hasOwn := s.own, s.hasOwn
 	s.mu.Unlock()
-	if !served && own != nil {
-		sources = append([]PullSource{*own}, slices.DeleteFunc(sources, func(p PullSource) bool { return p == *own })...)
+	if !served && hasOwn {
+		sources = append([]PullSource{own}, slices.DeleteFunc(sources, func(p PullSource) bool { return p == own })...)
 	}
 	var errs []error
 	var tried []string
