@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"fmt"
 	"io"
@@ -48,12 +49,20 @@ type ledger struct {
 	mu      sync.Mutex
 	images  int
 	total   int64
-	planned map[digest.Digest]bool
-	seen    map[digest.Digest]bool
+	planned int                         // digests in blobs
+	blobs   map[digest.Digest]blobState // one entry per digest of the run
 }
 
+// blobState is what a ledger knows of a digest.
+type blobState uint8
+
+const (
+	blobPlanned blobState = 1 << iota // counted in the total
+	blobSeen                          // something happened to it
+)
+
 func newLedger(p Observer) *ledger {
-	return &ledger{Observer: p, planned: map[digest.Digest]bool{}, seen: map[digest.Digest]bool{}}
+	return &ledger{Observer: p, blobs: map[digest.Digest]blobState{}}
 }
 
 // plan adds descs to the run's totals (each digest once) and announces
@@ -63,10 +72,7 @@ func (l *ledger) plan(images int, descs ...ocispec.Descriptor) {
 	defer l.mu.Unlock()
 	l.images = max(l.images, images)
 	for _, d := range descs {
-		if !l.planned[d.Digest] {
-			l.planned[d.Digest] = true
-			l.total += d.Size
-		}
+		l.planLocked(d)
 	}
 	l.Observer.SetTotals(l.images, l.total)
 }
@@ -75,7 +81,20 @@ func (l *ledger) plan(images int, descs ...ocispec.Descriptor) {
 func (l *ledger) totals() (int64, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.total, len(l.planned)
+	return l.total, l.planned
+}
+
+// planLocked counts d in the total unless it is; it reports whether it was
+// new. l.mu is held.
+func (l *ledger) planLocked(d ocispec.Descriptor) bool {
+	st := l.blobs[d.Digest]
+	if st&blobPlanned != 0 {
+		return false
+	}
+	l.blobs[d.Digest] = st | blobPlanned
+	l.planned++
+	l.total += d.Size
+	return true
 }
 
 // first records that something happened to d and reports whether it was
@@ -83,13 +102,12 @@ func (l *ledger) totals() (int64, int) {
 func (l *ledger) first(d ocispec.Descriptor) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.seen[d.Digest] {
+	st := l.blobs[d.Digest]
+	if st&blobSeen != 0 {
 		return false
 	}
-	l.seen[d.Digest] = true
-	if !l.planned[d.Digest] {
-		l.planned[d.Digest] = true
-		l.total += d.Size
+	l.blobs[d.Digest] = st | blobSeen
+	if l.planLocked(d) {
 		l.Observer.SetTotals(l.images, l.total)
 	}
 	return true
@@ -150,7 +168,7 @@ func (l *ledger) skippedBelow(ctx context.Context, f content.Fetcher, reason Ski
 	}
 	for _, s := range succ {
 		l.mu.Lock()
-		seen := l.seen[s.Digest]
+		seen := l.blobs[s.Digest]&blobSeen != 0
 		l.mu.Unlock()
 		switch {
 		case seen:
@@ -162,35 +180,60 @@ func (l *ledger) skippedBelow(ctx context.Context, f content.Fetcher, reason Ski
 	}
 }
 
-// manifestCache keeps every manifest a run reads from its source, so that
-// none is read twice: the plan reads them all to learn the totals, the copy
-// reads them again, and the referrers check reads each referrer before
-// oras-go copies it. Manifests are bounded (maxManifestBytes each) and
-// verified before they are kept. Safe for concurrent use.
+// manifestCache keeps the manifests a run reads from its source, so that
+// none is read twice while it fits: the plan reads them all to learn the
+// totals, the copy reads them again, and the referrers check reads each
+// referrer before oras-go copies it. Manifests are verified before they
+// are kept. What it holds is bounded by max bytes (a manifest's size plus
+// manifestEntryCost), not by the image set: beyond it the manifests used
+// least recently are dropped, and one asked for again is fetched again.
+// The plan pins the manifests of each image it walks, and the image
+// releases them when its copy is done: a manifest no image waits for any
+// more is dropped then, so the cache holds the manifests of the images
+// still to copy (and the referrers read since). Safe for concurrent use.
 type manifestCache struct {
 	mu      sync.Mutex
-	entries map[digest.Digest]*cachedManifest
+	max     int64
+	size    int64                             // of the entries in lru
+	entries map[digest.Digest]*cachedManifest // kept, and being fetched
+	lru     list.List                         // of *cachedManifest kept, most recently used first
 }
 
 type cachedManifest struct {
+	d    digest.Digest
 	done chan struct{}
 	b    []byte
 	err  error
+	elem *list.Element // in lru once kept; nil while fetched or after it was dropped
+	pins int           // images whose copy is still to read it
 }
 
-func newManifestCache() *manifestCache {
-	return &manifestCache{entries: map[digest.Digest]*cachedManifest{}}
+// Bounds of the manifest cache.
+const (
+	// maxManifestCacheBytes is what a run's manifest cache holds at most:
+	// the manifests of a release payload (a few MB) with room to spare. A
+	// larger image set reads the manifests it lost again, once per copy.
+	maxManifestCacheBytes = 8 << 20
+	// manifestEntryCost is what an entry costs besides its bytes (map
+	// slot, list element, the entry itself).
+	manifestEntryCost = 256
+)
+
+func newManifestCache(max int64) *manifestCache {
+	return &manifestCache{max: max, entries: map[digest.Digest]*cachedManifest{}}
 }
 
-// get returns desc's content, fetched with fetch (and counted by m) the
-// first time it is asked for; callers asking while it is fetched wait. A
-// failed fetch is not kept.
+// get returns desc's content, fetched with fetch (and counted by m) unless
+// the cache holds it; callers asking while it is fetched wait. A failed
+// fetch is not kept.
 func (c *manifestCache) get(ctx context.Context, desc ocispec.Descriptor, fetch func() (io.ReadCloser, error), m *meter) ([]byte, error) {
 	c.mu.Lock()
 	e, ok := c.entries[desc.Digest]
 	if !ok {
-		e = &cachedManifest{done: make(chan struct{})}
+		e = &cachedManifest{d: desc.Digest, done: make(chan struct{})}
 		c.entries[desc.Digest] = e
+	} else if e.elem != nil {
+		c.lru.MoveToFront(e.elem)
 	}
 	c.mu.Unlock()
 	if ok {
@@ -205,13 +248,72 @@ func (c *manifestCache) get(ctx context.Context, desc ocispec.Descriptor, fetch 
 		return c.get(ctx, desc, fetch, m) // the fetch that failed was forgotten: try again
 	}
 	e.b, e.err = fetchVerified(desc, fetch, m)
+	c.mu.Lock()
 	if e.err != nil {
-		c.mu.Lock()
 		delete(c.entries, desc.Digest)
-		c.mu.Unlock()
+	} else {
+		c.keep(e)
 	}
+	c.mu.Unlock()
 	close(e.done)
 	return e.b, e.err
+}
+
+// keep puts e, fetched, at the front and drops the entries used least
+// recently while the cache holds more than max. c.mu is held.
+func (c *manifestCache) keep(e *cachedManifest) {
+	e.elem = c.lru.PushFront(e)
+	c.size += int64(len(e.b)) + manifestEntryCost
+	for c.size > c.max && c.lru.Len() > 0 {
+		c.drop(c.lru.Back().Value.(*cachedManifest))
+	}
+}
+
+// pin marks the manifests among descs as read by one more image's copy to
+// come; those the cache does not hold are left out.
+func (c *manifestCache) pin(descs []ocispec.Descriptor) []digest.Digest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var pinned []digest.Digest
+	for _, d := range descs {
+		if e, ok := c.entries[d.Digest]; ok && e.elem != nil {
+			e.pins++
+			pinned = append(pinned, d.Digest)
+		}
+	}
+	return pinned
+}
+
+// release undoes pin once an image's copy is done: a manifest that no
+// other image's copy is to read is dropped.
+func (c *manifestCache) release(ds []digest.Digest) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range ds {
+		e, ok := c.entries[d]
+		if !ok || e.elem == nil {
+			continue // dropped already, or fetched again since (and unpinned)
+		}
+		if e.pins--; e.pins <= 0 {
+			c.drop(e)
+		}
+	}
+}
+
+// drop removes e, kept, from the cache. c.mu is held.
+func (c *manifestCache) drop(e *cachedManifest) {
+	c.lru.Remove(e.elem)
+	e.elem = nil
+	c.size -= int64(len(e.b)) + manifestEntryCost
+	delete(c.entries, e.d)
+}
+
+// held returns the bytes the cache holds (entry costs included) and how
+// many manifests.
+func (c *manifestCache) held() (int64, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.size, c.lru.Len()
 }
 
 func fetchVerified(desc ocispec.Descriptor, fetch func() (io.ReadCloser, error), m *meter) ([]byte, error) {
@@ -220,7 +322,11 @@ func fetchVerified(desc ocispec.Descriptor, fetch func() (io.ReadCloser, error),
 		return nil, err
 	}
 	defer rc.Close()
-	return content.ReadAll(countReads(rc, m), desc)
+	b, err := content.ReadAll(countReads(rc, m), desc)
+	if err == nil && cap(b) > len(b) {
+		b = bytes.Clone(b) // kept: not the read buffer's spare capacity
+	}
+	return b, err
 }
 
 // countingSource reports bytes as they are read from the source. With a

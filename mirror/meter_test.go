@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -72,7 +73,7 @@ func TestManifestCacheFetchesOnce(t *testing.T) {
 	ctx := context.Background()
 	m := `{"schemaVersion":2}`
 	d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString(m), Size: int64(len(m))}
-	c := newManifestCache()
+	c := newManifestCache(maxManifestCacheBytes)
 	mt := &meter{p: discard{}}
 	bad := &countingFetcher{err: errors.New("boom")}
 	if _, err := c.get(ctx, d, func() (io.ReadCloser, error) { return bad.Fetch(ctx, d) }, mt); err == nil {
@@ -163,5 +164,88 @@ func TestShowVerifyLines(t *testing.T) {
 	stop()
 	if !strings.Contains(out.String(), "verifying: 50 B of 100 B read (50%)") {
 		t.Errorf("no status line in %q", out.String())
+	}
+}
+
+// The manifest cache holds at most its bound, however many manifests a run
+// reads: the least recently used go first, the ones used last stay, and
+// one dropped is fetched again when asked for.
+func TestManifestCacheStaysUnderItsBound(t *testing.T) {
+	ctx := context.Background()
+	const n, bound = 1000, 8 << 10
+	mt := &meter{p: discard{}}
+	c := newManifestCache(bound)
+	manifest := func(i int) (ocispec.Descriptor, *countingFetcher) {
+		m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"%s","annotations":{"n":"%06d"}}`, ocispec.MediaTypeImageManifest, i)
+		return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString(m), Size: int64(len(m))}, &countingFetcher{body: m}
+	}
+	fetchers := make([]*countingFetcher, n)
+	for i := range n {
+		d, f := manifest(i)
+		fetchers[i] = f
+		for range 2 { // the plan, then the copy
+			b, err := c.get(ctx, d, func() (io.ReadCloser, error) { return f.Fetch(ctx, d) }, mt)
+			if err != nil || string(b) != f.body {
+				t.Fatalf("manifest %d: %q, %v", i, b, err)
+			}
+		}
+		if f.n.Load() != 1 {
+			t.Fatalf("manifest %d fetched %d times, want 1", i, f.n.Load())
+		}
+		if size, _ := c.held(); size > bound {
+			t.Fatalf("after %d manifests the cache holds %d bytes, above its bound %d", i+1, size, bound)
+		}
+	}
+	size, kept := c.held()
+	if kept == 0 || kept == n || size < bound/2 {
+		t.Fatalf("holds %d manifests in %d bytes: want some, not all %d, near the bound %d", kept, size, n, bound)
+	}
+	if len(c.entries) != kept {
+		t.Errorf("%d entries indexed, %d kept", len(c.entries), kept)
+	}
+	// The last one is still held; the first was dropped, and is fetched
+	// again.
+	for _, i := range []int{n - 1, 0} {
+		d, _ := manifest(i)
+		f := fetchers[i]
+		if _, err := c.get(ctx, d, func() (io.ReadCloser, error) { return f.Fetch(ctx, d) }, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := fetchers[n-1].n.Load(); got != 1 {
+		t.Errorf("the manifest used last was fetched %d times, want 1", got)
+	}
+	if got := fetchers[0].n.Load(); got != 2 {
+		t.Errorf("a dropped manifest was fetched %d times, want 2", got)
+	}
+}
+
+// A manifest leaves the cache when the last image whose plan read it is
+// copied: at the end of a run the cache holds none of the images' own.
+func TestManifestCacheReleasesAnImagesManifests(t *testing.T) {
+	ctx := context.Background()
+	mt := &meter{p: discard{}}
+	c := newManifestCache(maxManifestCacheBytes)
+	get := func(body string) ocispec.Descriptor {
+		d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString(body), Size: int64(len(body))}
+		if _, err := c.get(ctx, d, func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }, mt); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	shared, own := get(`{"shared":1}`), get(`{"own":1}`)
+	layer := desc("a layer: never in the cache")
+	first := c.pin([]ocispec.Descriptor{shared, own, layer})
+	second := c.pin([]ocispec.Descriptor{shared})
+	if len(first) != 2 || len(second) != 1 {
+		t.Fatalf("pinned %v and %v", first, second)
+	}
+	c.release(first)
+	if _, n := c.held(); n != 1 || c.entries[shared.Digest] == nil {
+		t.Fatalf("after the first image: %d manifests held, want the shared one", n)
+	}
+	c.release(second)
+	if size, n := c.held(); n != 0 || size != 0 || len(c.entries) != 0 {
+		t.Fatalf("after both images: %d manifests in %d bytes held, %d entries; want none", n, size, len(c.entries))
 	}
 }

@@ -127,9 +127,11 @@ func Pack(ctx context.Context, opts PackOptions) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{}
-	var images []section.Image
+	var images []*section.Image // the plans' own, not copies: they are kept for the whole run
 	for _, p := range plans {
-		images = append(images, p.Images...)
+		for i := range p.Images {
+			images = append(images, &p.Images[i])
+		}
 		res.Blocked = append(res.Blocked, p.Blocked...)
 	}
 	for _, b := range res.Blocked {
@@ -215,10 +217,10 @@ func newPackDest(opts PackOptions, l *ledger) (packDest, error) {
 // error). Every root is resolved and every manifest read first (each once:
 // the copy reads them from the run's manifest cache), so the display has
 // its byte total before the first layer moves.
-func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst packDest, images []section.Image, l *ledger) ([]ImageResult, error) {
+func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst packDest, images []*section.Image, l *ledger) ([]ImageResult, error) {
 	l.plan(len(images))
 	opts.Progress.Start()
-	cache := newManifestCache()
+	cache := newManifestCache(maxManifestCacheBytes)
 	// An archive's Push of a blob another image is writing waits and reads
 	// nothing: the blob's request waits for the first read.
 	lazy := opts.Archive != "" && !opts.DryRun
@@ -239,8 +241,13 @@ func copyImages(ctx context.Context, opts PackOptions, src *ocistore.Client, dst
 			mt := meters[i]
 			d, err := roots[i].desc.Digest, roots[i].err
 			if err == nil {
-				err = packOne(gctx, opts, roots[i].src, cachedSource(roots[i].src, mt, cache, lazy), roots[i].desc, dst, img, l)
+				err = packOne(gctx, opts, roots[i].src, cachedSource(roots[i].src, mt, cache, lazy), roots[i].desc, dst, *img, l)
 			}
+			// The image is done with its source: what it remembers (the
+			// endpoint of each digest it served) goes with it, and the
+			// manifests no other image is to read leave the cache.
+			cache.release(roots[i].manifests)
+			roots[i] = resolvedRoot{}
 			err = ocistore.RedactURLs(err) // before anything prints it
 			results[i].Digest, results[i].Err = d, err
 			opts.Progress.ImageDone(img.Source.String(), mt.n.Load(), err)
@@ -264,24 +271,28 @@ type resolvedRoot struct {
 	src  oras.ReadOnlyGraphTarget
 	desc ocispec.Descriptor
 	err  error
+	// manifests are the ones the plan read for the image and pinned in
+	// the run's manifest cache, released when its copy is done.
+	manifests []digest.Digest
 }
 
 // resolveAll resolves every image's root, opts.Parallel at a time, and
 // walks the manifests below it (read through cache, counted by the image's
 // meter), announcing the blobs they name to l. An image whose graph cannot
 // be walked is left for its copy to fail with its own error.
-func resolveAll(ctx context.Context, opts PackOptions, client *ocistore.Client, images []section.Image, cache *manifestCache, meters []*meter, l *ledger) []resolvedRoot {
+func resolveAll(ctx context.Context, opts PackOptions, client *ocistore.Client, images []*section.Image, cache *manifestCache, meters []*meter, l *ledger) []resolvedRoot {
 	roots := make([]resolvedRoot, len(images))
 	var g errgroup.Group
 	g.SetLimit(opts.Parallel)
 	for i, img := range images {
 		g.Go(func() error {
-			src, desc, err := resolveSource(ctx, client, img, img.Mapping.Source)
+			src, desc, err := resolveSource(ctx, client, *img, img.Mapping.Source)
 			roots[i] = resolvedRoot{src: src, desc: desc, err: err}
 			if err != nil {
 				return nil
 			}
 			descs, _ := walkGraph(ctx, cachedSource(src, meters[i], cache, false), desc, sparsePlatforms(img.Mapping, desc))
+			roots[i].manifests = cache.pin(descs)
 			l.plan(len(images), descs...)
 			return nil
 		})

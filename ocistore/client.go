@@ -117,12 +117,14 @@ type Client struct {
 	insecure http.RoundTripper // skips verification
 	probeRT  *http.Transport   // insecure, unwrapped: for the probe only
 	closers  []*http.Transport
+
+	repos repoCache // Source's repository clients, shared by its images
 }
 
 // NewClient loads credentials and registries.conf and prepares transports.
 func NewClient(opts Options) (*Client, error) {
 	c := &Client{opts: opts, keychain: opts.Keychain, conf: opts.Registries, logger: opts.Logger, probes: opts.Probes,
-		limits: opts.Limits.withDefaults()}
+		limits: opts.Limits.withDefaults(), repos: repoCache{max: maxSourceRepositories}}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
@@ -184,6 +186,22 @@ func (r refusePlainHTTP) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("%w: %s (use --tls-verify=false or insecure = true in registries.conf to allow it): %w", ErrPlainHTTPRefused, req.URL.Host, err)
 	}
 	return resp, err
+}
+
+// sourceRepository returns the repository client a Source reads ref's
+// repository through, shared by every Source of the client (with its auth
+// cache: one token per repository and run, not per image) and kept among
+// the maxSourceRepositories used last.
+func (c *Client) sourceRepository(ctx context.Context, ref Reference, insecure bool) (*remote.Repository, error) {
+	key := repoKey{name: ref.Name(), insecure: insecure}
+	if r := c.repos.get(key); r != nil {
+		return r, nil
+	}
+	r, err := c.repository(ctx, ref, insecure)
+	if err != nil {
+		return nil, err
+	}
+	return c.repos.add(key, r), nil
 }
 
 // Close releases idle connections.

@@ -43,9 +43,59 @@ type SourceTarget struct {
 	ref    Reference
 
 	mu     sync.Mutex
-	repos  map[string]*remote.Repository // endpoint key -> repository
-	served map[digest.Digest]PullSource
-	own    *PullSource // the endpoint that resolved the source's own reference
+	served servedSet
+	own    PullSource // the endpoint that resolved the source's own reference
+	hasOwn bool       // (a value, not a pointer: one allocation less per image)
+}
+
+// servedSet remembers which endpoint first served each digest. A run
+// holds one Source per image from the plan to the image's copy, so the
+// common case (an image's few manifests, configs and layers) is a short
+// slice searched in order; above servedSmall entries a map indexes it.
+type servedSet struct {
+	list  []servedEntry
+	index map[digest.Digest]int // into list, once it is longer than servedSmall
+}
+
+type servedEntry struct {
+	d    digest.Digest
+	from PullSource
+}
+
+// servedSmall is the length up to which servedSet searches its slice.
+const servedSmall = 16
+
+func (s *servedSet) get(d digest.Digest) (PullSource, bool) {
+	if s.index != nil {
+		i, ok := s.index[d]
+		if !ok {
+			return PullSource{}, false
+		}
+		return s.list[i].from, true
+	}
+	for _, e := range s.list {
+		if e.d == d {
+			return e.from, true
+		}
+	}
+	return PullSource{}, false
+}
+
+// add records from for d unless d has an endpoint already.
+func (s *servedSet) add(d digest.Digest, from PullSource) {
+	if _, ok := s.get(d); ok {
+		return
+	}
+	s.list = append(s.list, servedEntry{d: d, from: from})
+	switch {
+	case s.index != nil:
+		s.index[d] = len(s.list) - 1
+	case len(s.list) > servedSmall:
+		s.index = make(map[digest.Digest]int, len(s.list))
+		for i, e := range s.list {
+			s.index[e.d] = i
+		}
+	}
 }
 
 var (
@@ -62,7 +112,7 @@ func (c *Client) Source(ctx context.Context, ref Reference) (*SourceTarget, erro
 	if _, err := c.conf.PullSources(ref); err != nil {
 		return nil, err
 	}
-	return &SourceTarget{client: c, ref: ref, repos: map[string]*remote.Repository{}, served: map[digest.Digest]PullSource{}}, nil
+	return &SourceTarget{client: c, ref: ref}, nil
 }
 
 // Source is NewClient(opts) followed by Client.Source.
@@ -81,15 +131,12 @@ func (s *SourceTarget) Reference() Reference { return s.ref }
 func (s *SourceTarget) ServedBy(d digest.Digest) (PullSource, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.served[d]
-	return p, ok
+	return s.served.get(d)
 }
 
 func (s *SourceTarget) record(op string, desc ocispec.Descriptor, from PullSource) {
 	s.mu.Lock()
-	if _, ok := s.served[desc.Digest]; !ok {
-		s.served[desc.Digest] = from
-	}
+	s.served.add(desc.Digest, from)
 	s.mu.Unlock()
 	s.client.logger.Debug("served", "op", op, "ref", s.ref.String(), "digest", desc.Digest.String(), "from", from.String())
 	if s.client.opts.OnServe != nil {
@@ -98,26 +145,7 @@ func (s *SourceTarget) record(op string, desc ocispec.Descriptor, from PullSourc
 }
 
 func (s *SourceTarget) repo(ctx context.Context, ps PullSource) (*remote.Repository, error) {
-	insecure := ps.Insecure || s.client.opts.SkipTLSVerify
-	key := fmt.Sprintf("%s\x00%t", ps.Reference.Name(), insecure)
-	s.mu.Lock()
-	r, ok := s.repos[key]
-	s.mu.Unlock()
-	if ok {
-		return r, nil
-	}
-	r, err := s.client.repository(ctx, ps.Reference, insecure)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if old, ok := s.repos[key]; ok {
-		r = old
-	} else {
-		s.repos[key] = r
-	}
-	s.mu.Unlock()
-	return r, nil
+	return s.client.sourceRepository(ctx, ps.Reference, ps.Insecure || s.client.opts.SkipTLSVerify)
 }
 
 // fallsThrough reports whether another endpoint should be tried after err.
@@ -139,9 +167,9 @@ func (s *SourceTarget) contentSources(d digest.Digest) ([]PullSource, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	first, ok := s.served[d]
+	first, ok := s.served.get(d)
 	if !ok && s.ref.Digest != "" {
-		first, ok = s.served[s.ref.Digest]
+		first, ok = s.served.get(s.ref.Digest)
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -217,7 +245,7 @@ func (s *SourceTarget) Resolve(ctx context.Context, reference string) (ocispec.D
 		s.record("resolve", d, ps)
 		if ref == s.ref {
 			s.mu.Lock()
-			s.own = &ps
+			s.own, s.hasOwn = ps, true
 			s.mu.Unlock()
 		}
 		return nil
@@ -254,11 +282,11 @@ func (s *SourceTarget) ResolveTagOf(ctx context.Context, subject digest.Digest, 
 	// A manifest of the image that was never fetched (a copy that found
 	// it at the destination): the endpoint that resolved the image holds it.
 	s.mu.Lock()
-	_, served := s.served[subject]
-	own := s.own
+	_, served := s.served.get(subject)
+	own, hasOwn := s.own, s.hasOwn
 	s.mu.Unlock()
-	if !served && own != nil {
-		sources = append([]PullSource{*own}, slices.DeleteFunc(sources, func(p PullSource) bool { return p == *own })...)
+	if !served && hasOwn {
+		sources = append([]PullSource{own}, slices.DeleteFunc(sources, func(p PullSource) bool { return p == own })...)
 	}
 	var errs []error
 	var tried []string

@@ -137,6 +137,14 @@ var runs = []runSpec{
 		Images: opsImages(0), Check: packedRoots("{work}/archive-operators-additional", opsImages(0)),
 	},
 	{
+		// The archive of the run above pushed into an empty registry:
+		// unpack's cost per image (its memory must not grow with them).
+		Name: "operators as additionalImages unpack", Tool: "enclave-unpack", Operators: true,
+		Args:  "--dest-tls-verify=false --receipt {work}/receipt-operators.json --cluster-resources {work}/cluster-resources-operators --from file://{work}/archive-operators-additional docker://{reg:operators}/mirror",
+		Bytes: opsBytes, Limit: perImageRun,
+		Images: opsImages(0), Check: receiptHolds("{work}/receipt-operators.json", func(b *bench) []string { return b.ops.Images }),
+	},
+	{
 		// A catalog image with a 512 MiB layer (bigcatalog.go), one
 		// package of two selected: the filtered catalog is built on that
 		// layer, and memory must follow the filtered catalog's own blobs.
@@ -245,6 +253,32 @@ func packedRoots(dir string, want func(*bench) int) func(context.Context, *bench
 		defer r.Close()
 		if got := len(r.Roots()); got != want(b) {
 			return fmt.Errorf("%s holds %d images, want %d", d, got, want(b))
+		}
+		return nil
+	}
+}
+
+// receiptHolds checks that the receipt at path (expanded) lists the digest
+// of every image refs names (REPO@DIGEST): every image was pushed.
+func receiptHolds(path string, refs func(*bench) []string) func(context.Context, *bench) error {
+	return func(_ context.Context, b *bench) error {
+		p, err := b.expand(path, "")
+		if err != nil {
+			return err
+		}
+		rc, _, err := archive.LoadReceipt(p)
+		if err != nil {
+			return err
+		}
+		have := map[string]bool{}
+		for _, e := range rc.Content {
+			have[e.Digest.String()] = true
+		}
+		for _, r := range refs(b) {
+			_, d, ok := strings.Cut(r, "@")
+			if !ok || !have[d] {
+				return fmt.Errorf("%s: %s is not in the receipt", p, r)
+			}
 		}
 		return nil
 	}
