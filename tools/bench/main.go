@@ -70,6 +70,13 @@ func main() {
 	flag.StringVar(&c.runs, "runs", "", "only the runs whose name matches `REGEXP`")
 	flag.IntVar(&c.operatorImages, "operator-images", 1000, "related images of the operator catalog runs (BENCHMARKS.md has 5000; 0 skips those runs)")
 	flag.Parse()
+	if c.profile != "" {
+		// The tools write their profiles into it; they do not create it.
+		if err := os.MkdirAll(c.profile, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -profile:", err)
+			os.Exit(2)
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, c)
