@@ -447,32 +447,20 @@ func (k *Kind) deliverToRegistry(ctx context.Context, m mirrored, records []reco
 	}
 	// Catalogs are consumed through their CatalogSource, never through a
 	// mirror set (OPERATORS.md 5.3): only bundles and related images.
-	var byDigest, byTag []clusterres.Mirror
+	var images []section.Placed
 	for _, i := range slices.Sorted(maps.Values(m.index)) {
 		img := m.images[i]
-		if m.failed(i) {
-			continue
-		}
 		dst, err := img.Destination.Under(m.registry)
 		if err != nil {
 			return nil, section.Classed(section.ErrUsage, err)
 		}
-		if img.Source.Name() == dst.Name() {
-			continue
-		}
-		mr := clusterres.Mirror{Source: img.Source.Name(), Mirror: dst.Name()}
-		byDigest = append(byDigest, mr)
-		if img.Source.Tag != "" {
-			byTag = append(byTag, mr)
-		}
+		images = append(images, section.Placed{Source: img.Source, Dest: dst.Name(), OK: !m.failed(i)})
 	}
-	if len(byDigest) > 0 {
-		ms, err := clusterres.MirrorSets(clusterres.ArchiveName(m.id)+"-operators", byDigest, byTag)
-		if err != nil {
-			return nil, err
-		}
-		d.Resources = append(d.Resources, ms...)
+	ms, err := section.MirrorSets(clusterres.ArchiveName(m.id)+"-operators", images)
+	if err != nil {
+		return nil, err
 	}
+	d.Resources = append(d.Resources, ms...)
 	return d, nil
 }
 
@@ -714,24 +702,17 @@ func (k *Kind) Unpack(ctx context.Context, env *section.UnpackEnv) (*section.Unp
 		}
 		// Catalogs are consumed through their CatalogSource, never
 		// through a mirror set (OPERATORS.md 5.3).
-		var byDigestM, byTagM []clusterres.Mirror
+		var placed []section.Placed
 		for i, p := range pushes {
-			if isCatalog[i] || results[i].Err != nil || p.Source.Name() == p.Dest.Name() {
-				continue
-			}
-			m := clusterres.Mirror{Source: p.Source.Name(), Mirror: p.Dest.Name()}
-			byDigestM = append(byDigestM, m)
-			if p.Source.Tag != "" {
-				byTagM = append(byTagM, m)
+			if !isCatalog[i] {
+				placed = append(placed, section.Placed{Source: p.Source, Dest: p.Dest.Name(), OK: results[i].Err == nil})
 			}
 		}
-		if len(byDigestM) > 0 {
-			ms, err := clusterres.MirrorSets(clusterres.ArchiveName(fenv.ArchiveDigest)+"-operators", byDigestM, byTagM)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ms...)
+		ms, err := section.MirrorSets(clusterres.ArchiveName(fenv.ArchiveDigest)+"-operators", placed)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, ms...)
 		return out, nil
 	}
 	return plan, nil

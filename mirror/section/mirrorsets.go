@@ -27,11 +27,13 @@ type Placed struct {
 // and an ImageTagMirrorSet (those of them named by tag at their source),
 // both named name, that point clusters from each source repository at the
 // destination repository. Images read from an OCI layout have no registry
-// to redirect from and get no entry. Nothing arrived: no resources.
+// to redirect from, and an image placed at its own name (same registry, no
+// prefix) needs no redirect: neither gets an entry. Nothing arrived: no
+// resources.
 func MirrorSets(name string, images []Placed) ([]clusterres.Resource, error) {
 	var byDigest, byTag []clusterres.Mirror
 	for _, p := range images {
-		if !p.OK || p.Source.Registry == imageset.LayoutRegistry {
+		if !p.OK || p.Source.Registry == imageset.LayoutRegistry || p.Source.Name() == p.Dest {
 			continue
 		}
 		m := clusterres.Mirror{Source: p.Source.Name(), Mirror: p.Dest}

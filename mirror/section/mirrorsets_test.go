@@ -40,6 +40,9 @@ func TestMirrorSets(t *testing.T) {
 		{Source: ref("q.io/org/tool@sha256:" + strings.Repeat("a", 64)), Dest: "r:5000/m/org/tool", OK: true},
 		{Source: ref("q.io/org/failed:v1"), Dest: "r:5000/m/org/failed", OK: false},
 		{Source: imageset.Reference{Registry: imageset.LayoutRegistry, Repository: "team/x", Tag: "v1"}, Dest: "r:5000/m/team/x", OK: true},
+		// Placed at its own name: nothing to redirect (clusterres refuses
+		// a mirror of itself, which would fail the whole set).
+		{Source: ref("r:5000/same/place:v1"), Dest: "r:5000/same/place", OK: true},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +57,7 @@ func TestMirrorSets(t *testing.T) {
 		want   bool
 	}{
 		{string(idms), "q.io/org/app", true}, {string(idms), "q.io/org/tool", true},
-		{string(idms), "failed", false}, {string(idms), "team/x", false},
+		{string(idms), "failed", false}, {string(idms), "team/x", false}, {string(idms), "same/place", false},
 		{string(itms), "q.io/org/app", true}, {string(itms), "q.io/org/tool", false},
 	} {
 		if strings.Contains(c.doc, c.s) != c.want {
