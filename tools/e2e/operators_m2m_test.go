@@ -10,9 +10,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/enclave-mirror/enclave/archive/archivetest"
 	"github.com/enclave-mirror/enclave/catalog"
-	"github.com/enclave-mirror/enclave/catalog/catalogtest"
 	"github.com/enclave-mirror/enclave/imageset"
 	"github.com/enclave-mirror/enclave/internal/testing/regserver"
 )
@@ -29,30 +27,8 @@ func TestOperatorsMirrorToMirror(t *testing.T) {
 	ctx := context.Background()
 	src := regserver.New(t, regserver.Options{})
 	dst := regserver.New(t, regserver.Options{})
-	img := func(name string, seed uint64) (ocispec.Descriptor, string) {
-		d, err := archivetest.Image(ctx, repo(t, src.Host, name), "amd64", archivetest.Blob(seed, 3000, false))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d, src.Host + "/" + name + "@" + d.Digest.String()
-	}
-	_, a1 := img("demo/alpha-bundle", 41)
-	a2d, a2 := img("demo/alpha-bundle", 42)
-	opd, op := img("demo/alpha-operator", 43)
-	_, b1 := img("demo/beta-bundle", 44)
-	files := map[string][]byte{
-		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
-			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", a1) + "\n" + catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", a2, op)),
-		"beta/catalog.json": []byte(catalogtest.Package("beta", "stable", "beta.v1") + "\n" + catalogtest.Bundle("beta", "beta.v1", "1.0.0", b1)),
-	}
-	cr := repo(t, src.Host, "redhat/demo-index")
-	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cr.Tag(ctx, orig, "v4.18"); err != nil {
-		t.Fatal(err)
-	}
+	demo := pushDemoCatalog(t, src.Host, 41)
+	a2d, opd, orig := demo.a2d, demo.opd, demo.orig
 	work := t.TempDir()
 	isc := filepath.Join(work, "isc.yaml")
 	os.WriteFile(isc, []byte("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v4.18\n    packages:\n    - name: alpha\n"), 0o644)

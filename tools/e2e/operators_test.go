@@ -32,30 +32,8 @@ func TestOperatorsPackUnpack(t *testing.T) {
 	ctx := context.Background()
 	src := regserver.New(t, regserver.Options{})
 	dst := regserver.New(t, regserver.Options{})
-	img := func(name string, seed uint64) (ocispec.Descriptor, string) {
-		d, err := archivetest.Image(ctx, repo(t, src.Host, name), "amd64", archivetest.Blob(seed, 3000, false))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d, src.Host + "/" + name + "@" + d.Digest.String()
-	}
-	_, a1 := img("demo/alpha-bundle", 11)
-	a2d, a2 := img("demo/alpha-bundle", 12)
-	opd, op := img("demo/alpha-operator", 13)
-	b1d, b1 := img("demo/beta-bundle", 14)
-	files := map[string][]byte{
-		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
-			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", a1) + "\n" + catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", a2, op)),
-		"beta/catalog.json": []byte(catalogtest.Package("beta", "stable", "beta.v1") + "\n" + catalogtest.Bundle("beta", "beta.v1", "1.0.0", b1)),
-	}
-	cr := repo(t, src.Host, "redhat/demo-index")
-	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cr.Tag(ctx, orig, "v4.18"); err != nil {
-		t.Fatal(err)
-	}
+	demo := pushDemoCatalog(t, src.Host, 11)
+	a2d, opd, b1d, orig := demo.a2d, demo.opd, demo.b1d, demo.orig
 	isc := filepath.Join(t.TempDir(), "isc.yaml")
 	os.WriteFile(isc, []byte("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v4.18\n    packages:\n    - name: alpha\n"), 0o644)
 	work := t.TempDir()
@@ -222,4 +200,47 @@ func TestOperatorsDelta(t *testing.T) {
 	if got, err := repo(t, dst.Host, "mirror/demo/alpha-bundle").Resolve(ctx, imageset.DigestTag(a2d.Digest)); err != nil || got.Digest != a2d.Digest {
 		t.Errorf("new bundle: %v %v", got.Digest, err)
 	}
+}
+
+// demoCatalog is a catalog of two packages pushed to a source registry as
+// redhat/demo-index:v4.18: alpha (alpha.v1 with its bundle; alpha.v2 with
+// its bundle and an operator image) and beta (beta.v1), every image a real
+// one in the same registry, named by digest.
+type demoCatalog struct {
+	a2d, opd, b1d, orig ocispec.Descriptor
+}
+
+// pushDemoCatalog pushes the demo catalog and its images to host, the
+// images' content drawn from seed, seed+1, ... (tests that share a registry
+// get different digests).
+func pushDemoCatalog(t *testing.T, host string, seed uint64) demoCatalog {
+	t.Helper()
+	ctx := context.Background()
+	img := func(name string, seed uint64) (ocispec.Descriptor, string) {
+		d, err := archivetest.Image(ctx, repo(t, host, name), "amd64", archivetest.Blob(seed, 3000, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, host + "/" + name + "@" + d.Digest.String()
+	}
+	var c demoCatalog
+	_, a1 := img("demo/alpha-bundle", seed)
+	var a2, op, b1 string
+	c.a2d, a2 = img("demo/alpha-bundle", seed+1)
+	c.opd, op = img("demo/alpha-operator", seed+2)
+	c.b1d, b1 = img("demo/beta-bundle", seed+3)
+	files := map[string][]byte{
+		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", a1) + "\n" + catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", a2, op)),
+		"beta/catalog.json": []byte(catalogtest.Package("beta", "stable", "beta.v1") + "\n" + catalogtest.Bundle("beta", "beta.v1", "1.0.0", b1)),
+	}
+	cr := repo(t, host, "redhat/demo-index")
+	var err error
+	if c.orig, err = catalogtest.Image(ctx, cr, "amd64", files); err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, c.orig, "v4.18"); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
