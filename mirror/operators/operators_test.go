@@ -254,30 +254,11 @@ func TestUnpackLeavesOutBrokenBundles(t *testing.T) {
 	ctx := context.Background()
 	src := regserver.New(t, regserver.Options{})
 	dst := regserver.New(t, regserver.Options{})
-	ref := func(name string, d ocispec.Descriptor) string { return src.Host + "/" + name + "@" + d.Digest.String() }
-	a1, a2 := image(t, src.Host, "demo/alpha-bundle", 31), image(t, src.Host, "demo/alpha-bundle", 32)
-	absent := src.Host + "/demo/alpha-operator@" + digest.FromString("never pushed").String()
-	files := map[string][]byte{
-		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
-			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", ref("demo/alpha-bundle", a1)) + "\n" +
-			catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", ref("demo/alpha-bundle", a2), absent)),
-	}
-	cr := repo(t, src.Host, "redhat/demo-index")
-	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cr.Tag(ctx, orig, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := imageset.Load(strings.NewReader("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v1\n    full: true\n    packages:\n    - name: alpha\n"), "isc.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a1, absent, cfg := brokenBundleCatalog(t, src.Host, 31)
 	kinds := []section.Kind{operators.New(), additional.New()}
 	dir := filepath.Join(t.TempDir(), "archive")
 	var logs lockedLines
-	_, err = mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Archive: dir, Source: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds, Progress: logObserver{&logs}})
+	_, err := mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Archive: dir, Source: ocistore.Options{SkipTLSVerify: true}, Kinds: kinds, Progress: logObserver{&logs}})
 	if err == nil || !strings.Contains(err.Error(), "1 of") {
 		t.Fatalf("pack: %v, want one image failed", err)
 	}
@@ -316,26 +297,7 @@ func TestMirrorToMirrorLeavesOutBrokenBundles(t *testing.T) {
 	ctx := context.Background()
 	src := regserver.New(t, regserver.Options{})
 	dst := regserver.New(t, regserver.Options{})
-	ref := func(name string, d ocispec.Descriptor) string { return src.Host + "/" + name + "@" + d.Digest.String() }
-	a1, a2 := image(t, src.Host, "demo/alpha-bundle", 51), image(t, src.Host, "demo/alpha-bundle", 52)
-	absent := src.Host + "/demo/alpha-operator@" + digest.FromString("never pushed").String()
-	files := map[string][]byte{
-		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
-			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", ref("demo/alpha-bundle", a1)) + "\n" +
-			catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", ref("demo/alpha-bundle", a2), absent)),
-	}
-	cr := repo(t, src.Host, "redhat/demo-index")
-	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cr.Tag(ctx, orig, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := imageset.Load(strings.NewReader("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+src.Host+"/redhat/demo-index:v1\n    full: true\n    packages:\n    - name: alpha\n"), "isc.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a1, absent, cfg := brokenBundleCatalog(t, src.Host, 51)
 	crd := filepath.Join(t.TempDir(), "cr")
 	var logs lockedLines
 	res, err := mirror.Pack(ctx, mirror.PackOptions{Config: cfg, Registry: dst.Host + "/m", ClusterResources: crd,
@@ -447,4 +409,35 @@ func TestMirrorToMirrorUnfiltered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// brokenBundleCatalog pushes to host redhat/demo-index:v1, a catalog of one
+// package alpha whose alpha.v1 bundle is a real image and whose alpha.v2
+// names, besides its bundle, an operator image that was never pushed; the
+// images' content is drawn from seed and seed+1. It returns alpha.v1's
+// bundle, the absent image, and a configuration selecting the package.
+func brokenBundleCatalog(t *testing.T, host string, seed uint64) (a1 ocispec.Descriptor, absent string, cfg *imageset.Config) {
+	t.Helper()
+	ctx := context.Background()
+	ref := func(name string, d ocispec.Descriptor) string { return host + "/" + name + "@" + d.Digest.String() }
+	a1, a2 := image(t, host, "demo/alpha-bundle", seed), image(t, host, "demo/alpha-bundle", seed+1)
+	absent = host + "/demo/alpha-operator@" + digest.FromString("never pushed").String()
+	files := map[string][]byte{
+		"alpha/catalog.json": []byte(catalogtest.Package("alpha", "stable", "alpha.v1", "alpha.v2") + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v1", "1.0.0", ref("demo/alpha-bundle", a1)) + "\n" +
+			catalogtest.Bundle("alpha", "alpha.v2", "2.0.0", ref("demo/alpha-bundle", a2), absent)),
+	}
+	cr := repo(t, host, "redhat/demo-index")
+	orig, err := catalogtest.Image(ctx, cr, "amd64", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Tag(ctx, orig, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = imageset.Load(strings.NewReader("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: "+host+"/redhat/demo-index:v1\n    full: true\n    packages:\n    - name: alpha\n"), "isc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a1, absent, cfg
 }
