@@ -24,26 +24,7 @@ import (
 func TestSparseAdditionalImage(t *testing.T) {
 	ctx := context.Background()
 	src := regserver.New(t, regserver.Options{})
-	r := repo(t, src.Host, "org/multi")
-	amd, err := archivetest.Image(ctx, r, "amd64", archivetest.Blob(1, 300, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	arm, err := archivetest.Image(ctx, r, "arm64", archivetest.Blob(2, 300, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := archivetest.Index(ctx, r, amd, arm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Tag(ctx, idx, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	sig, err := archivetest.Referrer(ctx, r, idx, "application/vnd.example.signature", []byte("index signature"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	amd, arm, idx, sig := signedTwoPlatformIndex(t, src.Host)
 	work := t.TempDir()
 	isc := writeFile(t, work, "isc.yaml", "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n    - name: docker://"+src.Host+"/org/multi:v1\n      platforms:\n        - os: linux\n          architecture: amd64\n")
 
@@ -101,26 +82,7 @@ func TestSparseAdditionalImage(t *testing.T) {
 func TestSparseIntoArchive(t *testing.T) {
 	ctx := context.Background()
 	src := regserver.New(t, regserver.Options{})
-	r := repo(t, src.Host, "org/multi")
-	amd, err := archivetest.Image(ctx, r, "amd64", archivetest.Blob(1, 300, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	arm, err := archivetest.Image(ctx, r, "arm64", archivetest.Blob(2, 300, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := archivetest.Index(ctx, r, amd, arm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Tag(ctx, idx, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	sig, err := archivetest.Referrer(ctx, r, idx, "application/vnd.example.signature", []byte("index signature"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	amd, arm, idx, sig := signedTwoPlatformIndex(t, src.Host)
 	pr := repo(t, src.Host, "org/plain")
 	plain, err := archivetest.Image(ctx, pr, "amd64", archivetest.Blob(3, 300, false))
 	if err != nil {
@@ -260,4 +222,29 @@ func TestSparseIntoArchive(t *testing.T) {
 			}
 		}
 	})
+}
+
+// signedTwoPlatformIndex pushes to host org/multi:v1, an index of an amd64
+// and an arm64 image, and a signature of the index (a referrer).
+func signedTwoPlatformIndex(t *testing.T, host string) (amd, arm, idx, sig ocispec.Descriptor) {
+	t.Helper()
+	ctx := context.Background()
+	r := repo(t, host, "org/multi")
+	var err error
+	if amd, err = archivetest.Image(ctx, r, "amd64", archivetest.Blob(1, 300, false)); err != nil {
+		t.Fatal(err)
+	}
+	if arm, err = archivetest.Image(ctx, r, "arm64", archivetest.Blob(2, 300, false)); err != nil {
+		t.Fatal(err)
+	}
+	if idx, err = archivetest.Index(ctx, r, amd, arm); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Tag(ctx, idx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if sig, err = archivetest.Referrer(ctx, r, idx, "application/vnd.example.signature", []byte("index signature")); err != nil {
+		t.Fatal(err)
+	}
+	return amd, arm, idx, sig
 }
