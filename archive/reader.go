@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,6 +51,8 @@ type Reader struct {
 	preds     map[digest.Digest][]ocispec.Descriptor
 	referrers map[digest.Digest][]ocispec.Descriptor // by subject
 	descs     map[digest.Digest]ocispec.Descriptor
+
+	manifests manifestCache // see Fetch
 
 	omittedOnce sync.Once
 	omitted     map[digest.Digest][]ocispec.Descriptor // by index: see Omitted
@@ -266,7 +269,54 @@ func (r *Reader) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadClo
 	if desc.Size != b.Size {
 		return nil, fmt.Errorf("archive: %s is %d bytes in the archive, the descriptor says %d: %w", desc.Digest, b.Size, desc.Size, content.ErrMismatchedDigest)
 	}
+	if isManifestType(desc.MediaType) {
+		if m, ok := r.manifests.get(desc.Digest); ok {
+			return io.NopCloser(bytes.NewReader(m)), nil
+		}
+		if desc.Size <= maxManifestBytes {
+			m, err := io.ReadAll(&ctxReadCloser{ctx: ctx, BlobReader: r.arch.OpenBlob(b, r.vols)})
+			if err != nil {
+				return nil, err
+			}
+			r.manifests.put(desc.Digest, m)
+			return io.NopCloser(bytes.NewReader(m)), nil
+		}
+	}
 	return &ctxReadCloser{ctx: ctx, BlobReader: r.arch.OpenBlob(b, r.vols)}, nil
+}
+
+// manifestCacheBytes bounds the manifests a Reader keeps: a copy reads
+// each manifest several times (the graph check, the plan, the copy, the
+// receipt), and every read of a small blob elsewhere in the volumes is a
+// seek on a disk. The first manifests up to the bound are kept.
+const manifestCacheBytes = 8 << 20
+
+// manifestCache keeps manifests read whole and checked (their digest
+// matched), up to manifestCacheBytes. Safe for concurrent use.
+type manifestCache struct {
+	mu    sync.Mutex
+	m     map[digest.Digest][]byte
+	bytes int
+}
+
+func (c *manifestCache) get(d digest.Digest) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.m[d]
+	return b, ok
+}
+
+func (c *manifestCache) put(d digest.Digest, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[d]; ok || c.bytes+len(b) > manifestCacheBytes {
+		return
+	}
+	if c.m == nil {
+		c.m = map[digest.Digest][]byte{}
+	}
+	c.m[d] = b
+	c.bytes += len(b)
 }
 
 // FetchAt streams desc's content from offset on (for resumed uploads). Chunks

@@ -15,6 +15,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
 
+	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/internal/progress"
 	"github.com/enclave-mirror/enclave/ocistore/upload"
 )
@@ -24,12 +25,58 @@ import (
 // upload of a blob run at a time (blobFlights). Pack (mirror to mirror) and
 // unpack share it. Safe for concurrent use.
 type repoIndex struct {
-	mu      sync.Mutex
-	repos   map[digest.Digest][]string
+	mu    sync.Mutex
+	repos map[digest.Digest][]string
+	// here are the digests this run wrote or saw in a repository
+	// ("digest@repo"): unlike repos, which a receipt fills, they are
+	// known to be there.
+	here map[string]bool
+	// damaged are the blobs found damaged in the archive (by digest), and
+	// the uploads that failed for the registry's sake ("digest@repo").
+	damaged map[string]error
 	flights blobFlights
 }
 
-func newRepoIndex() *repoIndex { return &repoIndex{repos: map[digest.Digest][]string{}} }
+func newRepoIndex() *repoIndex {
+	return &repoIndex{repos: map[digest.Digest][]string{}, here: map[string]bool{}, damaged: map[string]error{}}
+}
+
+// confirm records that repo holds d, seen by this run.
+func (x *repoIndex) confirm(d digest.Digest, repo string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.here[string(d)+"@"+repo] = true
+}
+
+// confirmed reports whether this run saw d in repo.
+func (x *repoIndex) confirmed(d digest.Digest, repo string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.here[string(d)+"@"+repo]
+}
+
+// fail records that the upload of d into repo failed with err, after the
+// uploader's own retries: d is damaged in the archive (an integrity error,
+// which no repository will take), or repo refused it or kept failing.
+func (x *repoIndex) fail(d digest.Digest, repo string, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if format.IsIntegrity(err) {
+		x.damaged[string(d)] = err
+		return
+	}
+	x.damaged[string(d)+"@"+repo] = err
+}
+
+// failed returns why an upload of d into repo would fail, or nil.
+func (x *repoIndex) failed(d digest.Digest, repo string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := x.damaged[string(d)]; err != nil {
+		return err
+	}
+	return x.damaged[string(d)+"@"+repo]
+}
 
 // add records that repo holds d.
 func (x *repoIndex) add(d digest.Digest, repo string) {
@@ -102,6 +149,9 @@ func (t *repoTarget) pushBlob(ctx context.Context, desc ocispec.Descriptor) erro
 	if isManifest(desc.MediaType) {
 		return nil // oras-go keeps manifests in memory and replays them
 	}
+	if err := t.idx.failed(desc.Digest, t.repo); err != nil {
+		return err // tried once already, by the stream
+	}
 	from, end, err := t.idx.flights.begin(ctx, desc.Digest, t.idx.holder(t.repo))
 	if err != nil {
 		return err
@@ -114,24 +164,42 @@ func (t *repoTarget) pushBlob(ctx context.Context, desc ocispec.Descriptor) erro
 			return oras.SkipNode
 		}
 	}
+	if err := t.upload(ctx, desc, func(off int64) (io.ReadCloser, error) { return t.open(ctx, desc, off) }); err != nil {
+		return err
+	}
+	return oras.SkipNode
+}
+
+// upload pushes desc's bytes, read through open, and records it: small
+// blobs in one PUT, those of chunkedThreshold or more in resumable chunks.
+func (t *repoTarget) upload(ctx context.Context, desc ocispec.Descriptor, open func(off int64) (io.ReadCloser, error)) error {
 	scheme := "https"
 	if t.PlainHTTP {
 		scheme = "http"
 	}
-	open := func(off int64) (io.ReadCloser, error) { return t.open(ctx, desc, off) }
 	if t.fromStart {
 		src := &blobSource{open: open}
 		defer src.close()
 		open = src.body
 	}
-	_, err = upload.Push(ctx, t.Client, scheme+"://"+t.Reference.Registry, t.Reference.Repository, desc, open,
+	_, err := upload.Push(ctx, t.Client, scheme+"://"+t.Reference.Registry, t.Reference.Repository, desc, open,
 		upload.Options{Monolithic: desc.Size < chunkedThreshold, Logf: t.ledger.Logf})
 	if err != nil {
 		return fmt.Errorf("push %s (%s): %w", desc.Digest, progress.HumanBytes(desc.Size), err)
 	}
 	t.idx.add(desc.Digest, t.repo)
+	t.idx.confirm(desc.Digest, t.repo)
 	t.ledger.moved(desc)
-	return oras.SkipNode
+	return nil
+}
+
+// Exists answers for what this run wrote or found in t's repository
+// itself (the streamed blobs of unpack) without asking again.
+func (t *repoTarget) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	if t.idx.confirmed(desc.Digest, t.repo) {
+		return true, nil
+	}
+	return t.Repository.Exists(ctx, desc)
 }
 
 // openAt opens desc at off from a source that reads whole blobs: a registry

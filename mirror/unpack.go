@@ -334,8 +334,10 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 	// the order of their blobs (blobFlights), so that the archive is read
 	// front to back, a few blobs at a time.
 	first := make([]int64, len(pushes))
+	graphs := make([][]ocispec.Descriptor, len(pushes))
 	for i, p := range pushes {
 		graph := u.graphOf(ctx, p.Root.Descriptor)
+		graphs[i] = graph
 		u.ledger.plan(len(pushes), graph...)
 		first[i] = math.MaxInt64
 		for _, d := range graph {
@@ -351,6 +353,21 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 	bytes, blobs := u.ledger.totals()
 	opts.Progress.Logf("%d images to push: %s in %d blobs, each once", len(pushes), progress.HumanBytes(bytes), blobs)
 	opts.Progress.Start()
+	meters := make([]*meter, len(pushes))
+	for i := range meters {
+		meters[i] = &meter{p: opts.Progress}
+	}
+	// The blobs first, in the order the archive holds them; then each
+	// image's manifests and tags, in which every blob is found in place.
+	streamFailed, err := u.streamBlobs(ctx, pushes, graphs, order, meters)
+	if ctx.Err() != nil {
+		opts.Progress.Stop()
+		return nil, fmt.Errorf("unpack interrupted: %w", context.Canceled)
+	}
+	if err != nil {
+		opts.Progress.Logf("streaming the blobs: %v; each image copies its own", err)
+	}
+	graphs = nil
 	results := make([]ImageResult, len(pushes))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Parallel)
@@ -359,8 +376,12 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 		results[i] = ImageResult{Source: p.Source.String(), Destination: p.Dest.Name() + ":" + p.Tag, Digest: p.Root.Descriptor.Digest}
 		g.Go(func() error {
 			opts.Progress.ImageStarted(p.Source.String())
-			mt := &meter{p: opts.Progress}
-			err := ocistore.RedactURLs(u.pushOne(gctx, p, mt)) // before anything prints it
+			mt := meters[i]
+			err := streamFailed[i] // a blob of it failed to upload
+			if err == nil {
+				err = u.pushOne(gctx, p, mt)
+			}
+			err = ocistore.RedactURLs(err) // before anything prints it
 			results[i].Err = err
 			opts.Progress.ImageDone(p.Source.String(), mt.n.Load(), err)
 			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
