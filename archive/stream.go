@@ -370,29 +370,42 @@ type fedVolume struct {
 	volume uint32
 }
 
-// ReadAt serves the BlobReader's read of a chunk from what the pass read,
-// which is the same chunk (the pass reads a blob's chunks in its order).
-func (v fedVolume) ReadAt(p []byte, off int64) (int, error) {
+// StoredChunk hands the BlobReader the chunk the pass read, which is the
+// one it reads next (the pass reads a blob's chunks in its order), without
+// a copy (format.StoredChunks).
+func (v fedVolume) StoredChunk(off int64, n int) ([]byte, func(), error) {
 	var c *fedChunk
 	select {
 	case c = <-v.f.ch:
 	case <-v.f.gone:
-		return 0, errStreamClosed
+		return nil, nil, errStreamClosed
 	case <-v.f.ctx.Done():
-		return 0, v.f.ctx.Err()
+		return nil, nil, v.f.ctx.Err()
 	}
-	defer func() {
+	done := func() {
 		putChunkBuffer(c.data)
 		v.f.tokens <- struct{}{}
-	}()
-	if c.volume != v.volume || c.offset != off || len(c.data) != len(p) {
-		return 0, fmt.Errorf("archive: stream: read %d bytes at volume %d offset %d, the pass read %d at volume %d offset %d",
-			len(p), v.volume, off, len(c.data), c.volume, c.offset)
+	}
+	if c.volume != v.volume || c.offset != off || len(c.data) != n {
+		done()
+		return nil, nil, fmt.Errorf("archive: stream: read %d bytes at volume %d offset %d, the pass read %d at volume %d offset %d",
+			n, v.volume, off, len(c.data), c.volume, c.offset)
 	}
 	if c.err != nil {
-		return 0, c.err
+		done()
+		return nil, nil, c.err
 	}
-	return copy(p, c.data), nil
+	return c.data, done, nil
+}
+
+// ReadAt is StoredChunk with a copy.
+func (v fedVolume) ReadAt(p []byte, off int64) (int, error) {
+	b, done, err := v.StoredChunk(off, len(p))
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	return copy(p, b), nil
 }
 
 var errStreamClosed = errors.New("archive: stream: reader closed")

@@ -373,11 +373,26 @@ type BlobReader struct {
 	pos    int64
 	err    error
 	verify bool
+	pooled bool // raw was taken from the pool (released once)
 }
 
-var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
+// storedBufs and rawBufs hold the buffers of BlobReaders that are done.
+var storedBufs, rawBufs sync.Pool
 
-type readBuf struct{ stored, raw []byte }
+func pooled(p *sync.Pool) []byte {
+	if b, ok := p.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+// StoredChunks is what the volumes of a VolumeSet may also be: readers
+// that hold a chunk's stored bytes already (archive.Reader.Stream reads
+// them ahead) and hand them over instead of copying them into a buffer of
+// the BlobReader's. done is called once the bytes are no longer used.
+type StoredChunks interface {
+	StoredChunk(off int64, n int) (stored []byte, done func(), err error)
+}
 
 // OpenBlob returns a reader of b's content.
 func (a *Archive) OpenBlob(b Blob, vols VolumeSet) *BlobReader {
@@ -439,22 +454,35 @@ func (r *BlobReader) load() error {
 	fail := func(err error) error {
 		return &Error{Op: "read blob", Volume: c.Volume, Offset: c.Offset, Blob: r.blob.Digest, Err: err}
 	}
-	if r.stored == nil {
-		rb := readBufs.Get().(*readBuf)
-		r.stored, r.raw = rb.stored, rb.raw
+	if !r.pooled {
+		r.pooled = true
+		r.raw = pooled(&rawBufs)
 	}
 	v, err := r.vols.Volume(c.Volume)
 	if err != nil {
 		return fail(err)
 	}
-	if cap(r.stored) < int(c.StoredSize) {
-		r.stored = make([]byte, c.StoredSize)
+	var stored []byte
+	done := func() {}
+	if sc, ok := v.(StoredChunks); ok {
+		if stored, done, err = sc.StoredChunk(c.Offset, int(c.StoredSize)); err != nil {
+			return fail(err)
+		}
+	} else {
+		if r.stored == nil {
+			r.stored = pooled(&storedBufs)
+		}
+		if cap(r.stored) < int(c.StoredSize) {
+			r.stored = make([]byte, c.StoredSize)
+		}
+		r.stored = r.stored[:c.StoredSize]
+		if err := readAt(v, r.stored, c.Offset); err != nil {
+			return fail(err)
+		}
+		stored = r.stored
 	}
-	r.stored = r.stored[:c.StoredSize]
-	if err := readAt(v, r.stored, c.Offset); err != nil {
-		return fail(err)
-	}
-	raw, err := DecodeChunk(c, r.stored, r.raw)
+	raw, err := DecodeChunk(c, stored, r.raw)
+	done()
 	if err != nil {
 		return fail(err)
 	}
@@ -502,9 +530,16 @@ func (r *BlobReader) Close() error {
 
 func (r *BlobReader) release() {
 	if r.stored != nil {
-		readBufs.Put(&readBuf{stored: r.stored[:0], raw: r.raw[:0]})
-		r.stored, r.raw, r.cur = nil, nil, nil
+		b := r.stored[:0]
+		storedBufs.Put(&b)
+		r.stored = nil
 	}
+	if r.raw != nil {
+		b := r.raw[:0]
+		rawBufs.Put(&b)
+		r.raw = nil
+	}
+	r.cur = nil
 }
 
 // readAt reads exactly len(b) bytes at off; io.ReaderAt may return io.EOF
