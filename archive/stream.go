@@ -157,10 +157,11 @@ type chunkRef struct {
 
 // plan orders every chunk by volume and offset. A blob whose chunks do not
 // lie in blob order is consumed after the pass (a writer of this format
-// writes them in order; another might not).
+// writes them in order; another might not), and so is the empty blob,
+// which has no chunk to read.
 func (s *stream) plan() {
 	for _, b := range s.blobs {
-		if !slices.IsSortedFunc(b.chunks, compareChunks) {
+		if len(b.chunks) == 0 || !slices.IsSortedFunc(b.chunks, compareChunks) {
 			b.deferred = true
 			continue
 		}

@@ -216,6 +216,33 @@ func TestStreamDefersPastMaxConcurrency(t *testing.T) {
 	}
 }
 
+// The empty blob has no chunk for the pass to reach: it is consumed all
+// the same, checked (its digest is the empty content's).
+func TestStreamEmptyBlob(t *testing.T) {
+	empty := []byte{}
+	other := archivetest.Blob(3, 1000, false)
+	dir := filepath.Join(t.TempDir(), "a")
+	if _, err := archivetest.HandMade(dir, [][]byte{empty, other}, format.Manifest{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := archive.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	descs := []ocispec.Descriptor{
+		{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(empty), Size: 0},
+		{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(other), Size: int64(len(other))},
+	}
+	got, errs := streamAll(t, r, descs, archive.StreamOptions{}, func(_ ocispec.Descriptor, rd io.Reader) ([]byte, error) { return io.ReadAll(rd) })
+	if b, ok := got[descs[0].Digest]; !ok || len(b) != 0 || errs[descs[0].Digest] != nil {
+		t.Fatalf("empty blob: consumed %v, %d bytes, %v", ok, len(b), errs[descs[0].Digest])
+	}
+	if !bytes.Equal(got[descs[1].Digest], other) || errs[descs[1].Digest] != nil {
+		t.Fatalf("other blob: %d bytes, %v", len(got[descs[1].Digest]), errs[descs[1].Digest])
+	}
+}
+
 // A damaged chunk fails the Read of its blob's reader with an integrity
 // error naming the blob, before its last chunk is served; the other blobs
 // come whole.
