@@ -79,7 +79,7 @@ func TestLimits(t *testing.T) {
 		}
 	}
 	sink := regserver.New(t, regserver.Options{})
-	m, err := measurePUT(ctx, sink.Host, b.src.Root, blobs, 4)
+	m, err := measurePUT(ctx, sink.Host, b.src.Root, blobs, 4, true)
 	if err != nil || m.bytes != want {
 		t.Fatalf("PUT: %d bytes, %v; want %d", m.bytes, err, want)
 	}

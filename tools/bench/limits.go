@@ -96,8 +96,11 @@ func blobPath(root string, b corpus.Blob) string {
 // measurePUT uploads every blob, read from the source registry's storage
 // (as a tool reads an archive on disk), to the empty registry at host with
 // workers parallel monolithic uploads (POST then PUT, oras-go's
-// Repository.Push): the fastest any tool can write the destination.
-func measurePUT(ctx context.Context, host, srcRoot string, blobs []corpus.Blob, workers int) (measurement, error) {
+// Repository.Push): the fastest any tool can write the destination. With
+// hash, each blob's SHA-256 is computed as it is sent and checked: the
+// least a tool that verifies what it pushes does, on the same cores as the
+// registry.
+func measurePUT(ctx context.Context, host, srcRoot string, blobs []corpus.Blob, workers int, hash bool) (measurement, error) {
 	repos := map[string]*remote.Repository{}
 	for _, b := range blobs {
 		if repos[b.Repository] == nil {
@@ -122,8 +125,16 @@ func measurePUT(ctx context.Context, host, srcRoot string, blobs []corpus.Blob, 
 			}
 			defer f.Close()
 			desc := ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
-			if err := repos[b.Repository].Push(ctx, desc, f); err != nil {
+			var body io.Reader = f
+			h := sha256.New()
+			if hash {
+				body = io.TeeReader(f, h)
+			}
+			if err := repos[b.Repository].Push(ctx, desc, body); err != nil {
 				return fmt.Errorf("PUT %s to %s: %w", b.Digest, b.Repository, err)
+			}
+			if hash && fmt.Sprintf("sha256:%x", h.Sum(nil)) != b.Digest.String() {
+				return fmt.Errorf("PUT %s: digest mismatch", b.Digest)
 			}
 			return nil
 		})

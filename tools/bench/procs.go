@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -131,6 +132,42 @@ func (rs *registries) drop(name string) {
 		os.RemoveAll(r.Root)
 		delete(rs.procs, name)
 	}
+}
+
+// cpu is the user and system time the registries running now have used:
+// the bench's registries share the machine's cores with the tools, so a
+// run's time is also what the registry spent.
+func (rs *registries) cpu() time.Duration {
+	var total time.Duration
+	for _, r := range rs.procs {
+		total += procCPU(r.cmd.Process.Pid)
+	}
+	return total
+}
+
+// procCPU reads the user and system time of process pid from /proc (0 when
+// it cannot).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from its ")".
+	_, rest, ok := strings.Cut(string(b), ") ")
+	if !ok {
+		return 0
+	}
+	f := strings.Fields(rest) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks
 }
 
 func (rs *registries) closeAll() {

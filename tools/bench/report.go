@@ -76,6 +76,9 @@ func (r row) cells() []string {
 	if r.reads != "" {
 		note = strings.TrimPrefix(note+"; "+r.reads, "; ")
 	}
+	if r.registryCPU > 0 {
+		note = strings.TrimPrefix(fmt.Sprintf("%s; registry CPU %.1fs", note, r.registryCPU.Seconds()), "; ")
+	}
 	c := []string{r.name, "-", "-", "-", "-", "-", "-", "-", note}
 	if !r.measured {
 		return c

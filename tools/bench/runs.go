@@ -387,6 +387,8 @@ type row struct {
 	images int
 	// reads is what the run read of its archive (Reads), as a note.
 	reads string
+	// registryCPU is what the registries used during the run.
+	registryCPU time.Duration
 }
 
 // compareWith reports r's wall time as a share of the earlier row name's.
@@ -481,7 +483,7 @@ func (b *bench) execute(ctx context.Context, rs runSpec) row {
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	b.logf("run %s: %s %s", rs.Name, rs.Tool, strings.Join(args, " "))
-	start := time.Now()
+	start, regCPU := time.Now(), b.regs.cpu()
 	var hwm *peakRSS
 	if err = cmd.Start(); err == nil {
 		hwm = watchPeakRSS(cmd.Process.Pid)
@@ -489,6 +491,7 @@ func (b *bench) execute(ctx context.Context, rs runSpec) row {
 		hwm.stop()
 	}
 	r.wall = time.Since(start)
+	r.registryCPU = b.regs.cpu() - regCPU
 	if st := cmd.ProcessState; st != nil {
 		r.cpu = st.UserTime() + st.SystemTime()
 		// Rusage.Maxrss is no good here: the child starts in this
