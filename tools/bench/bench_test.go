@@ -232,3 +232,23 @@ func TestOperatorCatalog(t *testing.T) {
 		t.Errorf("not reproducible: %v", err)
 	}
 }
+
+// procCPU reads a process's CPU time from /proc: this one's grows as it
+// works (a parse that reads the wrong fields stays at 0 or goes back).
+func TestProcCPU(t *testing.T) {
+	first := procCPU(os.Getpid())
+	deadline := time.Now().Add(5 * time.Second)
+	x := 0
+	for procCPU(os.Getpid()) <= first {
+		if time.Now().After(deadline) {
+			t.Fatalf("procCPU stayed at %v while this process worked", first)
+		}
+		for i := range 1_000_000 {
+			x += i
+		}
+	}
+	if procCPU(-1) != 0 {
+		t.Fatal("no process: want 0")
+	}
+	_ = x
+}

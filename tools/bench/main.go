@@ -412,42 +412,36 @@ func (b *bench) measureLimits(ctx context.Context) ([]row, error) {
 	if err := add(fmt.Sprintf("limit: registry GET + sha256, %d streams", w), "GET+sha256", m, err); err != nil {
 		return nil, err
 	}
-	sink, err := b.regs.get("put-sink")
-	if err != nil {
+	// put measures a PUT limit into a fresh registry, with the registry's
+	// CPU time.
+	put := func(name, key, sinkName string, blobs []corpus.Blob, workers int, hash bool) error {
+		sink, err := b.regs.get(sinkName)
+		if err != nil {
+			return err
+		}
+		cpu := b.regs.cpu()
+		m, err := measurePUT(ctx, sink.Host, b.src.Root, blobs, workers, hash)
+		cpu = b.regs.cpu() - cpu
+		b.regs.drop(sinkName)
+		if err := add(name, key, m, err); err != nil {
+			return err
+		}
+		rows[len(rows)-1].registryCPU = cpu
+		return nil
+	}
+	if err := put(fmt.Sprintf("limit: registry PUT, %d streams", w), "PUT", "put-sink", blobs, w, false); err != nil {
 		return nil, err
 	}
-	cpu := b.regs.cpu()
-	m, err = measurePUT(ctx, sink.Host, b.src.Root, blobs, w, false)
-	cpu = b.regs.cpu() - cpu
-	b.regs.drop("put-sink")
-	if err := add(fmt.Sprintf("limit: registry PUT, %d streams", w), "PUT", m, err); err != nil {
-		return nil, err
-	}
-	rows[len(rows)-1].registryCPU = cpu
 	// The same with the client hashing what it sends: on a machine whose
 	// cores the registry shares, the CPU a verifying tool cannot avoid.
-	if sink, err = b.regs.get("put-sink-sha256"); err != nil {
+	if err := put(fmt.Sprintf("limit: registry PUT + sha256, %d streams", w), "PUT+sha256", "put-sink-sha256", blobs, w, true); err != nil {
 		return nil, err
 	}
-	cpu = b.regs.cpu()
-	m, err = measurePUT(ctx, sink.Host, b.src.Root, blobs, w, true)
-	cpu = b.regs.cpu() - cpu
-	b.regs.drop("put-sink-sha256")
-	if err := add(fmt.Sprintf("limit: registry PUT + sha256, %d streams", w), "PUT+sha256", m, err); err != nil {
-		return nil, err
-	}
-	rows[len(rows)-1].registryCPU = cpu
 	if b.cfg.big {
 		// The 2 GiB layer is one stream: its push is compared with one
 		// monolithic PUT of it, which one core of the registry serves.
 		big := largestFirst(b.setBlobs("big"))[:1]
-		sink, err := b.regs.get("put-sink-big")
-		if err != nil {
-			return nil, err
-		}
-		m, err = measurePUT(ctx, sink.Host, b.src.Root, big, 1, false)
-		b.regs.drop("put-sink-big")
-		if err := add("limit: registry PUT, 1 stream, the big layer", "PUT 1 stream", m, err); err != nil {
+		if err := put("limit: registry PUT, 1 stream, the big layer", "PUT 1 stream", "put-sink-big", big, 1, false); err != nil {
 			return nil, err
 		}
 	}

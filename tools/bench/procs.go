@@ -139,8 +139,13 @@ func (rs *registries) drop(name string) {
 // run's time is also what the registry spent.
 func (rs *registries) cpu() time.Duration {
 	var total time.Duration
+	if rs == nil {
+		return 0
+	}
 	for _, r := range rs.procs {
-		total += procCPU(r.cmd.Process.Pid)
+		if r.cmd != nil && r.cmd.Process != nil {
+			total += procCPU(r.cmd.Process.Pid)
+		}
 	}
 	return total
 }
