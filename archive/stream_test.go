@@ -191,11 +191,7 @@ func TestStreamReadsFrontToBack(t *testing.T) {
 // the pass, through reads of its own: every blob still comes once.
 func TestStreamDefersPastMaxConcurrency(t *testing.T) {
 	dir, descs, blobs := interleavedArchive(t, 4, 4)
-	r, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openArchive(t, dir)
 	var mu sync.Mutex
 	active, peak := 0, 0
 	got, errs := streamAll(t, r, descs, archive.StreamOptions{Concurrency: 1, MaxConcurrency: 2}, func(_ ocispec.Descriptor, rd io.Reader) ([]byte, error) {
@@ -225,11 +221,7 @@ func TestStreamEmptyBlob(t *testing.T) {
 	if _, err := archivetest.HandMade(dir, [][]byte{empty, other}, format.Manifest{}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openArchive(t, dir)
 	descs := []ocispec.Descriptor{
 		{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(empty), Size: 0},
 		{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(other), Size: int64(len(other))},
@@ -283,11 +275,7 @@ func TestStreamDamagedChunk(t *testing.T) {
 // through FetchAt) neither stops nor stalls the pass.
 func TestStreamConsumerClosesEarly(t *testing.T) {
 	dir, descs, blobs := interleavedArchive(t, 4, 5)
-	r, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openArchive(t, dir)
 	quitter := descs[0].Digest
 	got, errs := streamAll(t, r, descs, archive.StreamOptions{Concurrency: 2, ReadAhead: 1}, func(d ocispec.Descriptor, rd io.Reader) ([]byte, error) {
 		if d.Digest == quitter {
@@ -310,13 +298,9 @@ func TestStreamConsumerClosesEarly(t *testing.T) {
 // A cancelled context ends Stream with its error, consumers included.
 func TestStreamCancel(t *testing.T) {
 	dir, descs, _ := interleavedArchive(t, 3, 4)
-	r, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openArchive(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
-	err = r.Stream(ctx, descs, archive.StreamOptions{}, func(ctx context.Context, d ocispec.Descriptor, rc io.ReadCloser) error {
+	err := r.Stream(ctx, descs, archive.StreamOptions{}, func(ctx context.Context, d ocispec.Descriptor, rc io.ReadCloser) error {
 		defer rc.Close()
 		cancel()
 		_, err := io.ReadAll(rc)
@@ -325,6 +309,17 @@ func TestStreamCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
+}
+
+// openArchive opens the archive in dir for the test.
+func openArchive(t *testing.T, dir string) *archive.Reader {
+	t.Helper()
+	r, err := archive.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
 
 func flipByte(t *testing.T, path string, off int64) {
