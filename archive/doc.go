@@ -11,4 +11,6 @@
 // Receipts are written after a push and travel back up the chain. Verify reads
 // every byte of an archive and reports every problem; Preflight checks that a
 // destination holds an archive's prerequisites before anything is written.
+// Reader.Stream hands many blobs to their consumers while reading the volumes
+// once, front to back: what a USB disk or an optical drive reads fastest.
 package archive

@@ -11,6 +11,7 @@
 //
 //	pack.go     Pack: plan (each kind), copy every image, deliver (attachments, built images), finish
 //	unpack.go   Unpack: signature, plan (each kind claims its roots), graph, preflight, the full read (VerifyFirst only), push, receipt, cluster resources
+//	stream.go   the push's first half: every blob the destination lacks, uploaded as one reader goes through the volumes front to back (archive.Reader.Stream)
 //	kinds.go    asking the kinds and handing them their results
 //	copy.go     the graph copy both share: bounded successors, verified referrers, foreign layers
 //	push.go     how a blob reaches a registry: cross-repository mounts, one upload per blob in archive order, resumable chunks, committed only once its digest matched (blobSource)

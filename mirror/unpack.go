@@ -329,10 +329,11 @@ func verifyStatus(read, total int64, elapsed time.Duration) string {
 // to each. Only an interruption stops the others (and is the error).
 func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageResult, error) {
 	opts := u.opts
-	// The total: every blob the pushes reach, each once. The images go in
-	// the order their first blob has in the archive, and the uploads in
-	// the order of their blobs (blobFlights), so that the archive is read
-	// front to back, a few blobs at a time.
+	// The total: every blob the pushes reach, each once. The blobs are
+	// streamed first, in the order the archive holds them (streamBlobs);
+	// then the images go in the order of their first blob, and whatever
+	// the stream left (a blob it could not take in order, one another
+	// repository mounts) in the order of its blob (blobFlights).
 	first := make([]int64, len(pushes))
 	graphs := make([][]ocispec.Descriptor, len(pushes))
 	for i, p := range pushes {
