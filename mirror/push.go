@@ -17,6 +17,7 @@ import (
 
 	"github.com/enclave-mirror/enclave/format"
 	"github.com/enclave-mirror/enclave/internal/progress"
+	"github.com/enclave-mirror/enclave/ocistore/retry"
 	"github.com/enclave-mirror/enclave/ocistore/upload"
 )
 
@@ -34,7 +35,38 @@ type repoIndex struct {
 	// damaged are the blobs found damaged in the archive (by digest), and
 	// the uploads that failed for the registry's sake ("digest@repo").
 	damaged map[string]error
+	// breaker, when set (unpack), makes the first upload that failed after
+	// every retry of its own (the registry kept timing out, dropping or
+	// answering 5xx) fail every later one at once (down): each would
+	// otherwise spend the whole retry budget on a registry that is not
+	// taking blobs, one after the other, for hours at 300 GB.
+	breaker bool
+	down    error
 	flights blobFlights
+}
+
+// trip records err when it says the destination kept failing, and the
+// breaker is on.
+func (x *repoIndex) trip(err error) {
+	if !errors.Is(err, upload.ErrGaveUp) && !errors.Is(err, retry.ErrGaveUp) {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.breaker && x.down == nil {
+		x.down = err
+	}
+}
+
+// tripped returns, once an upload tripped the breaker, the error a blob
+// not yet uploaded fails with.
+func (x *repoIndex) tripped(d digest.Digest) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.down == nil {
+		return nil
+	}
+	return fmt.Errorf("push %s: not tried, the destination kept failing another upload: %w", d, x.down)
 }
 
 func newRepoIndex() *repoIndex {
@@ -152,6 +184,9 @@ func (t *repoTarget) pushBlob(ctx context.Context, desc ocispec.Descriptor) erro
 	if err := t.idx.failed(desc.Digest, t.repo); err != nil {
 		return err // tried once already, by the stream
 	}
+	if err := t.idx.tripped(desc.Digest); err != nil {
+		return err
+	}
 	from, end, err := t.idx.flights.begin(ctx, desc.Digest, t.idx.holder(t.repo))
 	if err != nil {
 		return err
@@ -185,6 +220,7 @@ func (t *repoTarget) upload(ctx context.Context, desc ocispec.Descriptor, open f
 	_, err := upload.Push(ctx, t.Client, scheme+"://"+t.Reference.Registry, t.Reference.Repository, desc, open,
 		upload.Options{Monolithic: desc.Size < chunkedThreshold, Logf: t.ledger.Logf})
 	if err != nil {
+		t.idx.trip(err)
 		return fmt.Errorf("push %s (%s): %w", desc.Digest, progress.HumanBytes(desc.Size), err)
 	}
 	t.idx.add(desc.Digest, t.repo)

@@ -116,6 +116,15 @@ func (u *unpacker) streamBlobs(ctx context.Context, pushes []section.Push, graph
 	err := u.r.Stream(ctx, descs, archive.StreamOptions{Concurrency: maxUploads}, func(ctx context.Context, desc ocispec.Descriptor, rc io.ReadCloser) error {
 		i := first[desc.Digest]
 		p := pushes[i]
+		if err := u.idx.tripped(desc.Digest); err != nil {
+			rc.Close()
+			mu.Lock()
+			if failed[i] == nil {
+				failed[i] = err
+			}
+			mu.Unlock()
+			return err
+		}
 		mu.Lock()
 		gone := failed[i] != nil
 		mu.Unlock()

@@ -219,6 +219,7 @@ func newUnpacker(r *archive.Reader, opts UnpackOptions, pushes []section.Push) (
 	}
 	u := &unpacker{opts: opts, r: r, client: client, receipt: receipt, idx: newRepoIndex(), ledger: newLedger(opts.Progress), repoCache: map[string]*remote.Repository{}, pushed: map[string][]ocispec.Descriptor{}}
 	u.idx.flights.order = u.place
+	u.idx.breaker = true
 	_, u.attached = splitAttached(r.Roots())
 	for _, e := range receipt.Content {
 		for _, repo := range e.Repositories {

@@ -95,7 +95,7 @@ func TestHostileStalledPeers(t *testing.T) {
 		t.Logf("failed in %s", took)
 	})
 	f := packFixture(t, 8)
-	unpackHang := func(t *testing.T, rule faultproxy.Rule, budget time.Duration, want ...string) {
+	unpackHang := func(t *testing.T, rule faultproxy.Rule, budget time.Duration, want ...string) *faultproxy.Proxy {
 		dst, p, _ := faulty(t, rule)
 		start := time.Now()
 		r := unpack(t, unpackArgs(t, f.dir, dst.Host, shortTimeouts...)...)
@@ -109,6 +109,7 @@ func TestHostileStalledPeers(t *testing.T) {
 			t.Fatal("the fault was never applied")
 		}
 		t.Logf("failed in %s", took)
+		return p
 	}
 	t.Run("destination never answers", func(t *testing.T) {
 		unpackHang(t, faultproxy.Rule{Fault: faultproxy.Hang(), Path: `/v2/.+`}, 2*time.Second, "retry budget")
@@ -116,7 +117,17 @@ func TestHostileStalledPeers(t *testing.T) {
 	// An upload starts again in a new session after a failure, up to 5
 	// times (upload.Options.MaxFailures): 6 sessions, each bounded.
 	t.Run("destination never answers an upload", func(t *testing.T) {
-		unpackHang(t, faultproxy.Rule{Method: http.MethodPut, Path: `/blobs/uploads/`, Fault: faultproxy.Hang()}, 6*2*2*time.Second, "timeout awaiting response headers")
+		p := unpackHang(t, faultproxy.Rule{Method: http.MethodPut, Path: `/blobs/uploads/`, Fault: faultproxy.Hang()}, 6*2*2*time.Second, "timeout awaiting response headers")
+		// The first upload that spends its retries stops the others:
+		// the uploads under way then (4 at most, each of 6 sessions,
+		// each opened by a POST) and no new one. The sample has more
+		// blobs than that, each of which would spend the budget again.
+		p.WaitIdle(5 * time.Second)
+		n := len(p.Select(http.MethodPost, `/blobs/uploads/$`))
+		t.Logf("%d upload sessions", n)
+		if n > 4*6 {
+			t.Fatalf("%d upload sessions: more than 4 uploads of 6 sessions each, the breaker did not stop the others", n)
+		}
 	})
 }
 
