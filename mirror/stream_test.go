@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/enclave-mirror/enclave/archive"
 	"github.com/enclave-mirror/enclave/archive/archivetest"
@@ -28,31 +29,8 @@ type volRead struct {
 // manifests (read by the graph check, before any write) are read apart.
 func TestUnpackReadsVolumesOnceInOrder(t *testing.T) {
 	ctx := context.Background()
-	src := regserver.New(t, regserver.Options{})
+	dir := sixImageArchive(t)
 	dst := regserver.New(t, regserver.Options{})
-	var isc strings.Builder
-	isc.WriteString("mirror:\n  additionalImages:\n")
-	for i := range 6 {
-		r := repo(t, src.Host, fmt.Sprintf("org/app%d", i))
-		var layers [][]byte
-		for k := range 3 {
-			layers = append(layers, archivetest.Blob(uint64(10*i+k), 200<<10+k*1000, false))
-		}
-		d, err := archivetest.Image(ctx, r, "amd64", layers...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Tag(ctx, d, "v1"); err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&isc, "    - name: %s/org/app%d:v1\n", src.Host, i)
-	}
-	dir := filepath.Join(t.TempDir(), "archive")
-	// 64 KiB chunks, 1 MiB volumes: blobs of several chunks, over volumes.
-	if _, err := mirror.Pack(ctx, mirror.PackOptions{Config: config(t, isc.String()), Archive: dir, ChunkSize: 64 << 10, VolumeSize: 1 << 20,
-		Source: ocistore.Options{SkipTLSVerify: true}}); err != nil {
-		t.Fatal(err)
-	}
 
 	// Where each chunk lies, and which are manifests'.
 	r, err := archive.Open(dir)
@@ -133,5 +111,103 @@ func TestUnpackReadsVolumesOnceInOrder(t *testing.T) {
 	}
 	if float64(read) > 1.01*float64(volumes) {
 		t.Errorf("read %d bytes of chunks from %d bytes of volumes", read, volumes)
+	}
+}
+
+// sixImageArchive packs six images of three layers each (about 200 KiB,
+// incompressible) in 64 KiB chunks over 1 MiB volumes: blobs of several
+// chunks, over several volumes.
+func sixImageArchive(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	src := regserver.New(t, regserver.Options{})
+	var isc strings.Builder
+	isc.WriteString("mirror:\n  additionalImages:\n")
+	for i := range 6 {
+		r := repo(t, src.Host, fmt.Sprintf("org/app%d", i))
+		var layers [][]byte
+		for k := range 3 {
+			layers = append(layers, archivetest.Blob(uint64(10*i+k), 200<<10+k*1000, false))
+		}
+		d, err := archivetest.Image(ctx, r, "amd64", layers...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Tag(ctx, d, "v1"); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&isc, "    - name: %s/org/app%d:v1\n", src.Host, i)
+	}
+	dir := filepath.Join(t.TempDir(), "archive")
+	// 64 KiB chunks, 1 MiB volumes: blobs of several chunks, over volumes.
+	if _, err := mirror.Pack(ctx, mirror.PackOptions{Config: config(t, isc.String()), Archive: dir, ChunkSize: 64 << 10, VolumeSize: 1 << 20,
+		Source: ocistore.Options{SkipTLSVerify: true}}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// holdLastBlob is an Observer that holds the stream in the report of its
+// last layer until an image is done, or gives up after a while.
+type holdLastBlob struct {
+	mu        sync.Mutex
+	blobs     int
+	last      int
+	imageDone chan struct{}
+	once      sync.Once
+	held      bool
+}
+
+func (h *holdLastBlob) BlobDone(size int64) {
+	if size < 200<<10 {
+		return // a config or a manifest: not a layer
+	}
+	h.mu.Lock()
+	h.blobs++
+	last := h.blobs == h.last
+	h.mu.Unlock()
+	if !last {
+		return
+	}
+	select {
+	case <-h.imageDone:
+		h.mu.Lock()
+		h.held = true
+		h.mu.Unlock()
+	case <-time.After(10 * time.Second):
+	}
+}
+func (h *holdLastBlob) ImageDone(string, int64, error)   { h.once.Do(func() { close(h.imageDone) }) }
+func (h *holdLastBlob) SetTotals(int, int64)             {}
+func (h *holdLastBlob) Start()                           {}
+func (h *holdLastBlob) Stop()                            {}
+func (h *holdLastBlob) ImageStarted(string)              {}
+func (h *holdLastBlob) Transferred(int64)                {}
+func (h *holdLastBlob) Skipped(mirror.SkipReason, int64) {}
+func (h *holdLastBlob) Logf(string, ...any)              {}
+
+// TestUnpackImagesDoneAsTheReadGoesOn: an image is pushed (manifests, tag)
+// as soon as its blobs are in, while the stream goes on with the others'
+// (on a 300 GB archive, images and tags appear over hours, not all at the
+// end). The stream is held in the report of its last blob: an image must
+// be done meanwhile.
+func TestUnpackImagesDoneAsTheReadGoesOn(t *testing.T) {
+	dir := sixImageArchive(t)
+	dst := regserver.New(t, regserver.Options{})
+	// 18 layers are streamed (and one config the six images share).
+	h := &holdLastBlob{last: 18, imageDone: make(chan struct{})}
+	res, err := mirror.Unpack(context.Background(), mirror.UnpackOptions{Archive: dir, Registry: dst.Host + "/m", Dest: ocistore.Options{SkipTLSVerify: true},
+		Receipt: filepath.Join(t.TempDir(), "r.json"), ClusterResources: t.TempDir(), Progress: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Images) != 6 || len(res.Failed()) != 0 {
+		t.Fatalf("images %+v", res.Images)
+	}
+	if h.blobs < h.last {
+		t.Fatalf("%d blobs reported, the test holds the %dth", h.blobs, h.last)
+	}
+	if !h.held {
+		t.Fatal("no image was done while the stream was held in its last blob: images wait for the whole stream")
 	}
 }

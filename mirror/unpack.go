@@ -359,39 +359,63 @@ func (u *unpacker) pushAll(ctx context.Context, pushes []section.Push) ([]ImageR
 	for i := range meters {
 		meters[i] = &meter{p: opts.Progress}
 	}
-	// The blobs first, in the order the archive holds them; then each
-	// image's manifests and tags, in which every blob is found in place.
-	streamFailed, err := u.streamBlobs(ctx, pushes, graphs, order, meters)
-	if ctx.Err() != nil {
+	// The blobs first, in the order the archive holds them; each image's
+	// own copy (manifests, tags, mounts) once its blobs are in place.
+	stream, err := u.planStream(ctx, pushes, graphs, order)
+	if err != nil {
 		opts.Progress.Stop()
 		return nil, fmt.Errorf("unpack interrupted: %w", context.Canceled)
 	}
-	if err != nil {
-		opts.Progress.Logf("streaming the blobs: %v; each image copies its own", err)
-	}
 	graphs = nil
 	results := make([]ImageResult, len(pushes))
+	for i, p := range pushes {
+		results[i] = ImageResult{Source: p.Source.String(), Destination: p.Dest.Name() + ":" + p.Tag, Digest: p.Root.Descriptor.Digest}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Parallel)
+	// Each push is sent at most twice (when ready, and at the end): the
+	// sends never block the stream.
+	ready := make(chan int, 2*len(pushes))
+	launched := make(chan struct{})
+	go func() {
+		defer close(launched)
+		started := make([]bool, len(pushes))
+		for i := range ready {
+			if started[i] {
+				continue
+			}
+			started[i] = true
+			p := pushes[i]
+			g.Go(func() error {
+				opts.Progress.ImageStarted(p.Source.String())
+				mt := meters[i]
+				err := stream.failure(i) // a blob of it failed to upload
+				if err == nil {
+					err = u.pushOne(gctx, p, mt)
+				}
+				err = ocistore.RedactURLs(err) // before anything prints it
+				results[i].Err = err
+				opts.Progress.ImageDone(p.Source.String(), mt.n.Load(), err)
+				if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+					return err
+				}
+				return nil
+			})
+		}
+	}()
 	for _, i := range order {
-		p := pushes[i]
-		results[i] = ImageResult{Source: p.Source.String(), Destination: p.Dest.Name() + ":" + p.Tag, Digest: p.Root.Descriptor.Digest}
-		g.Go(func() error {
-			opts.Progress.ImageStarted(p.Source.String())
-			mt := meters[i]
-			err := streamFailed[i] // a blob of it failed to upload
-			if err == nil {
-				err = u.pushOne(gctx, p, mt)
-			}
-			err = ocistore.RedactURLs(err) // before anything prints it
-			results[i].Err = err
-			opts.Progress.ImageDone(p.Source.String(), mt.n.Load(), err)
-			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-				return err
-			}
-			return nil
-		})
+		if !stream.waits(i) {
+			ready <- i
+		}
 	}
+	if err := stream.run(ctx, meters, func(i int) { ready <- i }); err != nil && ctx.Err() == nil {
+		opts.Progress.Logf("streaming the blobs: %v; each image copies its own", err)
+	}
+	for _, i := range order { // what the stream left waiting (it stopped)
+		ready <- i
+	}
+	close(ready)
+	<-launched
 	werr := g.Wait()
 	opts.Progress.Stop()
 	if werr != nil || ctx.Err() != nil {
