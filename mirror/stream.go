@@ -34,8 +34,8 @@ const streamHeads = 8
 type blobStream struct {
 	u      *unpacker
 	pushes []section.Push
-	descs  []ocispec.Descriptor   // to stream, in pushAll's order
-	first  map[digest.Digest]int  // the push a streamed blob goes up for
+	descs  []ocispec.Descriptor    // to stream, in pushAll's order
+	first  map[digest.Digest]int   // the push a streamed blob goes up for
 	users  map[digest.Digest][]int // the pushes whose graph has a streamed blob
 	size   int64
 
