@@ -89,6 +89,9 @@ func main() {
 
 // bench is the state of one benchmark run.
 type bench struct {
+	// runRegs are the registries the arguments of the run being started
+	// name.
+	runRegs []string
 	cfg     config
 	work    string
 	toolDir string
@@ -419,9 +422,9 @@ func (b *bench) measureLimits(ctx context.Context) ([]row, error) {
 		if err != nil {
 			return err
 		}
-		cpu := b.regs.cpu()
+		cpu := b.regs.cpu(sinkName)
 		m, err := measurePUT(ctx, sink.Host, b.src.Root, blobs, workers, hash)
-		cpu = b.regs.cpu() - cpu
+		cpu = b.regs.cpu(sinkName) - cpu
 		b.regs.drop(sinkName)
 		if err := add(name, key, m, err); err != nil {
 			return err

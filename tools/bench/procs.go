@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -134,15 +135,19 @@ func (rs *registries) drop(name string) {
 	}
 }
 
-// cpu is the user and system time the registries running now have used:
-// the bench's registries share the machine's cores with the tools, so a
-// run's time is also what the registry spent.
-func (rs *registries) cpu() time.Duration {
+// cpu is the user and system time the named registries (every one running
+// when none is named) have used: the bench's registries share the
+// machine's cores with the tools, so a run's time is also what its
+// registries spent.
+func (rs *registries) cpu(names ...string) time.Duration {
 	var total time.Duration
 	if rs == nil {
 		return 0
 	}
-	for _, r := range rs.procs {
+	for name, r := range rs.procs {
+		if len(names) > 0 && !slices.Contains(names, name) {
+			continue
+		}
 		if r.cmd != nil && r.cmd.Process != nil {
 			total += procCPU(r.cmd.Process.Pid)
 		}

@@ -340,6 +340,7 @@ func (b *bench) expand(s, slug string) (string, error) {
 		name, arg, _ := strings.Cut(strings.Trim(p, "{}"), ":")
 		switch name {
 		case "src":
+			b.runRegs = append(b.runRegs, "source")
 			return b.src.Host
 		case "work":
 			return b.work
@@ -353,6 +354,7 @@ func (b *bench) expand(s, slug string) (string, error) {
 				return f
 			}
 		case "reg":
+			b.runRegs = append(b.runRegs, arg)
 			r, e := b.regs.get(arg)
 			if e != nil {
 				err = e
@@ -430,6 +432,7 @@ func (b *bench) execute(ctx context.Context, rs runSpec) row {
 	}
 	slug := slugOf(rs.Name)
 	fail := func(err error) row { r.note = "error: " + err.Error(); return r }
+	b.runRegs = nil // the registries the run's arguments name (expand)
 	var args []string
 	for _, w := range strings.Fields(rs.Args) {
 		a, err := b.expand(w, slug)
@@ -483,7 +486,15 @@ func (b *bench) execute(ctx context.Context, rs runSpec) row {
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	b.logf("run %s: %s %s", rs.Name, rs.Tool, strings.Join(args, " "))
-	start, regCPU := time.Now(), b.regs.cpu()
+	// Only the registries the run names: an idle one still costs a little.
+	regs := append([]string(nil), b.runRegs...)
+	if rs.Tool == "enclave-pack" {
+		regs = append(regs, "source") // named in the isc.yaml
+	}
+	if len(regs) == 0 {
+		regs = []string{"-"} // none: count nothing
+	}
+	start, regCPU := time.Now(), b.regs.cpu(regs...)
 	var hwm *peakRSS
 	if err = cmd.Start(); err == nil {
 		hwm = watchPeakRSS(cmd.Process.Pid)
@@ -491,7 +502,7 @@ func (b *bench) execute(ctx context.Context, rs runSpec) row {
 		hwm.stop()
 	}
 	r.wall = time.Since(start)
-	r.registryCPU = b.regs.cpu() - regCPU
+	r.registryCPU = b.regs.cpu(regs...) - regCPU
 	if st := cmd.ProcessState; st != nil {
 		r.cpu = st.UserTime() + st.SystemTime()
 		// Rusage.Maxrss is no good here: the child starts in this
