@@ -38,9 +38,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
-	@cp go.mod /tmp/go.mod.lint && cp go.sum /tmp/go.sum.lint && $(GO) mod tidy && \
-	  if ! diff -q go.mod /tmp/go.mod.lint >/dev/null || ! diff -q go.sum /tmp/go.sum.lint >/dev/null; then \
-	    cp /tmp/go.mod.lint go.mod; cp /tmp/go.sum.lint go.sum; echo "go mod tidy changes go.mod/go.sum"; exit 1; fi
+	@keep=$$(mktemp -d) && trap 'rm -rf "$$keep"' EXIT && cp go.mod go.sum "$$keep/" && $(GO) mod tidy && \
+	  if ! diff -q go.mod "$$keep/go.mod" >/dev/null || ! diff -q go.sum "$$keep/go.sum" >/dev/null; then \
+	    cp "$$keep/go.mod" "$$keep/go.sum" .; echo "go mod tidy changes go.mod/go.sum"; exit 1; fi
 
 # Every fuzz target, FUZZTIME each (see fuzz/run.sh).
 fuzz:
