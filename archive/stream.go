@@ -59,9 +59,12 @@ func (o StreamOptions) withDefaults() StreamOptions {
 // a damaged one. consume must close it; closing it early (an upload that
 // restarts, through FetchAt) lets the pass skip the rest of that blob.
 // What consume returns is its own business: Stream goes on with the other
-// blobs. A blob consume does not read as the pass delivers it does not
-// stop the pass for longer than its reader's read-ahead: the pass waits
-// for it, so a consumer must keep reading or close.
+// blobs. The pass reads at most one chunk ahead of each reader, and waits
+// for a reader that does not take it: a consumer must keep reading or
+// close (a slow one slows the pass; one that stops, stops it). Blobs whose
+// chunks lie interleaved with more than MaxConcurrency others, and the
+// empty blob, are consumed after the pass, each through a reader of its
+// own (Fetch).
 //
 // Stream returns when every blob was consumed, or the context was
 // cancelled (its error). A digest the archive does not hold is an error
