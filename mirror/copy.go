@@ -27,6 +27,10 @@ type copySettings struct {
 	// ledger counts what happens to each blob (and prints).
 	ledger     *ledger
 	skipReason func(ocispec.Descriptor) SkipReason
+	// counted, when set, names the blobs this copy finds in place because
+	// the run put them there for it (unpack's stream): the ledger counted
+	// them as moved already, and they are not reported again.
+	counted func(ocispec.Descriptor) bool
 	// graph reads the manifests below one the destination holds, so that
 	// the blobs oras-go skips with it are counted too (nil: not counted).
 	graph     content.Fetcher
@@ -63,6 +67,9 @@ func copyGraph(ctx context.Context, src oras.ReadOnlyGraphTarget, dst oras.Targe
 			return nil
 		},
 		OnCopySkipped: func(ctx context.Context, d ocispec.Descriptor) error {
+			if s.counted != nil && s.counted(d) {
+				return nil
+			}
 			s.ledger.skippedGraph(ctx, s.graph, s.skipReason(d), d)
 			return nil
 		},

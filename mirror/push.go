@@ -42,7 +42,27 @@ type repoIndex struct {
 	// taking blobs, one after the other, for hours at 300 GB.
 	breaker bool
 	down    error
-	flights blobFlights
+	// streamed names, for each blob unpack's stream uploaded, the push
+	// (pushKey) it went up for.
+	streamed map[digest.Digest]string
+	flights  blobFlights
+}
+
+// markStreamed records that the stream uploaded d for the push named key.
+func (x *repoIndex) markStreamed(d digest.Digest, key string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.streamed == nil {
+		x.streamed = map[digest.Digest]string{}
+	}
+	x.streamed[d] = key
+}
+
+// streamedFor names the push the stream uploaded d for ("" for none).
+func (x *repoIndex) streamedFor(d digest.Digest) string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.streamed[d]
 }
 
 // trip records err when it says the destination kept failing, and the

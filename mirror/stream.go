@@ -207,6 +207,9 @@ func (s *blobStream) upload(ctx context.Context, desc ocispec.Descriptor, rc io.
 	if fed != nil {
 		fed.Close()
 	}
+	if err == nil {
+		u.idx.markStreamed(desc.Digest, pushKey(p))
+	}
 	if err != nil && ctx.Err() == nil {
 		// The upload tried what it could: later copies of the blob fail
 		// at once if it is damaged, or go to the same repository,

@@ -211,3 +211,42 @@ func TestUnpackImagesDoneAsTheReadGoesOn(t *testing.T) {
 		t.Fatal("no image was done while the stream was held in its last blob: images wait for the whole stream")
 	}
 }
+
+// countSkips is an Observer that counts blobs moved and skipped, by reason.
+type countSkips struct {
+	mu      sync.Mutex
+	moved   int
+	skipped map[mirror.SkipReason]int
+}
+
+func (c *countSkips) BlobDone(int64) { c.mu.Lock(); c.moved++; c.mu.Unlock() }
+func (c *countSkips) Skipped(r mirror.SkipReason, _ int64) {
+	c.mu.Lock()
+	c.skipped[r]++
+	c.mu.Unlock()
+}
+func (c *countSkips) ImageDone(string, int64, error) {}
+func (c *countSkips) SetTotals(int, int64)           {}
+func (c *countSkips) Start()                         {}
+func (c *countSkips) Stop()                          {}
+func (c *countSkips) ImageStarted(string)            {}
+func (c *countSkips) Transferred(int64)              {}
+func (c *countSkips) Logf(string, ...any)            {}
+
+// TestUnpackCountsStreamedBlobsOnce: a blob the stream uploaded for an
+// image is counted once, as moved; the image's own copy, which finds it in
+// place, does not count it again as shared. Six images in six
+// repositories: 18 layers, one config they share and 6 manifests are
+// moved; the config is mounted into the 5 other repositories (shared).
+func TestUnpackCountsStreamedBlobsOnce(t *testing.T) {
+	dir := sixImageArchive(t)
+	dst := regserver.New(t, regserver.Options{})
+	c := &countSkips{skipped: map[mirror.SkipReason]int{}}
+	if _, err := mirror.Unpack(context.Background(), mirror.UnpackOptions{Archive: dir, Registry: dst.Host + "/m", Dest: ocistore.Options{SkipTLSVerify: true},
+		Receipt: filepath.Join(t.TempDir(), "r.json"), ClusterResources: t.TempDir(), Progress: c}); err != nil {
+		t.Fatal(err)
+	}
+	if c.moved != 25 || c.skipped[mirror.SkipShared] != 5 || len(c.skipped) != 1 {
+		t.Fatalf("moved %d, skipped %v; want 25 moved and 5 shared", c.moved, c.skipped)
+	}
+}

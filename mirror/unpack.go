@@ -610,10 +610,16 @@ func (u *unpacker) settings(p section.Push, referrers bool) copySettings {
 		dropSignatures: u.opts.RemoveSignatures,
 		ledger:         u.ledger,
 		skipReason:     func(ocispec.Descriptor) SkipReason { return SkipAtDestination },
+		counted:        func(d ocispec.Descriptor) bool { return u.idx.streamedFor(d.Digest) == pushKey(p) },
 		graph:          u.r,
 		mountFrom:      u.idx.mountFrom(p.Dest.Repository),
 		omitted:        u.r.Omitted,
 	}
+}
+
+// pushKey names a push: its root in its repository.
+func pushKey(p section.Push) string {
+	return string(p.Root.Descriptor.Digest) + "@" + p.Dest.Repository
 }
 
 // target is p's destination repository, blobs reopened from the archive.
