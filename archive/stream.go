@@ -21,9 +21,9 @@ type StreamOptions struct {
 	Concurrency int
 	// MaxConcurrency is how many may be, when the chunks of more blobs than
 	// Concurrency lie interleaved in a volume (a pack writes several blobs
-	// at once): without them the read could not go on in order (default
-	// twice Concurrency). A blob that would pass it is consumed after the
-	// pass, through reads of its own.
+	// at once, 4 with this package's Writer): without them the read could
+	// not go on in order (default twice Concurrency). A blob that would pass
+	// it is consumed after the pass, through reads of its own.
 	MaxConcurrency int
 	// ReadAhead is how many chunks may be read and not yet taken by their
 	// consumers (default 4): the memory of the pass is ReadAhead stored
@@ -158,10 +158,11 @@ type chunkRef struct {
 	chunk int
 }
 
-// plan orders every chunk by volume and offset. A blob whose chunks do not
-// lie in blob order is consumed after the pass (a writer of this format
-// writes them in order; another might not), and so is the empty blob,
-// which has no chunk to read.
+// plan orders every chunk by volume and offset. A blob's chunks run forward
+// through the volumes (spec/FORMAT.md 6.3; Open refuses an index where they
+// do not), so the pass meets them in blob order; a blob for which that
+// would not hold is consumed after the pass all the same, as is the empty
+// blob, which has no chunk to read.
 func (s *stream) plan() {
 	for _, b := range s.blobs {
 		if len(b.chunks) == 0 || !slices.IsSortedFunc(b.chunks, compareChunks) {
