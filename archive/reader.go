@@ -333,6 +333,23 @@ func (r *Reader) FetchAt(ctx context.Context, desc ocispec.Descriptor, offset in
 	return &ctxReadCloser{ctx: ctx, BlobReader: br}, nil
 }
 
+// FetchFrom streams desc's content from a checkpoint a reader of it from
+// offset 0 took (format.BlobReader.Checkpoints) on: the digest is checked
+// over the whole blob at the end, continuing the state of the first reader
+// (an upload resumed where the registry is, without reading the blob again
+// from its start).
+func (r *Reader) FetchFrom(ctx context.Context, desc ocispec.Descriptor, cp format.Checkpoint) (io.ReadCloser, error) {
+	b, ok := r.arch.Lookup(desc.Digest)
+	if !ok {
+		return nil, fmt.Errorf("archive: %s: %w", desc.Digest, errdef.ErrNotFound)
+	}
+	br, err := r.arch.OpenBlobFrom(b, r.vols, cp)
+	if err != nil {
+		return nil, err
+	}
+	return &ctxReadCloser{ctx: ctx, BlobReader: br}, nil
+}
+
 type ctxReadCloser struct {
 	ctx context.Context
 	*format.BlobReader

@@ -9,3 +9,10 @@ func (a *Archive) OpenBlobClaiming(b Blob, d digest.Digest, vols VolumeSet) *Blo
 	b.Digest = d
 	return a.OpenBlob(b, vols)
 }
+
+// OpenBlobFromClaiming is OpenBlobFrom under a claimed digest (see
+// OpenBlobClaiming).
+func (a *Archive) OpenBlobFromClaiming(b Blob, d digest.Digest, vols VolumeSet, cp Checkpoint) (*BlobReader, error) {
+	b.Digest = d
+	return a.OpenBlobFrom(b, vols, cp)
+}

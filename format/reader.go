@@ -2,6 +2,7 @@ package format
 
 import (
 	"crypto/sha256"
+	"encoding"
 	"errors"
 	"fmt"
 	"hash"
@@ -373,7 +374,9 @@ type BlobReader struct {
 	pos    int64
 	err    error
 	verify bool
-	pooled bool // raw was taken from the pool (released once)
+	pooled bool         // raw was taken from the pool (released once)
+	at     int64        // blob bytes in the chunks before r.next
+	cps    []Checkpoint // the last checkpointsKept (verify only)
 }
 
 // storedBufs and rawBufs hold the buffers of BlobReaders that are done.
@@ -416,7 +419,74 @@ func (a *Archive) OpenBlobAt(b Blob, vols VolumeSet, offset int64) (*BlobReader,
 		r.next++
 	}
 	r.skip = offset - at
+	r.at = at
 	return r, nil
+}
+
+// Checkpoint is the state of a blob's digest at a chunk boundary, taken
+// by a BlobReader that reads the blob from offset 0 (Checkpoints). A reader
+// opened from it (OpenBlobFrom) continues that digest: its check at the
+// end covers every byte of the blob, the ones before Offset read and
+// checked by the first reader. It is only good in the process that took
+// it, for the blob it was taken on.
+type Checkpoint struct {
+	Offset int64 // the blob bytes the state covers
+	blob   digest.Digest
+	next   int    // the chunk that starts at Offset
+	state  []byte // the hash's marshalled state
+}
+
+// checkpointsKept bounds the checkpoints a BlobReader keeps: the last ones,
+// 64 MiB of blob at the default chunk size, since a registry's offset on a
+// resume is a little behind what was sent, not far.
+const checkpointsKept = 16
+
+// Checkpoints returns the reader's recent checkpoints (oldest first): one
+// at the start of each chunk it loaded, for a reader from offset 0 whose
+// hash can be marshalled; none otherwise.
+func (r *BlobReader) Checkpoints() []Checkpoint { return append([]Checkpoint(nil), r.cps...) }
+
+// checkpoint records the digest's state before chunk r.next is hashed.
+func (r *BlobReader) checkpoint() {
+	m, ok := r.h.(encoding.BinaryMarshaler)
+	if !ok {
+		return
+	}
+	state, err := m.MarshalBinary()
+	if err != nil {
+		return
+	}
+	if len(r.cps) == checkpointsKept {
+		r.cps = append(r.cps[:0], r.cps[1:]...)
+	}
+	r.cps = append(r.cps, Checkpoint{Offset: r.at, blob: r.blob.Digest, next: r.next, state: state})
+}
+
+// OpenBlobFrom returns a reader of b's content from cp.Offset on that
+// checks b's digest at the end, continuing the state cp holds, as a reader
+// from offset 0 does (it withholds the last chunk until the digest
+// matched).
+func (a *Archive) OpenBlobFrom(b Blob, vols VolumeSet, cp Checkpoint) (*BlobReader, error) {
+	chunks := a.Chunks(b)
+	if cp.blob != b.Digest || cp.next < 0 || cp.next > len(chunks) {
+		return nil, fmt.Errorf("format: checkpoint is not one of blob %s", b.Digest)
+	}
+	var at int64
+	for _, c := range chunks[:cp.next] {
+		at += int64(c.RawSize)
+	}
+	if at != cp.Offset {
+		return nil, fmt.Errorf("format: checkpoint at %d is not the start of chunk %d of blob %s", cp.Offset, cp.next, b.Digest)
+	}
+	h := b.Digest.Algorithm().Hash()
+	u, ok := h.(encoding.BinaryUnmarshaler)
+	if !ok {
+		return nil, fmt.Errorf("format: the %s state of blob %s cannot be restored", b.Digest.Algorithm(), b.Digest)
+	}
+	if err := u.UnmarshalBinary(cp.state); err != nil {
+		return nil, fmt.Errorf("format: checkpoint of blob %s: %w", b.Digest, err)
+	}
+	return &BlobReader{blob: b, chunks: chunks, vols: vols, verify: true, h: h, next: cp.next, pos: cp.Offset, at: cp.Offset}, nil
 }
 
 // Size returns the blob's size.
@@ -488,8 +558,10 @@ func (r *BlobReader) load() error {
 	}
 	r.raw = raw
 	if r.verify {
+		r.checkpoint()
 		r.h.Write(raw)
 	}
+	r.at += int64(c.RawSize)
 	r.next++
 	if r.verify && r.next == len(r.chunks) {
 		// The last chunk: the digest is known before any of its bytes

@@ -15,6 +15,7 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"github.com/enclave-mirror/enclave/archive"
+	"github.com/enclave-mirror/enclave/format"
 )
 
 // meter counts the bytes one image moves and passes them on to the run's
@@ -429,6 +430,14 @@ func (c *countingSource) Referrers(ctx context.Context, desc ocispec.Descriptor,
 type countingReader struct {
 	io.ReadCloser
 	m *meter
+}
+
+// Checkpoints passes on those of the reader counted (format.BlobReader).
+func (r *countingReader) Checkpoints() []format.Checkpoint {
+	if c, ok := r.ReadCloser.(checkpointer); ok {
+		return c.Checkpoints()
+	}
+	return nil
 }
 
 type countingReadSeeker struct{ *countingReader }

@@ -186,7 +186,10 @@ type repoTarget struct {
 	// one reader opened at 0 (see blobSource), so that the digest is
 	// checked over every byte before the last ones are sent.
 	fromStart bool
-	ledger    *ledger
+	// openFrom, when set, opens desc from a checkpoint of one of open's
+	// readers (see blobSource.from).
+	openFrom func(ctx context.Context, desc ocispec.Descriptor, cp format.Checkpoint) (io.ReadCloser, error)
+	ledger   *ledger
 }
 
 // pushBlob is oras-go's PreCopy for copies into t. It pushes every blob
@@ -234,6 +237,9 @@ func (t *repoTarget) upload(ctx context.Context, desc ocispec.Descriptor, open f
 	}
 	if t.fromStart {
 		src := &blobSource{open: open}
+		if t.openFrom != nil {
+			src.from = func(cp format.Checkpoint) (io.ReadCloser, error) { return t.openFrom(ctx, desc, cp) }
+		}
 		defer src.close()
 		open = src.body
 	}
@@ -480,9 +486,64 @@ func mount(ctx context.Context, dst *remote.Repository, desc ocispec.Descriptor,
 // Each reader belongs to one body at a time.
 type blobSource struct {
 	open func(off int64) (io.ReadCloser, error) // verifies from offset 0
+	// from, when set, opens a reader from a checkpoint a reader of this
+	// source took (format.Checkpoint), which continues its digest check:
+	// a body at another offset then reads from the last checkpoint at or
+	// before it, not from 0.
+	from func(cp format.Checkpoint) (io.ReadCloser, error)
 	mu   sync.Mutex
-	idle *idleReader // the reader of the last body closed, where it stopped
-	done bool        // the upload is over: bodies closed later close their reader
+	idle *idleReader         // the reader of the last body closed, where it stopped
+	done bool                // the upload is over: bodies closed later close their reader
+	cps  []format.Checkpoint // the checkpoints of the last reader closed or set aside
+}
+
+// checkpointer is a reader that takes checkpoints (format.BlobReader, and
+// the readers that wrap one).
+type checkpointer interface {
+	Checkpoints() []format.Checkpoint
+}
+
+// keep records r's checkpoints, if it takes any, as the latest. s.mu is
+// held.
+func (s *blobSource) keep(r io.Reader) {
+	if c, ok := r.(checkpointer); ok {
+		if cps := c.Checkpoints(); len(cps) > 0 {
+			s.cps = cps
+		}
+	}
+}
+
+// reopen opens a reader at off: from the last checkpoint at or before off
+// when there is one, else from 0, and drops what lies before off.
+func (s *blobSource) reopen(off int64) (io.ReadCloser, error) {
+	s.mu.Lock()
+	var cp *format.Checkpoint
+	for i := len(s.cps) - 1; i >= 0 && s.from != nil; i-- {
+		if s.cps[i].Offset <= off {
+			cp = &s.cps[i]
+			break
+		}
+	}
+	s.mu.Unlock()
+	var rc io.ReadCloser
+	var err error
+	at := int64(0)
+	if cp != nil {
+		rc, err = s.from(*cp)
+		at = cp.Offset
+	} else {
+		rc, err = s.open(0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if off > at {
+		if _, err := io.CopyN(io.Discard, rc, off-at); err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("read up to offset %d: %w", off, err)
+		}
+	}
+	return rc, nil
 }
 
 // body returns a reader of the blob from off on, for upload.Push.
@@ -497,15 +558,9 @@ func (s *blobSource) body(off int64) (io.ReadCloser, error) {
 	if b != nil {
 		b.r.Close()
 	}
-	rc, err := s.open(0)
+	rc, err := s.reopen(off)
 	if err != nil {
 		return nil, err
-	}
-	if off > 0 {
-		if _, err := io.CopyN(io.Discard, rc, off); err != nil {
-			rc.Close()
-			return nil, fmt.Errorf("read up to offset %d: %w", off, err)
-		}
 	}
 	return &sourceBody{s: s, r: rc, pos: off}, nil
 }
@@ -562,11 +617,12 @@ func (b *sourceBody) Close() error {
 		return nil
 	}
 	b.closed = true
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	b.s.keep(b.r)
 	if b.failed {
 		return b.r.Close()
 	}
-	b.s.mu.Lock()
-	defer b.s.mu.Unlock()
 	if b.s.done {
 		return b.r.Close()
 	}

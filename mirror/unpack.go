@@ -631,6 +631,13 @@ func (u *unpacker) target(dst *remote.Repository, p section.Push, mt *meter) *re
 				return nil, err
 			}
 			return countReads(rc, mt), nil
+		},
+		openFrom: func(ctx context.Context, desc ocispec.Descriptor, cp format.Checkpoint) (io.ReadCloser, error) {
+			rc, err := u.r.FetchFrom(ctx, desc, cp)
+			if err != nil {
+				return nil, err
+			}
+			return countReads(rc, mt), nil
 		}}
 }
 

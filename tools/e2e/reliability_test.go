@@ -649,6 +649,8 @@ func TestReliabilityRegistryFaults(t *testing.T) {
 		mustCode(t, pack(t, "-c", big.isc, "--src-tls-verify=false", "file://"+big.dir), 0)
 		// Chunks above 64 MiB: the first PATCH loses its connection 32 MiB in.
 		dst, p, _ := faultyWith(t, regserver.Options{RootDir: t.TempDir()}, faultproxy.Rule{Method: http.MethodPatch, Times: 1, Fault: faultproxy.DropRequestAfter(32 << 20)})
+		stats := filepath.Join(t.TempDir(), "reads")
+		t.Setenv(cli.ReadStatsEnv, stats)
 		r := unpack(t, unpackArgs(t, big.dir, dst.Host)...)
 		mustCode(t, r, 0)
 		mustSay(t, r, "resuming there")
@@ -657,6 +659,27 @@ func TestReliabilityRegistryFaults(t *testing.T) {
 		if got := sumBytes(p.Select(http.MethodPatch, "")); got != 70<<20 {
 			t.Fatalf("the registry received %d PATCH bytes for a 70 MiB layer, want exactly %d: no byte twice", got, 70<<20)
 		}
+		// Nor read twice: the resume reads the archive from the last
+		// checkpoint of the digest before the registry's offset, not from
+		// the layer's start (32 MiB again, 1.45x the archive). What is read
+		// twice is bounded by the stream's read-ahead (4 chunks) and the
+		// chunk under way: 6 chunks of 4 MiB at most.
+		size, err := dirSize(big.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(stats)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var read int64
+		if _, err := fmt.Sscanf(string(b), "bytes %d", &read); err != nil {
+			t.Fatalf("%s: %q: %v", stats, b, err)
+		}
+		if read-size > 6*4<<20 {
+			t.Fatalf("the unpack read %d bytes of a %d-byte archive (%.2fx): the resume read the layer again from its start", read, size, float64(read)/float64(size))
+		}
+		t.Logf("read %.3fx the archive", float64(read)/float64(size))
 	})
 
 	// Retry-After in seconds: the retry waits that long after the 429. As
@@ -1448,4 +1471,19 @@ func checkNoDanglingTags(t *testing.T, dir string, dst *regserver.Registry) {
 			}
 		}
 	}
+}
+
+// dirSize is the total size of the files in dir (an archive's volumes).
+func dirSize(dir string) (int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n, nil
 }
