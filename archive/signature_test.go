@@ -66,12 +66,13 @@ func sigBuildArchive(t *testing.T, dir, seed string, opts ...archive.CreateOptio
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return sigOpenArchive(t, dir)
+	return openArchive(t, dir)
 }
 
 var sigSpecVersion = specs.Versioned{SchemaVersion: 2}
 
-func sigOpenArchive(t *testing.T, dir string) *archive.Reader {
+// openArchive opens the archive in dir for the test, closed at its end.
+func openArchive(t *testing.T, dir string) *archive.Reader {
 	t.Helper()
 	r, err := archive.Open(dir)
 	if err != nil {
@@ -454,7 +455,7 @@ func TestVerifySignatureArchiveChanged(t *testing.T) {
 		sigForgeReference(t, filepath.Join(dir, archive.VolumeName(1)), "example.com/app:1", "example.com/bad:1")
 		// The forgery is a well-formed archive with another digest: only
 		// the signature can tell.
-		forged := sigOpenArchive(t, dir)
+		forged := openArchive(t, dir)
 		if got := forged.Roots()[0].References[0]; got != "example.com/bad:1" || forged.Digest() == signed || forged.ID() != r.ID() {
 			t.Fatalf("forgery: reference %q, digest %s (signed %s)", got, forged.Digest(), signed)
 		}
@@ -542,7 +543,7 @@ func TestVerifySignatureArchiveChanged(t *testing.T) {
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		r := sigOpenArchive(t, dir)
+		r := openArchive(t, dir)
 		if n := len(r.Volumes()); n < 2 {
 			t.Fatalf("%d volumes, want several", n)
 		}

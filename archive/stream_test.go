@@ -162,9 +162,7 @@ func TestStreamReadsFrontToBack(t *testing.T) {
 			got, errs := streamAll(t, r, descs, tc.opts, func(_ ocispec.Descriptor, rd io.Reader) ([]byte, error) { return io.ReadAll(rd) })
 			var stored int64
 			for _, d := range descs {
-				if errs[d.Digest] != nil || !bytes.Equal(got[d.Digest], blobs[d.Digest]) {
-					t.Fatalf("%s: %d bytes, %v", d.Digest, len(got[d.Digest]), errs[d.Digest])
-				}
+				mustBeWhole(t, d, got, errs, blobs)
 				b, _ := r.Format().Lookup(d.Digest)
 				for _, c := range r.Format().Chunks(b) {
 					stored += int64(c.StoredSize)
@@ -203,9 +201,7 @@ func TestStreamDefersPastMaxConcurrency(t *testing.T) {
 		return io.ReadAll(rd)
 	})
 	for _, d := range descs {
-		if errs[d.Digest] != nil || !bytes.Equal(got[d.Digest], blobs[d.Digest]) {
-			t.Fatalf("%s: %d bytes, %v", d.Digest, len(got[d.Digest]), errs[d.Digest])
-		}
+		mustBeWhole(t, d, got, errs, blobs)
 	}
 	if peak > 2 {
 		t.Fatalf("%d consumers at once, MaxConcurrency 2", peak)
@@ -265,9 +261,7 @@ func TestStreamDamagedChunk(t *testing.T) {
 			}
 			continue
 		}
-		if errs[d.Digest] != nil || !bytes.Equal(got[d.Digest], blobs[d.Digest]) {
-			t.Fatalf("%s: %d bytes, %v", d.Digest, len(got[d.Digest]), errs[d.Digest])
-		}
+		mustBeWhole(t, d, got, errs, blobs)
 	}
 }
 
@@ -289,9 +283,7 @@ func TestStreamConsumerClosesEarly(t *testing.T) {
 		if d.Digest == quitter {
 			continue
 		}
-		if errs[d.Digest] != nil || !bytes.Equal(got[d.Digest], blobs[d.Digest]) {
-			t.Fatalf("%s: %d bytes, %v", d.Digest, len(got[d.Digest]), errs[d.Digest])
-		}
+		mustBeWhole(t, d, got, errs, blobs)
 	}
 }
 
@@ -311,15 +303,13 @@ func TestStreamCancel(t *testing.T) {
 	}
 }
 
-// openArchive opens the archive in dir for the test.
-func openArchive(t *testing.T, dir string) *archive.Reader {
+// mustBeWhole fails the test unless blob d was streamed whole, without
+// an error.
+func mustBeWhole(t *testing.T, d ocispec.Descriptor, got map[digest.Digest][]byte, errs map[digest.Digest]error, blobs map[digest.Digest][]byte) {
 	t.Helper()
-	r, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
+	if errs[d.Digest] != nil || !bytes.Equal(got[d.Digest], blobs[d.Digest]) {
+		t.Fatalf("%s: %d bytes, %v", d.Digest, len(got[d.Digest]), errs[d.Digest])
 	}
-	t.Cleanup(func() { r.Close() })
-	return r
 }
 
 func flipByte(t *testing.T, path string, off int64) {
